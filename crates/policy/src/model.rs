@@ -1,0 +1,223 @@
+//! The checked policy model: data sources with parsed types, users, projects and typed policies.
+//! Built from a [`crate::PolicyFile`] by [`crate::Estate::new`]; every value here is valid.
+
+use std::collections::{BTreeMap, HashSet};
+
+use crate::{Condition, TargetSpec, TrinoType};
+
+/// Index of a data source in [`crate::Estate::data_sources`].
+pub type DataSourceId = usize;
+/// Index of a policy in [`crate::Estate::policies`].
+pub type PolicyId = usize;
+
+#[derive(Debug, Clone)]
+pub struct DataSource {
+    /// `schema.table` in the governed catalog.
+    pub name: String,
+    pub schema: String,
+    pub table: String,
+    /// The backing table: catalog, schema, table.
+    pub backing: [String; 3],
+    pub tags: Vec<String>,
+    pub columns: Vec<Column>,
+    pub description: Option<String>,
+}
+
+impl DataSource {
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns
+            .iter()
+            .find(|column| column.name.eq_ignore_ascii_case(name))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Column {
+    pub name: String,
+    pub data_type: TrinoType,
+    pub tags: Vec<String>,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct User {
+    pub name: String,
+    pub groups: Vec<String>,
+    pub attributes: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub name: String,
+    pub purposes: Vec<String>,
+    pub members: HashSet<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub name: String,
+    pub target: TargetSpec,
+    pub rule: Rule,
+}
+
+#[derive(Debug, Clone)]
+pub enum Rule {
+    Subscription { allow: Condition },
+    Mask(Mask),
+    RowFilter(RowFilter),
+}
+
+/// `for` (default everyone) and `except` of a mask or row filter.
+#[derive(Debug, Clone)]
+pub struct Audience {
+    pub for_condition: Condition,
+    pub except_condition: Option<Condition>,
+}
+
+impl Audience {
+    pub fn includes(&self, subject: &crate::Subject<'_>) -> bool {
+        self.for_condition.holds(subject)
+            && !self
+                .except_condition
+                .as_ref()
+                .is_some_and(|except| except.holds(subject))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Mask {
+    pub audience: Audience,
+    pub method: MaskMethod,
+    /// Mask only rows where this predicate holds.
+    pub when: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum MaskMethod {
+    Hash,
+    Nullify,
+    Constant {
+        value: String,
+    },
+    Regex {
+        pattern: String,
+        replacement: String,
+    },
+    RoundDigits {
+        digits: i32,
+    },
+    RoundUnit {
+        unit: TimeUnit,
+    },
+    Partial {
+        keep_first: u32,
+        keep_last: u32,
+        mask_char: char,
+    },
+    Expression {
+        sql: String,
+    },
+}
+
+impl MaskMethod {
+    pub fn name(&self) -> &'static str {
+        match self {
+            MaskMethod::Hash => "hash",
+            MaskMethod::Nullify => "nullify",
+            MaskMethod::Constant { .. } => "constant",
+            MaskMethod::Regex { .. } => "regex",
+            MaskMethod::RoundDigits { .. } | MaskMethod::RoundUnit { .. } => "round",
+            MaskMethod::Partial { .. } => "partial",
+            MaskMethod::Expression { .. } => "expression",
+        }
+    }
+
+    /// Higher is more restrictive: `nullify` > `constant` > `hash` > `partial` > `regex` >
+    /// `round` > `expression`.
+    pub fn restrictiveness(&self) -> u8 {
+        match self {
+            MaskMethod::Nullify => 7,
+            MaskMethod::Constant { .. } => 6,
+            MaskMethod::Hash => 5,
+            MaskMethod::Partial { .. } => 4,
+            MaskMethod::Regex { .. } => 3,
+            MaskMethod::RoundDigits { .. } | MaskMethod::RoundUnit { .. } => 2,
+            MaskMethod::Expression { .. } => 1,
+        }
+    }
+}
+
+/// Units `round` truncates date/time values to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeUnit {
+    Year,
+    Quarter,
+    Month,
+    Week,
+    Day,
+    Hour,
+    Minute,
+}
+
+impl TimeUnit {
+    pub const ALL: [TimeUnit; 7] = [
+        TimeUnit::Year,
+        TimeUnit::Quarter,
+        TimeUnit::Month,
+        TimeUnit::Week,
+        TimeUnit::Day,
+        TimeUnit::Hour,
+        TimeUnit::Minute,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            TimeUnit::Year => "year",
+            TimeUnit::Quarter => "quarter",
+            TimeUnit::Month => "month",
+            TimeUnit::Week => "week",
+            TimeUnit::Day => "day",
+            TimeUnit::Hour => "hour",
+            TimeUnit::Minute => "minute",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RowFilter {
+    pub audience: Audience,
+    pub predicate: RowPredicate,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RowPredicate {
+    /// A SQL boolean expression over the row's columns.
+    Where { sql: String },
+    /// Rows whose `column` is one of the user's values of `attribute`.
+    Match { column: String, attribute: String },
+    /// Rows whose `column` is no older than `amount` units before now.
+    TimeWindow {
+        column: String,
+        amount: u32,
+        unit: WindowUnit,
+    },
+    /// A deterministic `percent`% of rows chosen by a hash of `column`.
+    Sample { percent: f64, column: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowUnit {
+    Day,
+    Hour,
+    Minute,
+}
+
+impl WindowUnit {
+    pub fn name(self) -> &'static str {
+        match self {
+            WindowUnit::Day => "DAY",
+            WindowUnit::Hour => "HOUR",
+            WindowUnit::Minute => "MINUTE",
+        }
+    }
+}

@@ -1,0 +1,57 @@
+//! The one place where proto messages and policy-model values meet.
+
+use tonic::Status;
+use veil_compiler::View;
+use veil_policy::{Identity, SubjectError};
+use veil_proto::v1::{self, GetViewDefinitionResponse, ViewColumn};
+
+/// Reads the identity of a request; a missing one or an empty user is `INVALID_ARGUMENT`.
+pub fn identity(identity: Option<&v1::Identity>) -> Result<Identity<'_>, Status> {
+    let identity = identity.ok_or_else(|| Status::invalid_argument("`identity` is required"))?;
+    if identity.user.is_empty() {
+        return Err(Status::invalid_argument("`identity.user` is empty"));
+    }
+    Ok(Identity {
+        user: &identity.user,
+        groups: &identity.groups,
+        project: (!identity.project.is_empty()).then_some(identity.project.as_str()),
+    })
+}
+
+pub fn subject_error(error: SubjectError) -> Status {
+    match error {
+        SubjectError::EmptyUser => Status::invalid_argument(error.to_string()),
+        SubjectError::ProjectNotAllowed { .. } => Status::permission_denied(error.to_string()),
+    }
+}
+
+/// A schema or table name: non-empty, no dots, no control characters.
+pub fn name<'a>(field: &str, value: &'a str) -> Result<&'a str, Status> {
+    if value.is_empty() {
+        return Err(Status::invalid_argument(format!("`{field}` is empty")));
+    }
+    if value.contains('.') || value.chars().any(char::is_control) {
+        return Err(Status::invalid_argument(format!(
+            "`{field}` is not a valid name: {value:?}"
+        )));
+    }
+    Ok(value)
+}
+
+pub fn view_response(view: View, owner: &str, version: u64) -> GetViewDefinitionResponse {
+    GetViewDefinitionResponse {
+        sql: view.sql,
+        columns: view
+            .columns
+            .into_iter()
+            .map(|column| ViewColumn {
+                name: column.name,
+                r#type: column.data_type,
+                comment: column.comment.unwrap_or_default(),
+            })
+            .collect(),
+        owner: owner.to_owned(),
+        policy_version: version,
+        comment: view.comment.unwrap_or_default(),
+    }
+}

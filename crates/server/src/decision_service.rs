@@ -1,0 +1,160 @@
+//! `veil.v1.PolicyDecision`: the query path the Trino plugin calls.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use tokio_stream::{Stream, StreamExt, wrappers::BroadcastStream};
+use tonic::{Request, Response, Status};
+use veil_proto::v1::policy_decision_server::PolicyDecision;
+use veil_proto::v1::{
+    ChangeEvent, GetViewDefinitionRequest, GetViewDefinitionResponse, ListSchemasRequest,
+    ListSchemasResponse, ListTablesRequest, ListTablesResponse, TableName, WatchChangesRequest,
+};
+
+use crate::convert;
+use crate::snapshot::{State, ViewKey};
+
+pub struct DecisionService {
+    state: Arc<State>,
+}
+
+impl DecisionService {
+    pub fn new(state: Arc<State>) -> DecisionService {
+        DecisionService { state }
+    }
+
+    /// The whole decision path: resolve the user, decide, and compile or reuse the view.
+    pub fn view_definition(
+        &self,
+        request: &GetViewDefinitionRequest,
+    ) -> Result<Arc<GetViewDefinitionResponse>, Status> {
+        let identity = convert::identity(request.identity.as_ref())?;
+        let schema = convert::name("schema", &request.schema)?;
+        let table = convert::name("table", &request.table)?;
+        let snapshot = self.state.current();
+        let estate = snapshot.compiler.estate();
+        let subject = estate
+            .subject(identity, self.state.settings.trust_trino_groups)
+            .map_err(convert::subject_error)?;
+        let not_found = || Status::not_found(format!("data source `{schema}.{table}` not found"));
+        let data_source = estate.data_source_id(schema, table).ok_or_else(not_found)?;
+        let decision = estate.decide(data_source, &subject).ok_or_else(not_found)?;
+        let facts = snapshot.compiler.facts(&decision, &subject);
+        let key = ViewKey { decision, facts };
+        if let Some(view) = snapshot.views.get(&key) {
+            return Ok(Arc::clone(view.value()));
+        }
+        let view = snapshot.compiler.render(&key.decision, &key.facts);
+        let response = Arc::new(convert::view_response(
+            view,
+            &self.state.settings.view_owner,
+            snapshot.version,
+        ));
+        if snapshot.views.len() < self.state.settings.cache_capacity {
+            snapshot.views.insert(key, Arc::clone(&response));
+        }
+        Ok(response)
+    }
+}
+
+type ChangeStream = Pin<Box<dyn Stream<Item = Result<ChangeEvent, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl PolicyDecision for DecisionService {
+    async fn get_view_definition(
+        &self,
+        request: Request<GetViewDefinitionRequest>,
+    ) -> Result<Response<GetViewDefinitionResponse>, Status> {
+        let request = request.into_inner();
+        let result = self.view_definition(&request);
+        if let Err(status) = &result {
+            tracing::debug!(
+                user = request.identity.as_ref().map(|identity| identity.user.as_str()),
+                schema = %request.schema,
+                table = %request.table,
+                code = ?status.code(),
+                "view definition refused"
+            );
+        }
+        result.map(|response| Response::new(GetViewDefinitionResponse::clone(&response)))
+    }
+
+    async fn list_schemas(
+        &self,
+        request: Request<ListSchemasRequest>,
+    ) -> Result<Response<ListSchemasResponse>, Status> {
+        let request = request.into_inner();
+        let identity = convert::identity(request.identity.as_ref())?;
+        let snapshot = self.state.current();
+        let estate = snapshot.compiler.estate();
+        let subject = estate
+            .subject(identity, self.state.settings.trust_trino_groups)
+            .map_err(convert::subject_error)?;
+        let mut schemas: Vec<String> = estate
+            .visible(&subject, None)
+            .map(|id| estate.data_sources[id].schema.clone())
+            .collect();
+        schemas.sort();
+        schemas.dedup();
+        Ok(Response::new(ListSchemasResponse { schemas }))
+    }
+
+    async fn list_tables(
+        &self,
+        request: Request<ListTablesRequest>,
+    ) -> Result<Response<ListTablesResponse>, Status> {
+        let request = request.into_inner();
+        let identity = convert::identity(request.identity.as_ref())?;
+        let schema = match request.schema.as_str() {
+            "" => None,
+            schema => Some(convert::name("schema", schema)?),
+        };
+        let snapshot = self.state.current();
+        let estate = snapshot.compiler.estate();
+        let subject = estate
+            .subject(identity, self.state.settings.trust_trino_groups)
+            .map_err(convert::subject_error)?;
+        let tables = estate
+            .visible(&subject, schema)
+            .map(|id| {
+                let data_source = &estate.data_sources[id];
+                TableName {
+                    schema: data_source.schema.clone(),
+                    table: data_source.table.clone(),
+                }
+            })
+            .collect();
+        Ok(Response::new(ListTablesResponse { tables }))
+    }
+
+    type WatchChangesStream = ChangeStream;
+
+    async fn watch_changes(
+        &self,
+        request: Request<WatchChangesRequest>,
+    ) -> Result<Response<Self::WatchChangesStream>, Status> {
+        let since = request.into_inner().since_version;
+        // Subscribe before reading the version, so no change falls between the two.
+        let receiver = self.state.subscribe();
+        let current = self.state.current().version;
+        let catch_up = (since < current).then(|| ChangeEvent {
+            policy_version: current,
+            data_sources: Vec::new(),
+            users: Vec::new(),
+            everything: true,
+        });
+        let live = BroadcastStream::new(receiver).filter_map(move |event| match event {
+            Ok(event) if event.policy_version > since => Some(Ok(event)),
+            Ok(_) => None,
+            // A watcher that fell behind cannot know what it missed: drop everything.
+            Err(_) => Some(Ok(ChangeEvent {
+                policy_version: 0,
+                data_sources: Vec::new(),
+                users: Vec::new(),
+                everything: true,
+            })),
+        });
+        let stream = tokio_stream::iter(catch_up.map(Ok)).chain(live);
+        Ok(Response::new(Box::pin(stream)))
+    }
+}
