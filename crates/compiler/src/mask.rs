@@ -9,7 +9,9 @@ pub fn misfit(method: &MaskMethod, column: &Column) -> Option<String> {
     let family = column.data_type.family();
     let data_type = &column.data_type;
     let fits = match method {
-        MaskMethod::Nullify | MaskMethod::Expression { .. } => true,
+        MaskMethod::Nullify => true,
+        // Container types cannot be written in a CAST that every SQL tool reads back.
+        MaskMethod::Expression { .. } => family != TypeFamily::Other,
         MaskMethod::Hash => !matches!(
             family,
             TypeFamily::Other | TypeFamily::Varbinary | TypeFamily::Json
@@ -64,6 +66,12 @@ pub fn push_mask(
             out.push_str(", CAST(");
             push_identifier(out, name);
             out.push_str(" AS varchar))))))");
+        }
+        MaskMethod::Nullify if column.data_type.family() == TypeFamily::Other => {
+            // `if(FALSE, col)` is NULL of the column's own type, whatever that type is.
+            out.push_str("if(FALSE, ");
+            push_identifier(out, name);
+            out.push(')');
         }
         MaskMethod::Nullify => {
             out.push_str("CAST(NULL AS ");
