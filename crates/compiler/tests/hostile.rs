@@ -8,8 +8,8 @@ use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::Parser;
 use veil_compiler::{Compiler, sql};
 use veil_policy::{
-    ColumnSpec, DataSourceSpec, Identity, PolicyFile, PolicyKind, PolicySpec, TargetSpec,
-    UserSpec, Estate,
+    ColumnSpec, DataSourceSpec, Estate, Identity, PolicyFile, PolicyKind, PolicySpec, TargetSpec,
+    UserSpec,
 };
 
 const HOSTILE: &[&str] = &[
@@ -26,11 +26,14 @@ const HOSTILE: &[&str] = &[
 ];
 
 fn policy(name: &str, kind: PolicyKind) -> PolicySpec {
-    serde_norway::from_str(&format!("{{name: {name}, kind: {}}}", match kind {
-        PolicyKind::Subscription => "subscription",
-        PolicyKind::Mask => "mask",
-        PolicyKind::RowFilter => "row_filter",
-    }))
+    serde_norway::from_str(&format!(
+        "{{name: {name}, kind: {}}}",
+        match kind {
+            PolicyKind::Subscription => "subscription",
+            PolicyKind::Mask => "mask",
+            PolicyKind::RowFilter => "row_filter",
+        }
+    ))
     .unwrap()
 }
 
@@ -58,9 +61,12 @@ fn estate_for(user: &str, value: &str, column: &str) -> PolicyFile {
         users: vec![UserSpec {
             name: user.to_owned(),
             groups: vec![value.to_owned()],
-            attributes: [("region".to_owned(), vec![value.to_owned(), "plain".to_owned()])]
-                .into_iter()
-                .collect(),
+            attributes: [(
+                "region".to_owned(),
+                vec![value.to_owned(), "plain".to_owned()],
+            )]
+            .into_iter()
+            .collect(),
         }],
         ..PolicyFile::default()
     };
@@ -82,9 +88,8 @@ fn estate_for(user: &str, value: &str, column: &str) -> PolicyFile {
     });
     let mut predicate = policy("by-where", PolicyKind::RowFilter);
     predicate.on = on.clone();
-    predicate.where_predicate = Some(
-        "region = user_name() OR user_attribute_contains('region', region)".to_owned(),
-    );
+    predicate.where_predicate =
+        Some("region = user_name() OR user_attribute_contains('region', region)".to_owned());
     let mut mask = policy("constant", PolicyKind::Mask);
     mask.on = TargetSpec {
         column_tags: vec!["PII".to_owned()],
@@ -119,16 +124,34 @@ fn hostile_values_come_out_as_exactly_that_literal() {
         let compiler = Compiler::new(estate, value).unwrap();
         let estate = compiler.estate();
         let subject = estate
-            .subject(Identity { user: &user, groups: &[], project: None }, false)
+            .subject(
+                Identity {
+                    user: &user,
+                    groups: &[],
+                    project: None,
+                },
+                false,
+            )
             .unwrap();
-        let view = compiler.compile(0, &subject).expect("the user is subscribed by group");
+        let view = compiler
+            .compile(0, &subject)
+            .expect("the user is subscribed by group");
         let statements = Parser::parse_sql(&GenericDialect {}, &view.sql)
             .unwrap_or_else(|error| panic!("{value:?}: {error}\n{}", view.sql));
-        assert_eq!(statements.len(), 1, "{value:?}: one statement\n{}", view.sql);
+        assert_eq!(
+            statements.len(),
+            1,
+            "{value:?}: one statement\n{}",
+            view.sql
+        );
         let found = literals(&statements[0]);
         // match IN list, user_name(), user_attribute_contains IN list, constant, hash salt.
         let count = found.iter().filter(|literal| *literal == value).count();
-        assert!(count >= 3, "{value:?} appears {count} times in {found:?}\n{}", view.sql);
+        assert!(
+            count >= 3,
+            "{value:?} appears {count} times in {found:?}\n{}",
+            view.sql
+        );
         assert!(found.contains(&user), "{found:?}");
         for literal in &found {
             assert!(
@@ -138,7 +161,11 @@ fn hostile_values_come_out_as_exactly_that_literal() {
             );
         }
         // The hostile column and schema names stay single identifiers.
-        assert!(view.sql.contains(&sql::quote_identifier(&column)), "{}", view.sql);
+        assert!(
+            view.sql.contains(&sql::quote_identifier(&column)),
+            "{}",
+            view.sql
+        );
         assert_eq!(view.columns[0].name, column);
     }
 }
@@ -155,7 +182,10 @@ fn predicates_are_checked_at_load() {
         ("nope > 1", "unknown column `nope`"),
         ("row_number() OVER () > 1", "window function"),
         ("user_in_group(region)", "takes one string literal"),
-        ("user_attribute_contains('a')", "takes a string literal key and an expression"),
+        (
+            "user_attribute_contains('a')",
+            "takes a string literal key and an expression",
+        ),
         ("user_has_purpose('fun')", "unknown purpose `fun`"),
         ("cat.sch.fn(id)", "qualified function name"),
     ];
@@ -172,8 +202,13 @@ policies:
     where: {predicate:?}
 "#
         );
-        let errors = Compiler::from_yaml(&text, "salt").expect_err(predicate).to_string();
-        assert!(errors.contains(expected), "{predicate}: expected `{expected}` in {errors}");
+        let errors = Compiler::from_yaml(&text, "salt")
+            .expect_err(predicate)
+            .to_string();
+        assert!(
+            errors.contains(expected),
+            "{predicate}: expected `{expected}` in {errors}"
+        );
         assert!(errors.contains("policy `f`"), "{errors}");
         assert!(errors.starts_with("line 6:"), "{errors}");
     }
@@ -189,15 +224,33 @@ policies:
   - {name: m, kind: mask, on: {data_sources: [s.t], columns: [id]}, method: constant, value: 'abc'}
 "#;
     let errors = Compiler::from_yaml(text, "salt").unwrap_err().to_string();
-    assert!(errors.contains("value `abc` cannot be cast to `bigint`"), "{errors}");
+    assert!(
+        errors.contains("value `abc` cannot be cast to `bigint`"),
+        "{errors}"
+    );
     // Reached by tag instead, the column falls back to nullify, and explain says so.
-    let text = text.replace("columns: [id]}", "column_tags: [X]}").replace("data_sources: [s.t], column_tags", "column_tags");
+    let text = text
+        .replace("columns: [id]}", "column_tags: [X]}")
+        .replace("data_sources: [s.t], column_tags", "column_tags");
     let compiler = Compiler::from_yaml(&text, "salt").unwrap();
     let subject = compiler
         .estate()
-        .subject(Identity { user: "anyone", groups: &[], project: None }, false)
+        .subject(
+            Identity {
+                user: "anyone",
+                groups: &[],
+                project: None,
+            },
+            false,
+        )
         .unwrap();
     let explained = compiler.explain(0, &subject);
-    assert!(explained.columns[0].fallback.as_deref().unwrap().contains("cannot be cast"));
+    assert!(
+        explained.columns[0]
+            .fallback
+            .as_deref()
+            .unwrap()
+            .contains("cannot be cast")
+    );
     assert!(explained.view.unwrap().sql.contains("CAST(NULL AS bigint)"));
 }

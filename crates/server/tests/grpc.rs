@@ -1,0 +1,312 @@
+//! The PolicyDecision service over real gRPC on loopback, with the example estate.
+
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
+use tonic::Code;
+use tonic::transport::Channel;
+use veil_compiler::Compiler;
+use veil_proto::v1::policy_decision_client::PolicyDecisionClient;
+use veil_proto::v1::{
+    GetViewDefinitionRequest, Identity, ListSchemasRequest, ListTablesRequest, WatchChangesRequest,
+};
+use veil_server::{Settings, State};
+
+const SALT: &str = "test-salt";
+
+struct Server {
+    client: PolicyDecisionClient<Channel>,
+    channel: Channel,
+    state: Arc<State>,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+fn example() -> Compiler {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/tpch.yaml"
+    ))
+    .unwrap();
+    Compiler::from_yaml(&text, SALT).unwrap()
+}
+
+async fn start(settings: Settings) -> Server {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let state = Arc::new(State::new(example(), settings));
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(veil_server::serve(listener, Arc::clone(&state), async {
+        let _ = stopped.await;
+    }));
+    let channel = Channel::from_shared(format!("http://{address}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    Server {
+        client: PolicyDecisionClient::new(channel.clone()),
+        channel,
+        state,
+        stop: Some(stop),
+        task,
+    }
+}
+
+impl Server {
+    async fn shutdown(mut self) {
+        self.stop.take().unwrap().send(()).unwrap();
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+fn identity(user: &str, groups: &[&str], project: &str) -> Option<Identity> {
+    Some(Identity {
+        user: user.to_owned(),
+        groups: groups.iter().map(|group| group.to_string()).collect(),
+        project: project.to_owned(),
+    })
+}
+
+fn view_request(user: &str, project: &str, schema: &str, table: &str) -> GetViewDefinitionRequest {
+    GetViewDefinitionRequest {
+        identity: identity(user, &[], project),
+        schema: schema.to_owned(),
+        table: table.to_owned(),
+    }
+}
+
+#[tokio::test]
+async fn view_definitions_and_errors() {
+    let mut server = start(Settings::default()).await;
+    let view = server
+        .client
+        .get_view_definition(view_request("alice", "", "sales", "customers"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        view.sql
+            .starts_with("SELECT \"custkey\", lower(to_hex(sha256("),
+        "{}",
+        view.sql
+    );
+    assert!(view.sql.contains("'test-salt'"));
+    assert!(
+        view.sql
+            .ends_with("WHERE (CAST(\"nationkey\" AS varchar) IN ('1', '2'))"),
+        "{}",
+        view.sql
+    );
+    assert_eq!(view.policy_version, 1);
+    let types: Vec<(&str, &str)> = view
+        .columns
+        .iter()
+        .map(|c| (c.name.as_str(), c.r#type.as_str()))
+        .collect();
+    assert_eq!(types[0], ("custkey", "bigint"));
+    assert_eq!(types[1], ("name", "varchar"));
+    assert_eq!(types[4], ("phone", "varchar(15)"));
+
+    // The same question twice is answered from the cache with the same view.
+    let again = server
+        .client
+        .get_view_definition(view_request("alice", "", "sales", "customers"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again, view);
+
+    // Under the fraud project alice's PII masks and region filter are lifted.
+    let fraud = server
+        .client
+        .get_view_definition(view_request("alice", "fraud-2026", "sales", "customers"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        fraud
+            .sql
+            .starts_with("SELECT \"custkey\", \"name\", \"address\""),
+        "{}",
+        fraud.sql
+    );
+    assert!(!fraud.sql.contains("WHERE"));
+
+    let code = |result: Result<tonic::Response<_>, tonic::Status>| result.unwrap_err().code();
+    // Invisible and absent look the same.
+    let invisible = server
+        .client
+        .get_view_definition(view_request("dave", "", "sales", "customers"))
+        .await;
+    let absent = server
+        .client
+        .get_view_definition(view_request("alice", "", "sales", "nope"))
+        .await;
+    let invisible = invisible.unwrap_err();
+    let absent = absent.unwrap_err();
+    assert_eq!(
+        (invisible.code(), absent.code()),
+        (Code::NotFound, Code::NotFound)
+    );
+    assert!(invisible.message().contains("`sales.customers` not found"));
+    assert_eq!(
+        code(
+            server
+                .client
+                .get_view_definition(view_request("bob", "fraud-2026", "sales", "customers"))
+                .await
+        ),
+        Code::PermissionDenied
+    );
+    assert_eq!(
+        code(
+            server
+                .client
+                .get_view_definition(view_request("", "", "sales", "customers"))
+                .await
+        ),
+        Code::InvalidArgument
+    );
+    assert_eq!(
+        code(
+            server
+                .client
+                .get_view_definition(view_request("alice", "", "sales.x", "customers"))
+                .await
+        ),
+        Code::InvalidArgument
+    );
+    assert_eq!(
+        code(
+            server
+                .client
+                .get_view_definition(GetViewDefinitionRequest {
+                    identity: None,
+                    schema: "sales".into(),
+                    table: "orders".into()
+                })
+                .await
+        ),
+        Code::InvalidArgument
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn listings_show_only_what_the_user_may_see() {
+    let mut server = start(Settings::default()).await;
+    let schemas = |user: &str| ListSchemasRequest {
+        identity: identity(user, &[], ""),
+    };
+    let alice = server
+        .client
+        .list_schemas(schemas("alice"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(alice.schemas, vec!["hr", "sales"]);
+    let dave = server
+        .client
+        .list_schemas(schemas("dave"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(dave.schemas, vec!["hr"]);
+    let tables = server
+        .client
+        .list_tables(ListTablesRequest {
+            identity: identity("alice", &[], ""),
+            schema: "sales".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let names: Vec<_> = tables
+        .tables
+        .iter()
+        .map(|t| format!("{}.{}", t.schema, t.table))
+        .collect();
+    assert_eq!(names, vec!["sales.customers", "sales.orders"]);
+    let all = server
+        .client
+        .list_tables(ListTablesRequest {
+            identity: identity("dave", &[], ""),
+            schema: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(all.tables.len(), 1);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn trino_groups_only_when_trusted() {
+    for (trusted, expected) in [(false, Code::NotFound), (true, Code::Ok)] {
+        let mut server = start(Settings {
+            trust_trino_groups: trusted,
+            ..Settings::default()
+        })
+        .await;
+        let request = GetViewDefinitionRequest {
+            identity: identity("dave", &["analysts"], ""),
+            schema: "sales".into(),
+            table: "customers".into(),
+        };
+        let code = match server.client.get_view_definition(request).await {
+            Ok(_) => Code::Ok,
+            Err(status) => status.code(),
+        };
+        assert_eq!(code, expected, "trusted = {trusted}");
+        server.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn health_and_change_stream() {
+    let mut server = start(Settings::default()).await;
+    let mut health = tonic_health::pb::health_client::HealthClient::new(server.channel.clone());
+    let status = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        status.status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
+
+    let mut stream = server
+        .client
+        .watch_changes(WatchChangesRequest { since_version: 1 })
+        .await
+        .unwrap()
+        .into_inner();
+    let version = server.state.publish(example());
+    assert_eq!(version, 2);
+    let event = stream.message().await.unwrap().unwrap();
+    assert_eq!(event.policy_version, 2);
+    assert!(event.everything);
+    // New answers carry the new version.
+    let view = server
+        .client
+        .get_view_definition(view_request("alice", "", "sales", "orders"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(view.policy_version, 2);
+    // A client that reconnects from an old version first gets a catch-up event.
+    let mut late = server
+        .client
+        .watch_changes(WatchChangesRequest { since_version: 0 })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(late.message().await.unwrap().unwrap().policy_version, 2);
+    drop(stream);
+    drop(late);
+    server.shutdown().await;
+}
