@@ -87,10 +87,8 @@ impl Template {
         let mut slots = Vec::new();
         let _ = visit_expressions_mut(&mut expression, |node| {
             match node {
-                Expr::Identifier(ident) => {
-                    if !ident.value.starts_with(SLOT_PREFIX) {
-                        columns.push(ident.value.to_lowercase())
-                    }
+                Expr::Identifier(ident) if !ident.value.starts_with(SLOT_PREFIX) => {
+                    columns.push(ident.value.to_lowercase())
                 }
                 Expr::CompoundIdentifier(parts) => problems.push(format!(
                     "qualified name `{}` is not allowed: name the data source's columns only",

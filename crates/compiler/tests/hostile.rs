@@ -3,7 +3,7 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{Expr, Statement, Value, Visit, visit_expressions};
+use sqlparser::ast::{Expr, Statement, Value, visit_expressions};
 use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::Parser;
 use veil_compiler::{Compiler, sql};
