@@ -1,4 +1,7 @@
-//! `veil`: serve the policy decision point, explain a decision, check a policy file.
+//! `veil`: serve the policy decision point, explain a decision, check a policy file, discover
+//! data sources from Trino.
+
+mod discover;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -61,6 +64,22 @@ enum Command {
     },
     /// Validate a policy file and list every problem.
     Check { file: PathBuf },
+    /// Read a catalog's tables and columns from Trino and write them as data sources.
+    Discover {
+        /// Trino's HTTP address, e.g. `http://localhost:8080`.
+        #[arg(long)]
+        trino: String,
+        /// The Trino user to query `information_schema` as.
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        catalog: String,
+        #[arg(long)]
+        schema: Option<String>,
+        /// Merge into this policy file (created if absent) instead of printing YAML.
+        #[arg(long)]
+        into: Option<PathBuf>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -147,6 +166,31 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Ok(ExitCode::FAILURE)
                 }
             }
+        }
+        Command::Discover {
+            trino,
+            user,
+            catalog,
+            schema,
+            into,
+        } => {
+            let data_sources = discover::discover(&trino, &user, &catalog, schema.as_deref())?;
+            let count = data_sources.len();
+            match into {
+                Some(path) => {
+                    discover::merge_into(&path, data_sources)?;
+                    eprintln!("{count} data source(s) written to {}", path.display());
+                }
+                None => print!(
+                    "{}",
+                    veil_policy::PolicyFile {
+                        data_sources,
+                        ..Default::default()
+                    }
+                    .to_yaml()
+                ),
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Explain {
             config,
