@@ -9,8 +9,9 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(),
         Some("e2e") => e2e::run(&args[1..]),
+        Some("bench") => bench(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <test|e2e>");
+            eprintln!("usage: cargo xtask <test|e2e|bench [--quick]>");
             return ExitCode::from(2);
         }
     };
@@ -26,6 +27,24 @@ fn main() -> ExitCode {
 /// Everything CI runs: unit, golden and integration tests, then the end-to-end run.
 fn test() -> anyhow::Result<()> {
     run(Command::new("cargo").args(["test", "--workspace", "--locked"]))
+}
+
+/// Builds the server and the harness optimised, then runs the harness (see `crates/bench`).
+fn bench(args: &[String]) -> anyhow::Result<()> {
+    run(Command::new("cargo").args([
+        "build",
+        "--release",
+        "--locked",
+        "-p",
+        "veil-server",
+        "-p",
+        "veil-bench",
+    ]))?;
+    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".to_owned());
+    run(Command::new(format!("{target}/release/veil-bench"))
+        .arg("--veil")
+        .arg(format!("{target}/release/veil"))
+        .args(args))
 }
 
 fn run(command: &mut Command) -> anyhow::Result<()> {

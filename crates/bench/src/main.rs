@@ -1,0 +1,391 @@
+//! `veil-bench` (run through `cargo xtask bench`): generates a synthetic estate, starts the real
+//! `veil` server on loopback, drives `GetViewDefinition` and the health check side by side over
+//! real gRPC, and times the in-process decision path. Prints numbers; asserts nothing.
+
+mod estate;
+mod load;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Parser;
+use tonic::transport::Channel;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_client::HealthClient;
+use veil_compiler::Compiler;
+use veil_policy::{Estate, Identity};
+use veil_proto::v1::policy_decision_client::PolicyDecisionClient;
+use veil_proto::v1::{self, GetViewDefinitionRequest};
+
+use crate::estate::{Random, Size};
+use crate::load::{Stats, drive};
+
+#[derive(Parser)]
+struct Arguments {
+    /// Short phases (about a minute in all) instead of the full run.
+    #[arg(long)]
+    quick: bool,
+    /// The `veil` binary to benchmark (a release build).
+    #[arg(long)]
+    veil: PathBuf,
+    /// Where the generated estate is written.
+    #[arg(long, default_value = "target/bench")]
+    out: PathBuf,
+    /// Concurrent clients at saturation.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Seconds per measured phase (default 10, or 3 with --quick).
+    #[arg(long)]
+    seconds: Option<u64>,
+}
+
+const SIZE: Size = Size {
+    data_sources: 10_000,
+    users: 100_000,
+    policies: 1_000,
+};
+const SALT: &str = "bench-salt";
+
+struct ServerProcess(Child);
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let arguments = Arguments::parse();
+    let phase =
+        Duration::from_secs(
+            arguments
+                .seconds
+                .unwrap_or(if arguments.quick { 3 } else { 10 }),
+        );
+    std::fs::create_dir_all(&arguments.out)?;
+    let generated = Instant::now();
+    let file = estate::generate(SIZE, 42);
+    let yaml = file.to_yaml();
+    let path = arguments.out.join("estate.yaml");
+    std::fs::write(&path, &yaml)?;
+    println!(
+        "estate: {} data sources, {} users, {} policies, {:.1} MiB of YAML (generated in {:.1} s)",
+        file.data_sources.len(),
+        file.users.len(),
+        file.policies.len(),
+        yaml.len() as f64 / (1 << 20) as f64,
+        generated.elapsed().as_secs_f64()
+    );
+
+    let loaded = Instant::now();
+    let compiler =
+        Compiler::from_yaml(&yaml, SALT).map_err(|errors| anyhow::anyhow!("{errors}"))?;
+    println!(
+        "in-process load (parse + validate + index): {:.2} s",
+        loaded.elapsed().as_secs_f64()
+    );
+    let requests = pick_requests(compiler.estate(), 20_000);
+    micro(compiler, &requests);
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(over_grpc(&arguments, &path, phase, requests))
+}
+
+/// Requests for (user, table) pairs the user may see, as the plugin would mostly send.
+fn pick_requests(estate: &Estate, count: usize) -> Vec<GetViewDefinitionRequest> {
+    let mut random = Random::new(7);
+    let mut requests = Vec::with_capacity(count);
+    while requests.len() < count {
+        let user = format!("u{}", random.below(SIZE.users));
+        let table = random.below(SIZE.data_sources);
+        let identity = Identity {
+            user: &user,
+            groups: &[],
+            project: None,
+        };
+        let subject = estate
+            .subject(identity, false)
+            .expect("generated users are valid");
+        if estate.can_see(table, &subject) {
+            let data_source = &estate.data_sources[table];
+            requests.push(GetViewDefinitionRequest {
+                identity: Some(v1::Identity {
+                    user: user.clone(),
+                    groups: Vec::new(),
+                    project: String::new(),
+                }),
+                schema: data_source.schema.clone(),
+                table: data_source.table.clone(),
+            });
+        }
+    }
+    requests
+}
+
+/// The in-process decision path: cold compile and warm (cached) decisions.
+fn micro(compiler: Compiler, requests: &[GetViewDefinitionRequest]) {
+    // Cold: render the view of the widest table for a user, uncached.
+    let estate = compiler.estate();
+    let widest = (0..estate.data_sources.len())
+        .max_by_key(|&id| {
+            (
+                estate.data_sources[id].columns.len(),
+                estate.bindings[id]
+                    .masks
+                    .iter()
+                    .filter(|c| !c.is_empty())
+                    .count(),
+            )
+        })
+        .expect("the estate has data sources");
+    let columns = estate.data_sources[widest].columns.len();
+    let masked = estate.bindings[widest]
+        .masks
+        .iter()
+        .filter(|candidates| !candidates.is_empty())
+        .count();
+    let identity = Identity {
+        user: "u1",
+        groups: &[],
+        project: None,
+    };
+    let subject = estate.subject(identity, false).expect("valid user");
+    let decision = estate.decide(widest, &subject).or_else(|| {
+        let everyone = Identity {
+            user: "u2",
+            groups: &[],
+            project: None,
+        };
+        estate.decide(widest, &estate.subject(everyone, false).ok()?)
+    });
+    if let Some(decision) = decision {
+        let rounds = 2_000;
+        let started = Instant::now();
+        let mut bytes = 0;
+        for _ in 0..rounds {
+            let facts = compiler.facts(&decision, &subject);
+            bytes += compiler.render(&decision, &facts).sql.len();
+        }
+        let per = started.elapsed().as_secs_f64() / rounds as f64 * 1e6;
+        println!(
+            "cold compile (decide done; facts + render), {columns}-column table with {masked} masked-candidate columns: {per:.1} µs ({} bytes of SQL)",
+            bytes / rounds
+        );
+    }
+    // Warm: the server's whole decision path (resolve user, decide, cache lookup), no gRPC.
+    let state = Arc::new(veil_server::State::new(
+        compiler,
+        veil_server::Settings::default(),
+    ));
+    let service = veil_server::DecisionService::new(Arc::clone(&state));
+    let started = Instant::now();
+    for request in requests {
+        service
+            .view_definition(request)
+            .expect("picked requests are visible");
+    }
+    let first = started.elapsed().as_secs_f64() / requests.len() as f64 * 1e6;
+    let rounds = 5;
+    let started = Instant::now();
+    for _ in 0..rounds {
+        for request in requests {
+            std::hint::black_box(service.view_definition(request).expect("visible"));
+        }
+    }
+    let warm = started.elapsed().as_secs_f64() / (rounds * requests.len()) as f64 * 1e6;
+    println!(
+        "in-process decision over {} (user, table) pairs: first call {first:.1} µs, warm {warm:.2} µs; {} views cached",
+        requests.len(),
+        state.current().views.len()
+    );
+}
+
+async fn over_grpc(
+    arguments: &Arguments,
+    estate: &std::path::Path,
+    phase: Duration,
+    requests: Vec<GetViewDefinitionRequest>,
+) -> anyhow::Result<()> {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        listener.local_addr()?.port()
+    };
+    let started = Instant::now();
+    let child = Command::new(&arguments.veil)
+        .args(["serve", "--config"])
+        .arg(estate)
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .env("VEIL_HASH_SALT", SALT)
+        .env("VEIL_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {}", arguments.veil.display()))?;
+    let server = ServerProcess(child);
+    let pid = server.0.id();
+    let channel = loop {
+        if started.elapsed() > Duration::from_secs(120) {
+            anyhow::bail!("the server did not become ready within 120 s");
+        }
+        if let Ok(channel) = Channel::from_shared(format!("http://127.0.0.1:{port}"))?
+            .connect()
+            .await
+        {
+            let mut health = HealthClient::new(channel.clone());
+            if health
+                .check(HealthCheckRequest {
+                    service: String::new(),
+                })
+                .await
+                .is_ok()
+            {
+                break channel;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    println!(
+        "server: estate loaded and serving in {:.2} s (process start to first health check)",
+        started.elapsed().as_secs_f64()
+    );
+
+    // A few connections, as a handful of Trino coordinators would hold.
+    let mut channels = vec![channel];
+    for _ in 1..4 {
+        channels.push(
+            Channel::from_shared(format!("http://127.0.0.1:{port}"))?
+                .connect()
+                .await?,
+        );
+    }
+    let requests = Arc::new(requests);
+    let views = {
+        let channels = channels.clone();
+        let requests = Arc::clone(&requests);
+        move |worker: usize, iteration: u64| {
+            let mut client = PolicyDecisionClient::new(channels[worker % channels.len()].clone());
+            let request = requests[(worker * 7919 + iteration as usize) % requests.len()].clone();
+            async move { client.get_view_definition(request).await.is_ok() }
+        }
+    };
+    let health = {
+        let channels = channels.clone();
+        move |worker: usize, _iteration: u64| {
+            let mut client = HealthClient::new(channels[worker % channels.len()].clone());
+            async move {
+                client
+                    .check(HealthCheckRequest {
+                        service: String::new(),
+                    })
+                    .await
+                    .is_ok()
+            }
+        }
+    };
+    // Warm up both paths (and the view cache).
+    drive(arguments.concurrency, phase / 2, None, views.clone()).await;
+    drive(arguments.concurrency, phase / 3, None, health.clone()).await;
+
+    let concurrency = arguments.concurrency;
+    let saturated_views = drive(concurrency, phase, None, views.clone()).await;
+    let saturated_health = drive(concurrency, phase, None, health.clone()).await;
+    report(
+        &format!("saturation, {concurrency} clients"),
+        &saturated_views,
+        &saturated_health,
+    );
+
+    let single_views = drive(1, phase, None, views.clone()).await;
+    let single_health = drive(1, phase, None, health.clone()).await;
+    report("one request in flight", &single_views, &single_health);
+
+    let half = saturated_views
+        .throughput()
+        .min(saturated_health.throughput())
+        / 2.0;
+    let half_views = drive(concurrency, phase, Some(half), views.clone()).await;
+    let half_health = drive(concurrency, phase, Some(half), health.clone()).await;
+    report(
+        &format!("half load, {half:.0} requests/s paced"),
+        &half_views,
+        &half_health,
+    );
+
+    let peak = std::fs::read_to_string(format!("/proc/{pid}/status"))?
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix("VmHWM:")
+                .map(|value| value.trim().to_owned())
+        })
+        .unwrap_or_default();
+    println!("server peak RSS: {peak}");
+    println!("\ntargets (SPEC §6):");
+    let target = |name: &str, value: String, met: bool| {
+        println!(
+            "  {:<52} {:<26} {}",
+            name,
+            value,
+            if met { "met" } else { "NOT met" }
+        )
+    };
+    target(
+        ">= 20,000 GetViewDefinition/s",
+        format!("{:.0}/s", saturated_views.throughput()),
+        saturated_views.throughput() >= 20_000.0,
+    );
+    let ratio = saturated_views.throughput() / saturated_health.throughput();
+    target(
+        ">= 90% of the health check's throughput",
+        format!("{:.0}%", ratio * 100.0),
+        ratio >= 0.9,
+    );
+    let gap = single_views.quantile(0.5) - single_health.quantile(0.5);
+    target(
+        "p50 within 50 µs of health, one in flight",
+        format!("{gap:+.0} µs"),
+        gap <= 50.0,
+    );
+    let p99 = half_views.quantile(0.99) / half_health.quantile(0.99);
+    target(
+        "p99 within 1.5x of health at half load",
+        format!("{p99:.2}x"),
+        p99 <= 1.5,
+    );
+    drop(server);
+    Ok(())
+}
+
+fn report(title: &str, views: &Stats, health: &Stats) {
+    println!("\n{title}:");
+    println!(
+        "  {:<20} {:>10} {:>8} {:>9} {:>9} {:>9} {:>9}",
+        "", "req/s", "errors", "p50 µs", "p90 µs", "p99 µs", "p99.9 µs"
+    );
+    for (name, stats) in [("GetViewDefinition", views), ("health Check", health)] {
+        println!(
+            "  {:<20} {:>10.0} {:>8} {:>9.0} {:>9.0} {:>9.0} {:>9.0}",
+            name,
+            stats.throughput(),
+            stats.errors,
+            stats.quantile(0.5),
+            stats.quantile(0.9),
+            stats.quantile(0.99),
+            stats.quantile(0.999)
+        );
+    }
+    println!(
+        "  {:<20} {:>10.2} {:>8} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
+        "ratio",
+        views.throughput() / health.throughput(),
+        "",
+        views.quantile(0.5) / health.quantile(0.5),
+        views.quantile(0.9) / health.quantile(0.9),
+        views.quantile(0.99) / health.quantile(0.99),
+        views.quantile(0.999) / health.quantile(0.999)
+    );
+}
