@@ -46,7 +46,10 @@ pub fn run(args: &[String]) -> Result<()> {
         fs::remove_dir_all(&run_dir).with_context(|| format!("removing {}", run_dir.display()))?;
     }
     let pdp_port = free_port()?;
-    let trino_port = free_port()?;
+    let mut trino_port = free_port()?;
+    while trino_port == pdp_port {
+        trino_port = free_port()?;
+    }
     layout(
         &root,
         &run_dir,
@@ -72,6 +75,7 @@ pub fn run(args: &[String]) -> Result<()> {
     step(&format!(
         "starting Trino {TRINO_VERSION} on port {trino_port}"
     ));
+    let trino_started = Instant::now();
     processes.spawn(
         "trino",
         trino_command(&run_dir, &trino, &java_home)?,
@@ -80,8 +84,8 @@ pub fn run(args: &[String]) -> Result<()> {
     let client = Trino::new(trino_port);
     wait_for_trino(&client, &mut processes, &run_dir.join("trino.log"))?;
     println!(
-        "e2e: Trino ready after {:.0?} (logs in {})",
-        started.elapsed(),
+        "e2e: Trino ready in {:.0?} (logs in {})",
+        trino_started.elapsed(),
         run_dir.display()
     );
 

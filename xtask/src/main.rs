@@ -26,7 +26,8 @@ fn main() -> ExitCode {
 
 /// Everything CI runs: unit, golden and integration tests, then the end-to-end run.
 fn test() -> anyhow::Result<()> {
-    run(Command::new("cargo").args(["test", "--workspace", "--locked"]))
+    run(Command::new("cargo").args(["test", "--workspace", "--locked"]))?;
+    e2e::run(&[])
 }
 
 /// Builds the server and the harness optimised, then runs the harness (see `crates/bench`).

@@ -4,6 +4,7 @@
 
 mod estate;
 mod load;
+mod raw;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -17,7 +18,6 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
 use veil_compiler::Compiler;
 use veil_policy::{Estate, Identity};
-use veil_proto::v1::policy_decision_client::PolicyDecisionClient;
 use veil_proto::v1::{self, GetViewDefinitionRequest};
 
 use crate::estate::{Random, Size};
@@ -268,9 +268,17 @@ async fn over_grpc(
         let channels = channels.clone();
         let requests = Arc::clone(&requests);
         move |worker: usize, iteration: u64| {
-            let mut client = PolicyDecisionClient::new(channels[worker % channels.len()].clone());
+            let channel = channels[worker % channels.len()].clone();
             let request = requests[(worker * 7919 + iteration as usize) % requests.len()].clone();
-            async move { client.get_view_definition(request).await.is_ok() }
+            async move {
+                raw::call(
+                    channel,
+                    "/veil.v1.PolicyDecision/GetViewDefinition",
+                    request,
+                )
+                .await
+                .is_ok()
+            }
         }
     };
     let health = {

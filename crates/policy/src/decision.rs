@@ -4,8 +4,9 @@
 use std::cmp::Ordering;
 
 use crate::Estate;
+use crate::UserSpec;
 use crate::estate::{MaskCandidate, compare_candidates};
-use crate::model::{DataSourceId, PolicyId, Rule, User};
+use crate::model::{DataSourceId, PolicyId, Rule};
 
 /// What the caller says about the user: the plugin's view of the session.
 #[derive(Debug, Clone, Copy)]
@@ -29,7 +30,7 @@ pub enum SubjectError {
 #[derive(Debug, Clone, Copy)]
 pub struct Subject<'a> {
     pub name: &'a str,
-    stored: Option<&'a User>,
+    stored: Option<&'a UserSpec>,
     /// Groups from Trino, when trusted; merged with the stored ones.
     extra_groups: &'a [String],
     purposes: &'a [String],

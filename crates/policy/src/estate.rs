@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
 
 use crate::condition::Condition;
-use crate::file::{PolicyFile, PolicyKind, PolicySpec};
+use crate::file::{PolicyFile, PolicyKind, PolicySpec, UserSpec};
 use crate::model::*;
 use crate::tag::{deepest_match, glob_matches};
 use crate::trino_type::TrinoType;
@@ -70,13 +70,15 @@ pub struct MaskCandidate {
 /// A validated policy bundle and its indexes.
 #[derive(Debug, Clone)]
 pub struct Estate {
-    // INVARIANT: `file` is what the other fields were built from, so export round-trips.
+    // INVARIANT: `file` is the bundle the other fields were built from, except that its data
+    // sources live (parsed) in `data_sources` only, so that large estates are stored once.
     file: PolicyFile,
     pub data_sources: Vec<DataSource>,
     pub policies: Vec<Policy>,
     pub bindings: Vec<Bindings>,
     by_name: HashMap<String, HashMap<String, DataSourceId>>,
-    users: HashMap<String, User>,
+    /// User name → index in `file.users`, so users are stored once.
+    users: HashMap<String, usize>,
     purposes: HashSet<String>,
     projects: HashMap<String, Project>,
 }
@@ -126,6 +128,8 @@ impl Estate {
             .iter()
             .map(|data_source| bind(data_source, &policies))
             .collect();
+        let mut file = file;
+        file.data_sources = Vec::new();
         Ok(Estate {
             file,
             data_sources,
@@ -138,17 +142,38 @@ impl Estate {
         })
     }
 
-    /// The bundle as written, for export.
-    pub fn file(&self) -> &PolicyFile {
-        &self.file
+    /// The bundle, for export: as written, with column types in Trino's canonical spelling.
+    pub fn to_file(&self) -> PolicyFile {
+        let mut file = self.file.clone();
+        file.data_sources = self
+            .data_sources
+            .iter()
+            .map(|data_source| crate::DataSourceSpec {
+                name: data_source.name.clone(),
+                table: data_source.backing.join("."),
+                tags: data_source.tags.clone(),
+                columns: data_source
+                    .columns
+                    .iter()
+                    .map(|column| crate::ColumnSpec {
+                        name: column.name.clone(),
+                        data_type: column.data_type.to_string(),
+                        tags: column.tags.clone(),
+                        description: column.description.clone(),
+                    })
+                    .collect(),
+                description: data_source.description.clone(),
+            })
+            .collect();
+        file
     }
 
     pub fn data_source_id(&self, schema: &str, table: &str) -> Option<DataSourceId> {
         self.by_name.get(schema)?.get(table).copied()
     }
 
-    pub fn user(&self, name: &str) -> Option<&User> {
-        self.users.get(name)
+    pub fn user(&self, name: &str) -> Option<&UserSpec> {
+        self.users.get(name).map(|&index| &self.file.users[index])
     }
 
     pub fn project(&self, name: &str) -> Option<&Project> {
@@ -246,7 +271,7 @@ fn all_tags(data_sources: &[DataSource]) -> BTreeSet<String> {
 
 struct Known<'a> {
     data_sources: &'a [DataSource],
-    users: &'a HashMap<String, User>,
+    users: &'a HashMap<String, usize>,
     purposes: &'a HashSet<String>,
     tags: BTreeSet<String>,
 }
@@ -348,18 +373,13 @@ impl Checker<'_> {
         data_sources
     }
 
-    fn users(&mut self, file: &PolicyFile) -> HashMap<String, User> {
-        let mut users = HashMap::new();
-        for spec in &file.users {
+    fn users(&mut self, file: &PolicyFile) -> HashMap<String, usize> {
+        let mut users = HashMap::with_capacity(file.users.len());
+        for (index, spec) in file.users.iter().enumerate() {
             if spec.name.is_empty() {
                 self.error("users", "user", "", "a user has an empty name".to_owned());
             }
-            let user = User {
-                name: spec.name.clone(),
-                groups: spec.groups.clone(),
-                attributes: spec.attributes.clone(),
-            };
-            if users.insert(spec.name.clone(), user).is_some() {
+            if users.insert(spec.name.clone(), index).is_some() {
                 self.error(
                     "users",
                     "user",
@@ -389,7 +409,7 @@ impl Checker<'_> {
     fn projects(
         &mut self,
         file: &PolicyFile,
-        users: &HashMap<String, User>,
+        users: &HashMap<String, usize>,
         purposes: &HashSet<String>,
     ) -> HashMap<String, Project> {
         let mut projects = HashMap::new();

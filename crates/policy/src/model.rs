@@ -1,7 +1,7 @@
 //! The checked policy model: data sources with parsed types, users, projects and typed policies.
 //! Built from a [`crate::PolicyFile`] by [`crate::Estate::new`]; every value here is valid.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 use crate::{Condition, TargetSpec, TrinoType};
 
@@ -37,13 +37,6 @@ pub struct Column {
     pub data_type: TrinoType,
     pub tags: Vec<String>,
     pub description: Option<String>,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct User {
-    pub name: String,
-    pub groups: Vec<String>,
-    pub attributes: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Clone)]

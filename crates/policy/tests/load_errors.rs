@@ -178,3 +178,15 @@ fn yaml_errors_carry_the_line() {
         .0;
     assert_eq!(errors[0].line, Some(2));
 }
+
+#[test]
+fn export_round_trips() {
+    let estate = Estate::from_yaml(BASE).unwrap();
+    let exported = estate.to_file().to_yaml();
+    let again = Estate::from_yaml(&exported).unwrap();
+    assert_eq!(again.to_file(), estate.to_file());
+    assert_eq!(
+        estate.to_file().data_sources[0].columns[1].data_type,
+        "varchar(15)"
+    );
+}

@@ -3,6 +3,11 @@
 
 mod discover;
 
+/// mimalloc hands memory freed after a load back to the system, and is quicker than the system
+/// allocator for the decision path's small, short-lived allocations.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -1,0 +1,219 @@
+package io.veil.trino;
+
+import io.grpc.ChannelCredentials;
+import io.grpc.ConnectivityState;
+import io.grpc.Grpc;
+import io.grpc.InsecureChannelCredentials;
+import io.grpc.ManagedChannel;
+import io.grpc.Metadata;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.TlsChannelCredentials;
+import io.grpc.stub.MetadataUtils;
+import io.trino.spi.TrinoException;
+import io.trino.spi.connector.SchemaTableName;
+import veil.v1.Decision.GetViewDefinitionRequest;
+import veil.v1.Decision.GetViewDefinitionResponse;
+import veil.v1.Decision.Identity;
+import veil.v1.Decision.ListSchemasRequest;
+import veil.v1.Decision.ListTablesRequest;
+import veil.v1.PolicyDecisionGrpc;
+import veil.v1.PolicyDecisionGrpc.PolicyDecisionBlockingStub;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
+
+import static io.trino.spi.StandardErrorCode.PERMISSION_DENIED;
+import static io.veil.trino.VeilErrorCode.VEIL_PDP_REJECTED;
+import static io.veil.trino.VeilErrorCode.VEIL_PDP_UNAVAILABLE;
+import static java.util.Objects.requireNonNull;
+
+/**
+ * The plugin's side of the {@code veil.v1.PolicyDecision} service: one channel to the PDP, a deadline
+ * on every call, and the translation of gRPC failures into Trino errors. Anything but a clear answer
+ * fails closed.
+ */
+public final class PdpClient
+        implements AutoCloseable
+{
+    static final Metadata.Key<String> AUTHORIZATION = Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
+
+    private static final long RECONNECT_WAIT_MILLIS = 1_000;
+
+    private final ManagedChannel channel;
+    private final PolicyDecisionBlockingStub stub;
+    private final String address;
+    private final long timeoutMillis;
+
+    public PdpClient(ManagedChannel channel, String address, long timeoutMillis, Optional<String> token)
+    {
+        this.channel = requireNonNull(channel, "channel is null");
+        this.address = requireNonNull(address, "address is null");
+        this.timeoutMillis = timeoutMillis;
+        PolicyDecisionBlockingStub stub = PolicyDecisionGrpc.newBlockingStub(channel);
+        if (token.isPresent()) {
+            stub = stub.withInterceptors(MetadataUtils.newAttachHeadersInterceptor(bearer(token.get())));
+        }
+        this.stub = stub;
+    }
+
+    /** Opens a channel to the configured PDP; connecting is lazy, so a PDP that is down does not stop Trino. */
+    public static PdpClient connect(VeilConfig config)
+    {
+        ChannelCredentials credentials = InsecureChannelCredentials.create();
+        if (config.tlsEnabled()) {
+            TlsChannelCredentials.Builder tls = TlsChannelCredentials.newBuilder();
+            if (config.tlsTrustCertificates().isPresent()) {
+                try {
+                    tls.trustManager(config.tlsTrustCertificates().get().toFile());
+                }
+                catch (IOException e) {
+                    throw new UncheckedIOException("Veil: cannot read " + VeilConfig.TLS_TRUST_CERTIFICATES, e);
+                }
+            }
+            credentials = tls.build();
+        }
+        ManagedChannel channel = Grpc.newChannelBuilder(config.pdpAddress(), credentials)
+                .userAgent("veil-trino")
+                .build();
+        return new PdpClient(channel, config.pdpAddress(), config.pdpTimeout().toMillis(), config.pdpToken());
+    }
+
+    static Metadata bearer(String token)
+    {
+        Metadata headers = new Metadata();
+        headers.put(AUTHORIZATION, "Bearer " + token);
+        return headers;
+    }
+
+    public ManagedChannel channel()
+    {
+        return channel;
+    }
+
+    public String address()
+    {
+        return address;
+    }
+
+    public List<String> listSchemas(PdpIdentity identity)
+    {
+        return call(() -> stub()
+                .listSchemas(ListSchemasRequest.newBuilder().setIdentity(toProto(identity)).build())
+                .getSchemasList(), List::of);
+    }
+
+    /** The governed tables the user may see, in one schema or in all. */
+    public List<SchemaTableName> listTables(PdpIdentity identity, Optional<String> schema)
+    {
+        ListTablesRequest request = ListTablesRequest.newBuilder()
+                .setIdentity(toProto(identity))
+                .setSchema(schema.orElse(""))
+                .build();
+        return call(() -> stub().listTables(request).getTablesList().stream()
+                .map(table -> new SchemaTableName(table.getSchema(), table.getTable()))
+                .toList(), List::of);
+    }
+
+    /** The view the user gets for one governed table; empty when it does not exist or the user may not see it. */
+    public Optional<GetViewDefinitionResponse> getViewDefinition(PdpIdentity identity, String schema, String table)
+    {
+        GetViewDefinitionRequest request = GetViewDefinitionRequest.newBuilder()
+                .setIdentity(toProto(identity))
+                .setSchema(schema)
+                .setTable(table)
+                .build();
+        return call(() -> Optional.of(stub().getViewDefinition(request)), Optional::empty);
+    }
+
+    /** A stub without a deadline, for the long-lived change stream; it carries the token like every call. */
+    public PolicyDecisionBlockingStub streamingStub()
+    {
+        return stub;
+    }
+
+    private PolicyDecisionBlockingStub stub()
+    {
+        reconnectIfFailed();
+        return stub.withDeadlineAfter(timeoutMillis, TimeUnit.MILLISECONDS);
+    }
+
+    /**
+     * After failed connects a channel waits up to minutes before it tries again and fails every call
+     * meanwhile. A query is a good reason to try now, so a restarted PDP is used at once; the wait for
+     * that attempt is short, so a PDP that is still down fails the query quickly.
+     */
+    private void reconnectIfFailed()
+    {
+        if (channel.getState(false) != ConnectivityState.TRANSIENT_FAILURE) {
+            return;
+        }
+        CountDownLatch changed = new CountDownLatch(1);
+        channel.notifyWhenStateChanged(ConnectivityState.TRANSIENT_FAILURE, changed::countDown);
+        channel.resetConnectBackoff();
+        try {
+            changed.await(Math.min(timeoutMillis, RECONNECT_WAIT_MILLIS), TimeUnit.MILLISECONDS);
+        }
+        catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** Runs one call; NOT_FOUND gives the fallback, any other failure a Trino error. */
+    private <T> T call(Supplier<T> rpc, Supplier<T> notFound)
+    {
+        try {
+            return rpc.get();
+        }
+        catch (StatusRuntimeException e) {
+            if (e.getStatus().getCode() == Status.Code.NOT_FOUND) {
+                return notFound.get();
+            }
+            throw translate(e.getStatus(), address);
+        }
+    }
+
+    /** The Trino error for a failed call other than NOT_FOUND. */
+    static TrinoException translate(Status status, String address)
+    {
+        String description = status.getDescription() == null ? "" : status.getDescription();
+        return switch (status.getCode()) {
+            case PERMISSION_DENIED -> new TrinoException(PERMISSION_DENIED, description.isEmpty() ? "Veil: access denied" : description);
+            case INVALID_ARGUMENT -> new TrinoException(VEIL_PDP_REJECTED, "Veil: the policy decision point rejected the request: " + description);
+            case UNAUTHENTICATED -> new TrinoException(
+                    VEIL_PDP_REJECTED,
+                    "Veil: the policy decision point at %s did not accept the plugin's credentials (check %s): %s".formatted(address, VeilConfig.PDP_TOKEN, description));
+            default -> new TrinoException(
+                    VEIL_PDP_UNAVAILABLE,
+                    "Veil: the policy decision point at %s is unreachable or failed (%s%s); failing closed".formatted(
+                            address, status.getCode(), description.isEmpty() ? "" : ": " + description),
+                    status.getCause());
+        };
+    }
+
+    static Identity toProto(PdpIdentity identity)
+    {
+        return Identity.newBuilder()
+                .setUser(identity.user())
+                .addAllGroups(identity.groups())
+                .setProject(identity.project())
+                .build();
+    }
+
+    @Override
+    public void close()
+    {
+        channel.shutdownNow();
+        try {
+            channel.awaitTermination(5, TimeUnit.SECONDS);
+        }
+        catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}

@@ -1,0 +1,146 @@
+package io.veil.trino;
+
+import io.airlift.units.Duration;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.TreeSet;
+
+import static java.util.Objects.requireNonNull;
+
+/**
+ * The catalog properties of a Veil catalog, parsed and validated once when the catalog is created.
+ * Unknown properties are rejected so that a typo cannot silently weaken the configuration.
+ */
+public record VeilConfig(
+        String pdpAddress,
+        String runAsUser,
+        Duration pdpTimeout,
+        long cacheMaxSize,
+        Duration cacheTtl,
+        Optional<String> pdpToken,
+        boolean tlsEnabled,
+        Optional<Path> tlsTrustCertificates)
+{
+    public static final String PDP_ADDRESS = "veil.pdp.address";
+    public static final String RUN_AS_USER = "veil.run-as-user";
+    public static final String PDP_TIMEOUT = "veil.pdp.timeout";
+    public static final String CACHE_MAX_SIZE = "veil.cache.max-size";
+    public static final String CACHE_TTL = "veil.cache.ttl";
+    public static final String PDP_TOKEN = "veil.pdp.token";
+    public static final String TLS_ENABLED = "veil.pdp.tls.enabled";
+    public static final String TLS_TRUST_CERTIFICATES = "veil.pdp.tls.trust-certificates";
+
+    private static final Set<String> KNOWN = Set.of(
+            PDP_ADDRESS, RUN_AS_USER, PDP_TIMEOUT, CACHE_MAX_SIZE, CACHE_TTL, PDP_TOKEN, TLS_ENABLED, TLS_TRUST_CERTIFICATES);
+
+    public VeilConfig
+    {
+        requireNonNull(pdpAddress, "pdpAddress is null");
+        requireNonNull(runAsUser, "runAsUser is null");
+        requireNonNull(pdpTimeout, "pdpTimeout is null");
+        requireNonNull(cacheTtl, "cacheTtl is null");
+        requireNonNull(pdpToken, "pdpToken is null");
+        requireNonNull(tlsTrustCertificates, "tlsTrustCertificates is null");
+    }
+
+    /**
+     * Parses the catalog properties; every problem found is reported at once.
+     *
+     * @throws IllegalArgumentException when a property is unknown, missing or malformed
+     */
+    public static VeilConfig fromProperties(Map<String, String> properties)
+    {
+        Map<String, String> remaining = new HashMap<>(properties);
+        List<String> errors = new ArrayList<>();
+
+        String address = required(remaining, PDP_ADDRESS, errors);
+        if (address != null && !isHostAndPort(address)) {
+            errors.add("`%s` must be host:port, got `%s`".formatted(PDP_ADDRESS, address));
+        }
+        String runAsUser = required(remaining, RUN_AS_USER, errors);
+        Duration timeout = duration(remaining, PDP_TIMEOUT, "5s", errors);
+        Duration ttl = duration(remaining, CACHE_TTL, "1m", errors);
+        long maxSize = 10_000;
+        String maxSizeText = remaining.remove(CACHE_MAX_SIZE);
+        if (maxSizeText != null) {
+            try {
+                maxSize = Long.parseLong(maxSizeText.trim());
+                if (maxSize < 0) {
+                    errors.add("`%s` must not be negative, got `%s`".formatted(CACHE_MAX_SIZE, maxSizeText));
+                }
+            }
+            catch (NumberFormatException e) {
+                errors.add("`%s` must be a number, got `%s`".formatted(CACHE_MAX_SIZE, maxSizeText));
+            }
+        }
+        Optional<String> token = Optional.ofNullable(remaining.remove(PDP_TOKEN)).map(String::trim).filter(value -> !value.isEmpty());
+        boolean tlsEnabled = false;
+        String tlsText = remaining.remove(TLS_ENABLED);
+        if (tlsText != null) {
+            switch (tlsText.trim().toLowerCase(java.util.Locale.ENGLISH)) {
+                case "true" -> tlsEnabled = true;
+                case "false" -> tlsEnabled = false;
+                default -> errors.add("`%s` must be true or false, got `%s`".formatted(TLS_ENABLED, tlsText));
+            }
+        }
+        Optional<Path> trust = Optional.ofNullable(remaining.remove(TLS_TRUST_CERTIFICATES)).map(String::trim).map(Path::of);
+        if (trust.isPresent() && !tlsEnabled) {
+            errors.add("`%s` is set but `%s` is not true".formatted(TLS_TRUST_CERTIFICATES, TLS_ENABLED));
+        }
+
+        for (String unknown : new TreeSet<>(remaining.keySet())) {
+            errors.add("unknown property `%s`".formatted(unknown));
+        }
+        if (!errors.isEmpty()) {
+            throw new IllegalArgumentException("Veil: invalid catalog configuration: " + String.join("; ", errors));
+        }
+        return new VeilConfig(address, runAsUser, timeout, maxSize, ttl, token, tlsEnabled, trust);
+    }
+
+    private static String required(Map<String, String> properties, String name, List<String> errors)
+    {
+        String value = properties.remove(name);
+        if (value == null || value.isBlank()) {
+            errors.add("`%s` is required".formatted(name));
+            return null;
+        }
+        return value.trim();
+    }
+
+    private static Duration duration(Map<String, String> properties, String name, String fallback, List<String> errors)
+    {
+        String value = properties.remove(name);
+        try {
+            Duration duration = Duration.valueOf((value == null ? fallback : value).trim());
+            if (duration.toMillis() <= 0 && name.equals(PDP_TIMEOUT)) {
+                errors.add("`%s` must be positive, got `%s`".formatted(name, value));
+            }
+            return duration;
+        }
+        catch (IllegalArgumentException e) {
+            errors.add("`%s` must be a duration such as `5s` or `1m`, got `%s`".formatted(name, value));
+            return Duration.valueOf(fallback);
+        }
+    }
+
+    private static boolean isHostAndPort(String address)
+    {
+        int colon = address.lastIndexOf(':');
+        if (colon <= 0 || colon == address.length() - 1) {
+            return false;
+        }
+        try {
+            int port = Integer.parseInt(address.substring(colon + 1));
+            return port > 0 && port < 65536;
+        }
+        catch (NumberFormatException e) {
+            return false;
+        }
+    }
+}

@@ -1,0 +1,74 @@
+package io.veil.trino;
+
+import io.trino.spi.connector.Connector;
+import io.trino.spi.connector.ConnectorMetadata;
+import io.trino.spi.connector.ConnectorSession;
+import io.trino.spi.connector.ConnectorTransactionHandle;
+import io.trino.spi.connector.ConnectorViewDefinition;
+import io.trino.spi.session.PropertyMetadata;
+import io.trino.spi.transaction.IsolationLevel;
+import io.trino.spi.type.TypeManager;
+
+import java.time.Duration;
+import java.util.List;
+import java.util.Optional;
+
+import static java.util.Objects.requireNonNull;
+
+/**
+ * One Veil catalog: a PDP client, the view cache, and the change stream that keeps the cache honest.
+ */
+public final class VeilConnector
+        implements Connector
+{
+    private final PdpClient client;
+    private final Optional<ChangeWatcher> watcher;
+    private final VeilMetadata metadata;
+
+    private VeilConnector(PdpClient client, Optional<ChangeWatcher> watcher, VeilMetadata metadata)
+    {
+        this.client = requireNonNull(client, "client is null");
+        this.watcher = requireNonNull(watcher, "watcher is null");
+        this.metadata = requireNonNull(metadata, "metadata is null");
+    }
+
+    /**
+     * @param coordinator whether this node plans queries; only coordinators ask for views, so only
+     * they follow the change stream
+     */
+    public static VeilConnector start(String catalogName, VeilConfig config, TypeManager typeManager, boolean coordinator)
+    {
+        PdpClient client = PdpClient.connect(config);
+        ViewCache<ConnectorViewDefinition> views = new ViewCache<>(config.cacheMaxSize(), Duration.ofMillis(config.cacheTtl().toMillis()));
+        Optional<ChangeWatcher> watcher = Optional.empty();
+        if (coordinator) {
+            watcher = Optional.of(new ChangeWatcher(client.streamingStub(), catalogName, views::invalidate, Duration.ofMillis(200), Duration.ofSeconds(30)).start());
+        }
+        return new VeilConnector(client, watcher, new VeilMetadata(client, views, config.runAsUser(), typeManager));
+    }
+
+    @Override
+    public ConnectorTransactionHandle beginTransaction(IsolationLevel isolationLevel, boolean readOnly, boolean autoCommit)
+    {
+        return VeilTransactionHandle.INSTANCE;
+    }
+
+    @Override
+    public ConnectorMetadata getMetadata(ConnectorSession session, ConnectorTransactionHandle transactionHandle)
+    {
+        return metadata;
+    }
+
+    @Override
+    public List<PropertyMetadata<?>> getSessionProperties()
+    {
+        return VeilSessionProperties.all();
+    }
+
+    @Override
+    public void shutdown()
+    {
+        watcher.ifPresent(ChangeWatcher::close);
+        client.close();
+    }
+}

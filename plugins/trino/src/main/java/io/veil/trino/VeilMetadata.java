@@ -1,0 +1,105 @@
+package io.veil.trino;
+
+import io.trino.spi.connector.ConnectorMetadata;
+import io.trino.spi.connector.ConnectorSession;
+import io.trino.spi.connector.ConnectorTableHandle;
+import io.trino.spi.connector.ConnectorTableVersion;
+import io.trino.spi.connector.ConnectorViewDefinition;
+import io.trino.spi.connector.RelationType;
+import io.trino.spi.connector.SchemaTableName;
+import io.trino.spi.type.TypeId;
+import io.trino.spi.type.TypeManager;
+
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.function.Function;
+
+import static java.util.Objects.requireNonNull;
+import static java.util.function.Function.identity;
+import static java.util.stream.Collectors.toMap;
+
+/**
+ * The governed catalog as Trino sees it: schemas and views only, each answered by the PDP for the
+ * session's identity. It has no tables of its own, so it cannot read or write data.
+ */
+public final class VeilMetadata
+        implements ConnectorMetadata
+{
+    private final PdpClient client;
+    private final ViewCache<ConnectorViewDefinition> views;
+    private final String runAsUser;
+    private final Function<String, TypeId> typeIds;
+
+    public VeilMetadata(PdpClient client, ViewCache<ConnectorViewDefinition> views, String runAsUser, TypeManager typeManager)
+    {
+        this(client, views, runAsUser, (Function<String, TypeId>) type -> typeManager.fromSqlType(type).getTypeId());
+    }
+
+    VeilMetadata(PdpClient client, ViewCache<ConnectorViewDefinition> views, String runAsUser, Function<String, TypeId> typeIds)
+    {
+        this.client = requireNonNull(client, "client is null");
+        this.views = requireNonNull(views, "views is null");
+        this.runAsUser = requireNonNull(runAsUser, "runAsUser is null");
+        this.typeIds = requireNonNull(typeIds, "typeIds is null");
+    }
+
+    @Override
+    public List<String> listSchemaNames(ConnectorSession session)
+    {
+        return client.listSchemas(PdpIdentity.of(session));
+    }
+
+    @Override
+    public ConnectorTableHandle getTableHandle(ConnectorSession session, SchemaTableName tableName, Optional<ConnectorTableVersion> startVersion, Optional<ConnectorTableVersion> endVersion)
+    {
+        // Every governed relation is a view; there is never a table.
+        return null;
+    }
+
+    @Override
+    public List<SchemaTableName> listTables(ConnectorSession session, Optional<String> schemaName)
+    {
+        return client.listTables(PdpIdentity.of(session), schemaName);
+    }
+
+    @Override
+    public List<SchemaTableName> listViews(ConnectorSession session, Optional<String> schemaName)
+    {
+        return client.listTables(PdpIdentity.of(session), schemaName);
+    }
+
+    @Override
+    public Map<SchemaTableName, RelationType> getRelationTypes(ConnectorSession session, Optional<String> schemaName)
+    {
+        return client.listTables(PdpIdentity.of(session), schemaName).stream()
+                .collect(toMap(identity(), _ -> RelationType.VIEW, (first, _) -> first));
+    }
+
+    @Override
+    public Optional<ConnectorViewDefinition> getView(ConnectorSession session, SchemaTableName viewName)
+    {
+        return view(PdpIdentity.of(session), viewName);
+    }
+
+    @Override
+    public Map<SchemaTableName, ConnectorViewDefinition> getViews(ConnectorSession session, Optional<String> schemaName)
+    {
+        PdpIdentity identity = PdpIdentity.of(session);
+        Map<SchemaTableName, ConnectorViewDefinition> result = new LinkedHashMap<>();
+        for (SchemaTableName name : client.listTables(identity, schemaName)) {
+            // A view that vanished between the two calls is simply left out.
+            view(identity, name).ifPresent(view -> result.put(name, view));
+        }
+        return result;
+    }
+
+    private Optional<ConnectorViewDefinition> view(PdpIdentity identity, SchemaTableName name)
+    {
+        return views.get(
+                ViewKey.of(identity, name.getSchemaName(), name.getTableName()),
+                () -> client.getViewDefinition(identity, name.getSchemaName(), name.getTableName())
+                        .map(response -> ViewDefinitions.toView(name.getSchemaName(), name.getTableName(), response, runAsUser, typeIds)));
+    }
+}

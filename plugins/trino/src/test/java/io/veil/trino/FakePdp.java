@@ -1,0 +1,163 @@
+package io.veil.trino;
+
+import io.grpc.InsecureServerCredentials;
+import io.grpc.Metadata;
+import io.grpc.Server;
+import io.grpc.ServerCall;
+import io.grpc.ServerCallHandler;
+import io.grpc.ServerInterceptor;
+import io.grpc.ServerInterceptors;
+import io.grpc.Status;
+import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import io.grpc.stub.StreamObserver;
+import veil.v1.Decision.ChangeEvent;
+import veil.v1.Decision.GetViewDefinitionRequest;
+import veil.v1.Decision.GetViewDefinitionResponse;
+import veil.v1.Decision.ListSchemasRequest;
+import veil.v1.Decision.ListSchemasResponse;
+import veil.v1.Decision.ListTablesRequest;
+import veil.v1.Decision.ListTablesResponse;
+import veil.v1.Decision.TableName;
+import veil.v1.Decision.ViewColumn;
+import veil.v1.Decision.WatchChangesRequest;
+import veil.v1.PolicyDecisionGrpc;
+
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.util.List;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * A scripted PDP on a real gRPC server bound to 127.0.0.1:0: `alice` sees `sales.customers`,
+ * project `forbidden` is refused, `slow` never answers in time, and the change stream is fed by the test.
+ */
+final class FakePdp
+        implements AutoCloseable
+{
+    final List<String> authorizations = new CopyOnWriteArrayList<>();
+    final List<GetViewDefinitionRequest> viewRequests = new CopyOnWriteArrayList<>();
+    final List<Long> watchSinceVersions = new CopyOnWriteArrayList<>();
+    /** Per WatchChanges call, in order: a status to fail with, or events to send then end the stream. */
+    final BlockingQueue<Object> watchScript = new LinkedBlockingQueue<>();
+    private final Server server;
+    private final String address;
+
+    FakePdp()
+            throws IOException
+    {
+        this(0);
+    }
+
+    /** A PDP on a given port, to restart one where a client expects it. */
+    FakePdp(int port)
+            throws IOException
+    {
+        ServerInterceptor recordAuthorization = new ServerInterceptor()
+        {
+            @Override
+            public <Q, R> ServerCall.Listener<Q> interceptCall(ServerCall<Q, R> call, Metadata headers, ServerCallHandler<Q, R> next)
+            {
+                String authorization = headers.get(PdpClient.AUTHORIZATION);
+                authorizations.add(authorization == null ? "" : authorization);
+                return next.startCall(call, headers);
+            }
+        };
+        server = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", port), InsecureServerCredentials.create())
+                .addService(ServerInterceptors.intercept(new Service(), recordAuthorization))
+                .build()
+                .start();
+        address = "127.0.0.1:" + server.getPort();
+    }
+
+    int port()
+    {
+        return Integer.parseInt(address.substring(address.lastIndexOf(':') + 1));
+    }
+
+    String address()
+    {
+        return address;
+    }
+
+    @Override
+    public void close()
+            throws InterruptedException
+    {
+        if (!server.isShutdown()) {
+            server.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+        }
+    }
+
+    private final class Service
+            extends PolicyDecisionGrpc.PolicyDecisionImplBase
+    {
+        @Override
+        public void getViewDefinition(GetViewDefinitionRequest request, StreamObserver<GetViewDefinitionResponse> response)
+        {
+            viewRequests.add(request);
+            String user = request.getIdentity().getUser();
+            if (request.getIdentity().getProject().equals("forbidden")) {
+                response.onError(Status.PERMISSION_DENIED.withDescription("`%s` is not a member of project `forbidden`".formatted(user)).asRuntimeException());
+                return;
+            }
+            if (user.equals("slow")) {
+                return; // never answers: the client's deadline must fire
+            }
+            if (!user.equals("alice") || !request.getSchema().equals("sales") || !request.getTable().equals("customers")) {
+                response.onError(Status.NOT_FOUND.withDescription("no such table").asRuntimeException());
+                return;
+            }
+            response.onNext(GetViewDefinitionResponse.newBuilder()
+                    .setSql("SELECT \"custkey\", \"name\" FROM \"tpch\".\"tiny\".\"customer\"")
+                    .addColumns(ViewColumn.newBuilder().setName("custkey").setType("bigint"))
+                    .addColumns(ViewColumn.newBuilder().setName("name").setType("varchar(25)").setComment("hashed"))
+                    .setPolicyVersion(7)
+                    .build());
+            response.onCompleted();
+        }
+
+        @Override
+        public void listSchemas(ListSchemasRequest request, StreamObserver<ListSchemasResponse> response)
+        {
+            ListSchemasResponse.Builder schemas = ListSchemasResponse.newBuilder();
+            if (request.getIdentity().getUser().equals("alice")) {
+                schemas.addSchemas("sales");
+            }
+            response.onNext(schemas.build());
+            response.onCompleted();
+        }
+
+        @Override
+        public void listTables(ListTablesRequest request, StreamObserver<ListTablesResponse> response)
+        {
+            ListTablesResponse.Builder tables = ListTablesResponse.newBuilder();
+            if (request.getIdentity().getUser().equals("alice") && List.of("", "sales").contains(request.getSchema())) {
+                tables.addTables(TableName.newBuilder().setSchema("sales").setTable("customers"));
+            }
+            response.onNext(tables.build());
+            response.onCompleted();
+        }
+
+        @Override
+        public void watchChanges(WatchChangesRequest request, StreamObserver<ChangeEvent> response)
+        {
+            watchSinceVersions.add(request.getSinceVersion());
+            Object step = watchScript.poll();
+            if (step == null) {
+                response.onError(Status.UNIMPLEMENTED.asRuntimeException());
+                return;
+            }
+            if (step instanceof Status status) {
+                response.onError(status.asRuntimeException());
+                return;
+            }
+            @SuppressWarnings("unchecked")
+            List<ChangeEvent> events = (List<ChangeEvent>) step;
+            events.forEach(response::onNext);
+            response.onCompleted();
+        }
+    }
+}
