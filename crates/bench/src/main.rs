@@ -182,6 +182,7 @@ fn micro(compiler: Compiler, requests: &[GetViewDefinitionRequest]) {
     let state = Arc::new(veil_server::State::new(
         compiler,
         veil_server::Settings::default(),
+        1,
     ));
     let service = veil_server::DecisionService::new(Arc::clone(&state));
     let started = Instant::now();

@@ -15,7 +15,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use veil_proto::v1::policy_decision_server::PolicyDecisionServer;
 
 pub use decision_service::DecisionService;
-pub use snapshot::{Settings, Snapshot, State};
+pub use snapshot::{Settings, Snapshot, State, next_version};
 
 /// Serves every Veil service on `listener` until `shutdown` completes.
 pub async fn serve(

@@ -237,7 +237,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 view_owner,
                 ..Settings::default()
             };
-            let state = Arc::new(State::new(compiler, settings));
+            let state = Arc::new(State::new(compiler, settings, veil_server::next_version(0)));
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async move {
                 let listener = tokio::net::TcpListener::bind(listen)

@@ -54,11 +54,14 @@ pub struct State {
 }
 
 impl State {
-    pub fn new(compiler: Compiler, settings: Settings) -> State {
+    /// Starts at `version`: a store's persisted version, or for a policy file the start time in
+    /// milliseconds, so versions keep increasing across restarts and a plugin that reconnects
+    /// with an older version always gets its catch-up event.
+    pub fn new(compiler: Compiler, settings: Settings, version: u64) -> State {
         let (changes, _) = broadcast::channel(1024);
         State {
             current: ArcSwap::from_pointee(Snapshot {
-                version: 1,
+                version,
                 compiler,
                 views: DashMap::new(),
             }),
@@ -73,7 +76,7 @@ impl State {
 
     /// Publishes a new policy version and tells every watcher.
     pub fn publish(&self, compiler: Compiler) -> u64 {
-        let version = self.current.load().version + 1;
+        let version = next_version(self.current.load().version);
         self.current.store(Arc::new(Snapshot {
             version,
             compiler,
@@ -91,4 +94,13 @@ impl State {
     pub fn subscribe(&self) -> broadcast::Receiver<ChangeEvent> {
         self.changes.subscribe()
     }
+}
+
+/// A version above `previous`: the current time in milliseconds when the clock allows, so that
+/// versions also increase across restarts.
+pub fn next_version(previous: u64) -> u64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as u64);
+    now.max(previous + 1)
 }
