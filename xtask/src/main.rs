@@ -1,6 +1,7 @@
 //! Project tasks behind `cargo xtask`: the test suite, the end-to-end run against Trino, benchmarks.
 
 mod e2e;
+mod postgres;
 
 use std::process::{Command, ExitCode};
 
@@ -25,8 +26,15 @@ fn main() -> ExitCode {
 }
 
 /// Everything CI runs: unit, golden and integration tests, then the end-to-end run.
+/// The store tests run against real SQLite and a real PostgreSQL started here.
 fn test() -> anyhow::Result<()> {
-    run(Command::new("cargo").args(["test", "--workspace", "--locked"]))?;
+    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".to_owned());
+    let target = std::path::absolute(&target)?;
+    let postgres = postgres::Postgres::start(&target)?;
+    run(Command::new("cargo")
+        .args(["test", "--workspace", "--locked"])
+        .env("VEIL_TEST_POSTGRES_URL", &postgres.url))?;
+    drop(postgres);
     e2e::run(&[])
 }
 

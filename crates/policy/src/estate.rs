@@ -180,6 +180,10 @@ impl Estate {
         self.projects.get(name)
     }
 
+    pub fn projects(&self) -> impl Iterator<Item = &Project> {
+        self.projects.values()
+    }
+
     pub fn has_purpose(&self, name: &str) -> bool {
         self.purposes.contains(name)
     }

@@ -4,6 +4,7 @@
 //!
 //! Pure: no I/O, no SQL generation, no knowledge of gRPC.
 
+mod change;
 mod condition;
 mod decision;
 mod estate;
@@ -12,6 +13,7 @@ mod model;
 mod tag;
 mod trino_type;
 
+pub use change::{Affected, ChangeAction, EditError, EntityChange, EntityKind, affected, diff};
 pub use condition::Condition;
 pub use decision::{Decision, Explanation, Identity, PassReason, Passed, Subject, SubjectError};
 pub use estate::{

@@ -1,0 +1,347 @@
+//! Changes to a bundle: entities by kind and name, editing one entity, the diff between two
+//! bundles, and which data sources and users a change can affect.
+
+use std::collections::{BTreeSet, HashMap};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::{Estate, PolicyFile};
+
+/// The kinds of things a bundle holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EntityKind {
+    DataSource,
+    User,
+    Purpose,
+    Project,
+    Policy,
+}
+
+impl EntityKind {
+    pub const ALL: [EntityKind; 5] = [
+        EntityKind::DataSource,
+        EntityKind::User,
+        EntityKind::Purpose,
+        EntityKind::Project,
+        EntityKind::Policy,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            EntityKind::DataSource => "data_source",
+            EntityKind::User => "user",
+            EntityKind::Purpose => "purpose",
+            EntityKind::Project => "project",
+            EntityKind::Policy => "policy",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<EntityKind> {
+        EntityKind::ALL.into_iter().find(|kind| kind.name() == text)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeAction {
+    Added,
+    Changed,
+    Removed,
+}
+
+impl ChangeAction {
+    pub fn name(self) -> &'static str {
+        match self {
+            ChangeAction::Added => "added",
+            ChangeAction::Changed => "changed",
+            ChangeAction::Removed => "removed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntityChange {
+    pub kind: EntityKind,
+    pub name: String,
+    pub action: ChangeAction,
+}
+
+/// Why editing one entity failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EditError {
+    #[error("invalid {kind}: {message}")]
+    Invalid { kind: &'static str, message: String },
+    #[error("no {kind} `{name}`")]
+    NotFound { kind: &'static str, name: String },
+}
+
+macro_rules! each_kind {
+    ($file:expr, $kind:expr, |$list:ident| $body:expr) => {
+        match $kind {
+            EntityKind::DataSource => {
+                let $list = &mut $file.data_sources;
+                $body
+            }
+            EntityKind::User => {
+                let $list = &mut $file.users;
+                $body
+            }
+            EntityKind::Purpose => {
+                let $list = &mut $file.purposes;
+                $body
+            }
+            EntityKind::Project => {
+                let $list = &mut $file.projects;
+                $body
+            }
+            EntityKind::Policy => {
+                let $list = &mut $file.policies;
+                $body
+            }
+        }
+    };
+}
+
+trait Named {
+    fn entity_name(&self) -> &str;
+}
+
+macro_rules! named {
+    ($($spec:ty),*) => {
+        $(impl Named for $spec {
+            fn entity_name(&self) -> &str {
+                &self.name
+            }
+        })*
+    };
+}
+
+named!(
+    crate::DataSourceSpec,
+    crate::UserSpec,
+    crate::PurposeSpec,
+    crate::ProjectSpec,
+    crate::PolicySpec
+);
+
+fn put_in<T: Named + DeserializeOwned>(
+    list: &mut Vec<T>,
+    kind: EntityKind,
+    yaml: &str,
+) -> Result<(String, ChangeAction), EditError> {
+    let entity: T = serde_norway::from_str(yaml).map_err(|error| EditError::Invalid {
+        kind: kind.name(),
+        message: error.to_string(),
+    })?;
+    let name = entity.entity_name().to_owned();
+    match list
+        .iter_mut()
+        .find(|existing| existing.entity_name() == name)
+    {
+        Some(existing) => {
+            *existing = entity;
+            Ok((name, ChangeAction::Changed))
+        }
+        None => {
+            list.push(entity);
+            Ok((name, ChangeAction::Added))
+        }
+    }
+}
+
+fn get_in<T: Named + Serialize>(list: &[T], name: &str) -> Option<String> {
+    list.iter()
+        .find(|entity| entity.entity_name() == name)
+        .map(|entity| serde_norway::to_string(entity).expect("specs serialize"))
+}
+
+fn names_in<T: Named>(list: &[T]) -> Vec<String> {
+    list.iter()
+        .map(|entity| entity.entity_name().to_owned())
+        .collect()
+}
+
+impl PolicyFile {
+    /// Creates or replaces one entity given as YAML; returns its name and what happened.
+    pub fn put(
+        &mut self,
+        kind: EntityKind,
+        yaml: &str,
+    ) -> Result<(String, ChangeAction), EditError> {
+        each_kind!(self, kind, |list| put_in(list, kind, yaml))
+    }
+
+    /// Removes one entity.
+    pub fn remove(&mut self, kind: EntityKind, name: &str) -> Result<(), EditError> {
+        each_kind!(self, kind, |list| {
+            let before = list.len();
+            list.retain(|entity| entity.entity_name() != name);
+            if list.len() == before {
+                return Err(EditError::NotFound {
+                    kind: kind.name(),
+                    name: name.to_owned(),
+                });
+            }
+            Ok(())
+        })
+    }
+
+    /// One entity as YAML.
+    pub fn get(&self, kind: EntityKind, name: &str) -> Option<String> {
+        match kind {
+            EntityKind::DataSource => get_in(&self.data_sources, name),
+            EntityKind::User => get_in(&self.users, name),
+            EntityKind::Purpose => get_in(&self.purposes, name),
+            EntityKind::Project => get_in(&self.projects, name),
+            EntityKind::Policy => get_in(&self.policies, name),
+        }
+    }
+
+    pub fn names(&self, kind: EntityKind) -> Vec<String> {
+        match kind {
+            EntityKind::DataSource => names_in(&self.data_sources),
+            EntityKind::User => names_in(&self.users),
+            EntityKind::Purpose => names_in(&self.purposes),
+            EntityKind::Project => names_in(&self.projects),
+            EntityKind::Policy => names_in(&self.policies),
+        }
+    }
+}
+
+fn diff_list<T: Named + PartialEq>(
+    kind: EntityKind,
+    old: &[T],
+    new: &[T],
+    changes: &mut Vec<EntityChange>,
+) {
+    let before: HashMap<&str, &T> = old
+        .iter()
+        .map(|entity| (entity.entity_name(), entity))
+        .collect();
+    let after: HashMap<&str, &T> = new
+        .iter()
+        .map(|entity| (entity.entity_name(), entity))
+        .collect();
+    for entity in new {
+        let name = entity.entity_name();
+        let action = match before.get(name) {
+            None => Some(ChangeAction::Added),
+            Some(previous) if *previous != entity => Some(ChangeAction::Changed),
+            Some(_) => None,
+        };
+        if let Some(action) = action {
+            changes.push(EntityChange {
+                kind,
+                name: name.to_owned(),
+                action,
+            });
+        }
+    }
+    for entity in old {
+        if !after.contains_key(entity.entity_name()) {
+            changes.push(EntityChange {
+                kind,
+                name: entity.entity_name().to_owned(),
+                action: ChangeAction::Removed,
+            });
+        }
+    }
+}
+
+/// What differs between two bundles, entity by entity.
+pub fn diff(old: &PolicyFile, new: &PolicyFile) -> Vec<EntityChange> {
+    let mut changes = Vec::new();
+    diff_list(
+        EntityKind::DataSource,
+        &old.data_sources,
+        &new.data_sources,
+        &mut changes,
+    );
+    diff_list(EntityKind::User, &old.users, &new.users, &mut changes);
+    diff_list(
+        EntityKind::Purpose,
+        &old.purposes,
+        &new.purposes,
+        &mut changes,
+    );
+    diff_list(
+        EntityKind::Project,
+        &old.projects,
+        &new.projects,
+        &mut changes,
+    );
+    diff_list(
+        EntityKind::Policy,
+        &old.policies,
+        &new.policies,
+        &mut changes,
+    );
+    changes
+}
+
+/// The data sources and users whose views a change may alter; `everything` when a change can
+/// reach users Veil does not know by name (a policy whose conditions are not user lists).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Affected {
+    pub data_sources: BTreeSet<String>,
+    pub users: BTreeSet<String>,
+    pub everything: bool,
+}
+
+/// Which data sources and users `changes` (from `old` to `new`) can affect.
+pub fn affected(old: &Estate, new: &Estate, changes: &[EntityChange]) -> Affected {
+    let mut result = Affected::default();
+    for change in changes {
+        match change.kind {
+            EntityKind::DataSource => {
+                result.data_sources.insert(change.name.clone());
+            }
+            EntityKind::User => {
+                result.users.insert(change.name.clone());
+            }
+            EntityKind::Policy => {
+                // Every data source the policy reached before or reaches now, for every user.
+                for estate in [old, new] {
+                    let Some(policy) = estate.policies.iter().position(|p| p.name == change.name)
+                    else {
+                        continue;
+                    };
+                    for (id, bindings) in estate.bindings.iter().enumerate() {
+                        let reaches = bindings.subscriptions.contains(&policy)
+                            || bindings.row_filters.contains(&policy)
+                            || bindings
+                                .masks
+                                .iter()
+                                .any(|candidates| candidates.iter().any(|c| c.policy == policy));
+                        if reaches {
+                            result
+                                .data_sources
+                                .insert(estate.data_sources[id].name.clone());
+                        }
+                    }
+                }
+            }
+            EntityKind::Project | EntityKind::Purpose => {
+                // Members of the projects involved: the only users whose purposes change.
+                for estate in [old, new] {
+                    for project in estate.projects() {
+                        let involved = match change.kind {
+                            EntityKind::Project => project.name == change.name,
+                            _ => project.purposes.contains(&change.name),
+                        };
+                        if involved {
+                            result.users.extend(project.members.iter().cloned());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if result.data_sources.len() + result.users.len() > 10_000 {
+        result = Affected {
+            everything: true,
+            ..Affected::default()
+        };
+    }
+    result
+}

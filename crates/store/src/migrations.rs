@@ -1,0 +1,81 @@
+//! Versioned schema migrations, applied in order, each in its own transaction. The SQL is
+//! written to mean the same on SQLite and PostgreSQL.
+
+use sqlx::{AnyPool, Executor, Row};
+
+/// Migration N is `MIGRATIONS[N - 1]`; never edit one that has shipped, append a new one.
+const MIGRATIONS: &[&str] = &[
+    // 1: the bundle, its version and its change history, and the decision audit.
+    "CREATE TABLE veil_state (id INTEGER PRIMARY KEY, version BIGINT NOT NULL);
+     INSERT INTO veil_state (id, version) VALUES (1, 0);
+     CREATE TABLE veil_entities (
+         kind TEXT NOT NULL,
+         name TEXT NOT NULL,
+         position BIGINT NOT NULL,
+         spec TEXT NOT NULL,
+         PRIMARY KEY (kind, name)
+     );
+     CREATE TABLE veil_changes (
+         version BIGINT PRIMARY KEY,
+         data_sources TEXT NOT NULL,
+         users TEXT NOT NULL,
+         everything INTEGER NOT NULL
+     );
+     CREATE TABLE veil_decisions (
+         at_millis BIGINT NOT NULL,
+         user_name TEXT NOT NULL,
+         project TEXT NOT NULL,
+         data_source TEXT NOT NULL,
+         allowed INTEGER NOT NULL,
+         policies TEXT NOT NULL,
+         version BIGINT NOT NULL,
+         latency_micros BIGINT NOT NULL
+     );
+     CREATE INDEX veil_decisions_at ON veil_decisions (at_millis);",
+];
+
+/// Applies what is missing. On PostgreSQL an advisory lock makes replicas that start together
+/// take turns.
+pub async fn run(pool: &AnyPool, postgres: bool) -> Result<(), sqlx::Error> {
+    let mut transaction = pool.begin().await?;
+    if postgres {
+        transaction
+            .execute("SELECT pg_advisory_xact_lock(7465696)")
+            .await?;
+    }
+    transaction
+        .execute("CREATE TABLE IF NOT EXISTS veil_migrations (version INTEGER PRIMARY KEY)")
+        .await?;
+    transaction.commit().await?;
+    for (index, migration) in MIGRATIONS.iter().enumerate() {
+        let version = index as i32 + 1;
+        let mut transaction = pool.begin().await?;
+        if postgres {
+            transaction
+                .execute("SELECT pg_advisory_xact_lock(7465696)")
+                .await?;
+        }
+        let applied = sqlx::query("SELECT version FROM veil_migrations WHERE version = $1")
+            .bind(version)
+            .fetch_optional(&mut *transaction)
+            .await?
+            .map(|row| row.try_get::<i32, _>("version"))
+            .transpose()?
+            .is_some();
+        if !applied {
+            for statement in migration
+                .split(';')
+                .map(str::trim)
+                .filter(|statement| !statement.is_empty())
+            {
+                transaction.execute(statement).await?;
+            }
+            sqlx::query("INSERT INTO veil_migrations (version) VALUES ($1)")
+                .bind(version)
+                .execute(&mut *transaction)
+                .await?;
+        }
+        transaction.commit().await?;
+    }
+    Ok(())
+}

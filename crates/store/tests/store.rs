@@ -1,0 +1,202 @@
+//! One suite, two real databases: every test runs on a SQLite file and on PostgreSQL
+//! (`VEIL_TEST_POSTGRES_URL`, which `cargo xtask test` provides by starting a server).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use veil_policy::PolicyFile;
+use veil_store::{ChangeRecord, DecisionRecord, Store, StoreError};
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A fresh, empty store of each kind.
+async fn stores() -> Vec<(String, Store)> {
+    let unique = format!(
+        "{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    );
+    let directory = std::env::temp_dir().join(format!("veil-store-test-{unique}"));
+    std::fs::create_dir_all(&directory).unwrap();
+    let sqlite_url = format!("sqlite://{}", directory.join("veil.db").display());
+    let base = std::env::var("VEIL_TEST_POSTGRES_URL").expect(
+        "VEIL_TEST_POSTGRES_URL is not set: the store tests need a real PostgreSQL; run them with `cargo xtask test`",
+    );
+    let admin = Store::open(&base).await.unwrap();
+    let database = format!("veil_test_{unique}");
+    sqlx::query(&format!("CREATE DATABASE {database} TEMPLATE template0"))
+        .execute(admin.pool())
+        .await
+        .unwrap();
+    let postgres_url = match base.rsplit_once('/') {
+        Some((server, _)) => format!("{server}/{database}"),
+        None => panic!("unexpected postgres URL {base}"),
+    };
+    vec![
+        (sqlite_url.clone(), Store::open(&sqlite_url).await.unwrap()),
+        (
+            postgres_url.clone(),
+            Store::open(&postgres_url).await.unwrap(),
+        ),
+    ]
+}
+
+const BUNDLE: &str = r#"
+data_sources:
+  - name: sales.customers
+    table: tpch.tiny.customer
+    tags: [Finance]
+    columns:
+      - {name: custkey, type: bigint}
+      - {name: phone, type: varchar(15), tags: [PII.Phone]}
+      - {name: acctbal, type: 'decimal(12,2)'}
+users:
+  - {name: alice, groups: [analysts], attributes: {region: ['1', "x' OR 1=1 --"]}}
+  - {name: bob}
+purposes: [{name: fraud}]
+projects: [{name: p, purposes: [fraud], members: [alice]}]
+policies:
+  - {name: sub, kind: subscription, on: {tags: [Finance]}, allow: {groups: [analysts]}}
+  - {name: m, kind: mask, on: {column_tags: [PII]}, method: constant, value: 12, except: {purposes: [fraud]}}
+  - {name: f, kind: row_filter, on: {data_sources: [sales.customers]}, where: "custkey > 0 AND user_name() <> 'x'"}
+"#;
+
+fn bundle() -> PolicyFile {
+    PolicyFile::from_yaml(BUNDLE).unwrap()
+}
+
+fn change(version: u64) -> ChangeRecord {
+    ChangeRecord {
+        version,
+        data_sources: vec!["sales.customers".into()],
+        users: vec!["alice".into()],
+        everything: false,
+    }
+}
+
+#[tokio::test]
+async fn an_empty_store_is_version_zero() {
+    for (url, store) in stores().await {
+        let (version, file) = store.load().await.unwrap();
+        assert_eq!((version, file), (0, PolicyFile::default()), "{url}");
+    }
+}
+
+#[tokio::test]
+async fn a_committed_bundle_survives_a_restart_exactly() {
+    for (url, store) in stores().await {
+        let file = bundle();
+        store
+            .commit(0, 10, &PolicyFile::default(), &file, &change(10))
+            .await
+            .unwrap();
+        drop(store);
+        let reopened = Store::open(&url).await.unwrap();
+        let (version, loaded) = reopened.load().await.unwrap();
+        assert_eq!(version, 10, "{url}");
+        assert_eq!(loaded, file, "{url}");
+        assert_eq!(loaded.to_yaml(), file.to_yaml(), "{url}");
+        assert_eq!(
+            reopened.changes_since(0).await.unwrap(),
+            vec![change(10)],
+            "{url}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_stale_writer_loses_and_changes_nothing() {
+    for (url, store) in stores().await {
+        let file = bundle();
+        store
+            .commit(0, 5, &PolicyFile::default(), &file, &change(5))
+            .await
+            .unwrap();
+        let mut other = file.clone();
+        other.users.retain(|user| user.name != "bob");
+        let error = store
+            .commit(0, 6, &PolicyFile::default(), &other, &change(6))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                error,
+                StoreError::Conflict {
+                    expected: 0,
+                    found: 5
+                }
+            ),
+            "{url}: {error}"
+        );
+        assert_eq!(store.load().await.unwrap(), (5, file), "{url}");
+        assert_eq!(store.changes_since(0).await.unwrap().len(), 1, "{url}");
+    }
+}
+
+#[tokio::test]
+async fn edits_write_only_what_changed_and_keep_order() {
+    for (url, store) in stores().await {
+        let first = bundle();
+        store
+            .commit(0, 1, &PolicyFile::default(), &first, &change(1))
+            .await
+            .unwrap();
+        let mut second = first.clone();
+        second.users[1].groups.push("support".into());
+        second.policies.remove(1);
+        second.users.push(veil_policy::UserSpec {
+            name: "carol".into(),
+            ..Default::default()
+        });
+        store
+            .commit(1, 2, &first, &second, &change(2))
+            .await
+            .unwrap();
+        let (version, loaded) = store.load().await.unwrap();
+        assert_eq!(version, 2, "{url}");
+        assert_eq!(loaded, second, "{url}");
+        assert_eq!(
+            store.changes_since(1).await.unwrap(),
+            vec![change(2)],
+            "{url}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn decisions_are_recorded_and_read_newest_first() {
+    for (url, store) in stores().await {
+        let record = |at: i64, user: &str, allowed: bool| DecisionRecord {
+            at_millis: at,
+            user: user.into(),
+            project: String::new(),
+            data_source: "sales.customers".into(),
+            allowed,
+            policies: vec!["sub".into(), "m".into()],
+            version: 3,
+            latency_micros: 12,
+        };
+        store
+            .record_decisions(&[
+                record(1, "alice", true),
+                record(2, "bob", false),
+                record(3, "alice", true),
+            ])
+            .await
+            .unwrap();
+        let all = store.decisions(10, None).await.unwrap();
+        assert_eq!(
+            all.iter().map(|r| r.at_millis).collect::<Vec<_>>(),
+            vec![3, 2, 1],
+            "{url}"
+        );
+        assert_eq!(all[1], record(2, "bob", false), "{url}");
+        let alice = store.decisions(1, Some("alice")).await.unwrap();
+        assert_eq!(alice, vec![record(3, "alice", true)], "{url}");
+    }
+}
+
+#[tokio::test]
+async fn unsupported_urls_are_refused() {
+    let error = Store::open("mysql://x").await.err().unwrap();
+    assert!(error.to_string().contains("unsupported URL `mysql://x`"));
+}
