@@ -193,6 +193,11 @@ impl Compiler {
         &self.estate
     }
 
+    /// The deployment-wide hash salt this compiler writes into `hash` masks.
+    pub fn salt(&self) -> &str {
+        &self.salt
+    }
+
     /// The user facts the view for `decision` depends on, in rendering order. Equal decisions
     /// with equal facts compile to the same SQL.
     pub fn facts(&self, decision: &Decision, subject: &Subject<'_>) -> Vec<Fact> {

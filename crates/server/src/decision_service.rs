@@ -11,8 +11,13 @@ use veil_proto::v1::{
     ListSchemasResponse, ListTablesRequest, ListTablesResponse, TableName, WatchChangesRequest,
 };
 
+use std::time::Instant;
+
+use veil_policy::Decision;
+
+use crate::audit::AuditEntry;
 use crate::convert;
-use crate::snapshot::{State, ViewKey};
+use crate::snapshot::{Snapshot, State, ViewKey};
 
 pub struct DecisionService {
     state: Arc<State>,
@@ -28,10 +33,23 @@ impl DecisionService {
         &self,
         request: &GetViewDefinitionRequest,
     ) -> Result<Arc<GetViewDefinitionResponse>, Status> {
+        self.answer(request, None)
+    }
+
+    /// As [`DecisionService::view_definition`]; when `audited` is given, it receives the
+    /// snapshot and decision the answer came from.
+    fn answer(
+        &self,
+        request: &GetViewDefinitionRequest,
+        mut audited: Option<&mut Option<(Arc<Snapshot>, Option<Decision>)>>,
+    ) -> Result<Arc<GetViewDefinitionResponse>, Status> {
         let identity = convert::identity(request.identity.as_ref())?;
         let schema = convert::name("schema", &request.schema)?;
         let table = convert::name("table", &request.table)?;
         let snapshot = self.state.current();
+        if let Some(audited) = audited.as_deref_mut() {
+            *audited = Some((Arc::clone(&snapshot), None));
+        }
         let estate = snapshot.compiler.estate();
         let subject = estate
             .subject(identity, self.state.settings.trust_trino_groups)
@@ -39,6 +57,9 @@ impl DecisionService {
         let not_found = || Status::not_found(format!("data source `{schema}.{table}` not found"));
         let data_source = estate.data_source_id(schema, table).ok_or_else(not_found)?;
         let decision = estate.decide(data_source, &subject).ok_or_else(not_found)?;
+        if let Some(Some((_, audited_decision))) = audited {
+            *audited_decision = Some(decision.clone());
+        }
         let facts = snapshot.compiler.facts(&decision, &subject);
         let key = ViewKey { decision, facts };
         if let Some(view) = snapshot.views.get(&key) {
@@ -66,7 +87,31 @@ impl PolicyDecision for DecisionService {
         request: Request<GetViewDefinitionRequest>,
     ) -> Result<Response<GetViewDefinitionResponse>, Status> {
         let request = request.into_inner();
-        let result = self.view_definition(&request);
+        let started = Instant::now();
+        let mut audited = None;
+        let result = if self.state.audit.is_enabled() {
+            self.answer(&request, Some(&mut audited))
+        } else {
+            self.answer(&request, None)
+        };
+        if let Some((snapshot, decision)) = audited {
+            let identity = request.identity.as_ref();
+            self.state.audit.record(AuditEntry {
+                at_millis: std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |elapsed| elapsed.as_millis() as i64),
+                user: identity
+                    .map(|identity| identity.user.clone())
+                    .unwrap_or_default(),
+                project: identity
+                    .map(|identity| identity.project.clone())
+                    .unwrap_or_default(),
+                data_source: format!("{}.{}", request.schema, request.table),
+                snapshot,
+                decision,
+                latency_micros: started.elapsed().as_micros() as u64,
+            });
+        }
         if let Err(status) = &result {
             tracing::debug!(
                 user = request.identity.as_ref().map(|identity| identity.user.as_str()),

@@ -1,9 +1,14 @@
 //! The Veil policy decision point: the `veil.v1.PolicyDecision` gRPC service over an immutable,
 //! swappable policy snapshot, with health and reflection. Only this crate knows tonic.
 
+mod admin_service;
+mod audit;
+pub mod auth;
+mod change;
 mod convert;
 mod decision_service;
 mod snapshot;
+mod webhook;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -12,21 +17,66 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
+use veil_compiler::Compiler;
+use veil_policy::Estate;
+use veil_proto::v1::policy_admin_server::PolicyAdminServer;
 use veil_proto::v1::policy_decision_server::PolicyDecisionServer;
+use veil_store::{Backend, Store};
 
+pub use admin_service::AdminService;
+pub use audit::Audit;
+pub use auth::Authenticator;
+pub use change::{ChangeError, Outcome};
 pub use decision_service::DecisionService;
 pub use snapshot::{Settings, Snapshot, State, next_version};
+pub use webhook::{Webhooks, sign};
+
+/// Opens the store, loads the bundle it holds and starts the audit writer, the webhook sender
+/// and (on PostgreSQL) the follower of other replicas' changes.
+pub async fn open(
+    store_url: &str,
+    settings: Settings,
+    salt: String,
+    webhooks: Webhooks,
+) -> anyhow::Result<Arc<State>> {
+    let store = Store::open(store_url).await?;
+    let (version, file) = store.load().await?;
+    let compiler = Compiler::new(Estate::new(file, None)?, &salt)
+        .map_err(|errors| anyhow::anyhow!("the stored bundle does not validate:\n{errors}"))?;
+    let audit = Audit::start(store.clone());
+    let postgres = store.backend() == Backend::Postgres;
+    let state = Arc::new(State::build(
+        compiler,
+        settings,
+        version,
+        salt,
+        Some(store),
+        audit,
+        webhooks,
+    ));
+    if postgres {
+        tokio::spawn(change::follow_postgres(
+            Arc::clone(&state),
+            store_url.to_owned(),
+        ));
+    }
+    Ok(state)
+}
 
 /// Serves every Veil service on `listener` until `shutdown` completes.
 pub async fn serve(
     listener: TcpListener,
     state: Arc<State>,
+    authenticator: Authenticator,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let address: SocketAddr = listener.local_addr()?;
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
         .set_serving::<PolicyDecisionServer<DecisionService>>()
+        .await;
+    health_reporter
+        .set_serving::<PolicyAdminServer<AdminService>>()
         .await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(veil_proto::FILE_DESCRIPTOR_SET)
@@ -41,7 +91,14 @@ pub async fn serve(
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(PolicyDecisionServer::new(DecisionService::new(state)))
+        .add_service(PolicyDecisionServer::with_interceptor(
+            DecisionService::new(Arc::clone(&state)),
+            authenticator.plugin_interceptor(),
+        ))
+        .add_service(PolicyAdminServer::with_interceptor(
+            AdminService::new(state),
+            authenticator.admin_interceptor(),
+        ))
         .serve_with_incoming_shutdown(incoming(listener), shutdown)
         .await?;
     tracing::info!("veil stopped");

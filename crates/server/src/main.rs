@@ -17,7 +17,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use veil_compiler::Compiler;
 use veil_policy::Identity;
-use veil_server::{Settings, State};
+use veil_proto::v1;
+use veil_server::{Authenticator, Settings, State};
 
 #[derive(Parser)]
 #[command(
@@ -32,24 +33,59 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve veil.v1.PolicyDecision (with health and reflection) from a policy file.
-    /// SIGHUP reloads the file; a file with errors is refused and the old policies stay.
+    /// Serve veil.v1.PolicyDecision and veil.v1.PolicyAdmin (with health and reflection) from
+    /// the store. With --config, the file is applied to the store at start and on SIGHUP (a file
+    /// with errors is refused and the current policies stay).
     Serve {
         #[arg(long)]
-        config: PathBuf,
+        config: Option<PathBuf>,
+        /// `sqlite://PATH` (created on first start) or `postgres://...` for replicas that share state.
+        #[arg(long, env = "VEIL_STORE", default_value = "sqlite://veil.db")]
+        store: String,
         #[arg(long, default_value = "127.0.0.1:50051")]
         listen: SocketAddr,
         #[command(flatten)]
         salt: SaltArgs,
+        /// Bearer tokens and their roles (YAML). Without it, authentication is off: development only.
+        #[arg(long)]
+        auth: Option<PathBuf>,
         /// Merge the groups Trino sends into the user's groups.
         #[arg(long)]
         trust_trino_groups: bool,
         /// The run-as owner returned with every view (default: the plugin's configured one).
         #[arg(long, default_value = "")]
         view_owner: String,
+        /// POST every committed change, signed, to this URL (repeatable).
+        #[arg(long = "webhook")]
+        webhooks: Vec<String>,
+        /// The HMAC-SHA256 key webhook bodies are signed with.
+        #[arg(
+            long,
+            env = "VEIL_WEBHOOK_SECRET",
+            hide_env_values = true,
+            default_value = ""
+        )]
+        webhook_secret: String,
         /// Log as JSON lines instead of text.
         #[arg(long)]
         log_json: bool,
+    },
+    /// Send a policy file to a running server, atomically (or only report, with --dry-run).
+    Apply {
+        file: PathBuf,
+        #[arg(long, default_value = "http://127.0.0.1:50051")]
+        server: String,
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long, env = "VEIL_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+    },
+    /// Print a running server's whole bundle as a policy file.
+    Export {
+        #[arg(long, default_value = "http://127.0.0.1:50051")]
+        server: String,
+        #[arg(long, env = "VEIL_TOKEN", hide_env_values = true)]
+        token: Option<String>,
     },
     /// Print the view a user gets for a table and which policies applied or were overridden.
     Explain {
@@ -224,47 +260,184 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Serve {
             config,
+            store,
             listen,
             salt,
+            auth,
             trust_trino_groups,
             view_owner,
+            webhooks,
+            webhook_secret,
             log_json: _,
         } => {
             let salt = salt.resolve()?;
-            let compiler = load(&config, &salt)?;
+            let authenticator = match &auth {
+                Some(path) => Authenticator::from_file(path)?,
+                None => {
+                    tracing::warn!(
+                        "no --auth file: every caller is trusted as admin (development only)"
+                    );
+                    Authenticator::disabled()
+                }
+            };
             let settings = Settings {
                 trust_trino_groups,
                 view_owner,
                 ..Settings::default()
             };
-            let state = Arc::new(State::new(compiler, settings, veil_server::next_version(0)));
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async move {
+                let webhooks = veil_server::Webhooks::start(webhooks, webhook_secret);
+                let state = veil_server::open(&store, settings, salt, webhooks)
+                    .await
+                    .with_context(|| format!("opening the store {store}"))?;
+                if let Some(config) = &config {
+                    apply_file(&state, config).await?;
+                }
                 let listener = tokio::net::TcpListener::bind(listen)
                     .await
                     .with_context(|| format!("binding {listen}"))?;
-                tokio::spawn(reload_on_hangup(Arc::clone(&state), config, salt));
-                veil_server::serve(listener, state, shutdown_signal()).await
+                if let Some(config) = config {
+                    tokio::spawn(reload_on_hangup(Arc::clone(&state), config));
+                }
+                veil_server::serve(listener, state, authenticator, shutdown_signal()).await
             })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Apply {
+            file,
+            server,
+            dry_run,
+            token,
+        } => {
+            let yaml = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading policy file {}", file.display()))?;
+            let runtime = tokio::runtime::Runtime::new()?;
+            let summary = runtime.block_on(async {
+                let mut client = admin_client(&server, token).await?;
+                let request = v1::ApplyBundleRequest { yaml, dry_run };
+                anyhow::Ok(
+                    client
+                        .apply_bundle(request)
+                        .await
+                        .map_err(status_error)?
+                        .into_inner(),
+                )
+            })?;
+            let verb = if summary.applied {
+                "applied"
+            } else if dry_run {
+                "would change"
+            } else {
+                "no change"
+            };
+            println!("{verb}: policy version {}", summary.policy_version);
+            for change in &summary.changes {
+                let kind =
+                    v1::EntityKind::try_from(change.kind).map_or("?", |kind| kind.as_str_name());
+                println!(
+                    "  {} {} {}",
+                    change.action,
+                    kind.trim_start_matches("ENTITY_KIND_").to_lowercase(),
+                    change.name
+                );
+            }
+            if summary.affects_everything {
+                println!("affects every view");
+            } else {
+                println!(
+                    "affected data sources: {}",
+                    summary.affected_data_sources.join(", ")
+                );
+                println!("affected users: {}", summary.affected_users.join(", "));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Export { server, token } => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            let bundle = runtime.block_on(async {
+                let mut client = admin_client(&server, token).await?;
+                anyhow::Ok(
+                    client
+                        .export_bundle(v1::ExportBundleRequest {})
+                        .await
+                        .map_err(status_error)?
+                        .into_inner(),
+                )
+            })?;
+            print!("{}", bundle.yaml);
             Ok(ExitCode::SUCCESS)
         }
     }
 }
 
-async fn reload_on_hangup(state: Arc<State>, config: PathBuf, salt: String) {
+type AdminClient = v1::policy_admin_client::PolicyAdminClient<
+    tonic::service::interceptor::InterceptedService<tonic::transport::Channel, BearerToken>,
+>;
+
+#[derive(Clone)]
+struct BearerToken(Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>);
+
+impl tonic::service::Interceptor for BearerToken {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(token) = &self.0 {
+            request
+                .metadata_mut()
+                .insert("authorization", token.clone());
+        }
+        Ok(request)
+    }
+}
+
+async fn admin_client(server: &str, token: Option<String>) -> anyhow::Result<AdminClient> {
+    let channel = tonic::transport::Channel::from_shared(server.to_owned())?
+        .connect()
+        .await
+        .with_context(|| format!("connecting to {server}"))?;
+    let token = token
+        .map(|token| format!("Bearer {token}").parse())
+        .transpose()
+        .context("the token has characters a header cannot carry")?;
+    Ok(v1::policy_admin_client::PolicyAdminClient::with_interceptor(channel, BearerToken(token)))
+}
+
+fn status_error(status: tonic::Status) -> anyhow::Error {
+    anyhow::anyhow!("{:?}: {}", status.code(), status.message())
+}
+
+/// Applies a policy file through the write path: validated with line numbers, then committed.
+async fn apply_file(state: &State, path: &Path) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading policy file {}", path.display()))?;
+    Compiler::from_yaml(&text, "")
+        .map_err(|errors| anyhow::anyhow!("{}: invalid policy file:\n{errors}", path.display()))?;
+    let bundle = veil_policy::PolicyFile::from_yaml(&text)?;
+    let outcome = state
+        .change(false, |file| {
+            *file = bundle;
+            Ok(())
+        })
+        .await?;
+    tracing::info!(
+        file = %path.display(),
+        version = outcome.version,
+        changes = outcome.changes.len(),
+        "policy file applied"
+    );
+    Ok(())
+}
+
+async fn reload_on_hangup(state: Arc<State>, config: PathBuf) {
     use tokio::signal::unix::{SignalKind, signal};
     let Ok(mut hangups) = signal(SignalKind::hangup()) else {
         return;
     };
     while hangups.recv().await.is_some() {
-        match load(&config, &salt) {
-            Ok(compiler) => {
-                let version = state.publish(compiler);
-                tracing::info!(version, "policy file reloaded");
-            }
-            Err(error) => {
-                tracing::error!("reload refused, keeping the current policies: {error:#}")
-            }
+        if let Err(error) = apply_file(&state, &config).await {
+            tracing::error!("reload refused, keeping the current policies: {error:#}");
         }
     }
 }

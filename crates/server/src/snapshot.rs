@@ -1,14 +1,19 @@
-//! Policy snapshots: the decision path reads an immutable [`Snapshot`] through an `ArcSwap`, so a
-//! reload never blocks a reader; compiled views are cached inside the snapshot they came from.
+//! Policy snapshots and the live state. The decision path reads an immutable [`Snapshot`]
+//! through an `ArcSwap`, so a change never blocks a reader; compiled views are cached inside the
+//! snapshot they came from. Writers take turns on one lock and publish whole new snapshots.
 
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use dashmap::DashMap;
-use tokio::sync::broadcast;
+use tokio::sync::{Mutex, broadcast};
 use veil_compiler::{Compiler, Fact};
 use veil_policy::Decision;
 use veil_proto::v1::{ChangeEvent, GetViewDefinitionResponse};
+use veil_store::Store;
+
+use crate::audit::Audit;
+use crate::webhook::Webhooks;
 
 /// Server settings that are not part of the policy bundle.
 #[derive(Debug, Clone)]
@@ -46,18 +51,43 @@ pub struct Snapshot {
     pub views: DashMap<ViewKey, Arc<GetViewDefinitionResponse>>,
 }
 
-/// The live state: the current snapshot, the settings and the change stream.
+/// The live state: the current snapshot, the settings, the store and the change stream.
 pub struct State {
     current: ArcSwap<Snapshot>,
     pub settings: Settings,
     changes: broadcast::Sender<ChangeEvent>,
+    pub(crate) salt: String,
+    pub(crate) store: Option<Store>,
+    /// Held by whoever prepares and commits a change, so changes apply one at a time.
+    pub(crate) writer: Mutex<()>,
+    pub audit: Audit,
+    pub(crate) webhooks: Webhooks,
 }
 
 impl State {
-    /// Starts at `version`: a store's persisted version, or for a policy file the start time in
-    /// milliseconds, so versions keep increasing across restarts and a plugin that reconnects
-    /// with an older version always gets its catch-up event.
+    /// A state without a store or audit (tests, benchmarks): starts at `version`.
     pub fn new(compiler: Compiler, settings: Settings, version: u64) -> State {
+        let salt = compiler.salt().to_owned();
+        State::build(
+            compiler,
+            settings,
+            version,
+            salt,
+            None,
+            Audit::disabled(),
+            Webhooks::none(),
+        )
+    }
+
+    pub(crate) fn build(
+        compiler: Compiler,
+        settings: Settings,
+        version: u64,
+        salt: String,
+        store: Option<Store>,
+        audit: Audit,
+        webhooks: Webhooks,
+    ) -> State {
         let (changes, _) = broadcast::channel(1024);
         State {
             current: ArcSwap::from_pointee(Snapshot {
@@ -67,6 +97,11 @@ impl State {
             }),
             settings,
             changes,
+            salt,
+            store,
+            writer: Mutex::new(()),
+            audit,
+            webhooks,
         }
     }
 
@@ -74,20 +109,28 @@ impl State {
         self.current.load_full()
     }
 
-    /// Publishes a new policy version and tells every watcher.
-    pub fn publish(&self, compiler: Compiler) -> u64 {
-        let version = next_version(self.current.load().version);
+    /// Publishes a new policy version and tells every watcher what it may affect.
+    pub fn publish(&self, compiler: Compiler, event: ChangeEvent) {
         self.current.store(Arc::new(Snapshot {
-            version,
+            version: event.policy_version,
             compiler,
             views: DashMap::new(),
         }));
-        let _ = self.changes.send(ChangeEvent {
-            policy_version: version,
-            data_sources: Vec::new(),
-            users: Vec::new(),
-            everything: true,
-        });
+        let _ = self.changes.send(event);
+    }
+
+    /// Publishes `compiler` as the next version, affecting everything (a file reload).
+    pub fn publish_all(&self, compiler: Compiler) -> u64 {
+        let version = next_version(self.current.load().version);
+        self.publish(
+            compiler,
+            ChangeEvent {
+                policy_version: version,
+                data_sources: Vec::new(),
+                users: Vec::new(),
+                everything: true,
+            },
+        );
         version
     }
 

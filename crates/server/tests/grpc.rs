@@ -36,9 +36,14 @@ async fn start(settings: Settings) -> Server {
     let address = listener.local_addr().unwrap();
     let state = Arc::new(State::new(example(), settings, 1));
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(veil_server::serve(listener, Arc::clone(&state), async {
-        let _ = stopped.await;
-    }));
+    let task = tokio::spawn(veil_server::serve(
+        listener,
+        Arc::clone(&state),
+        veil_server::Authenticator::disabled(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
     let channel = Channel::from_shared(format!("http://{address}"))
         .unwrap()
         .connect()
@@ -285,7 +290,7 @@ async fn health_and_change_stream() {
         .await
         .unwrap()
         .into_inner();
-    let version = server.state.publish(example());
+    let version = server.state.publish_all(example());
     assert!(version > 1);
     let event = stream.message().await.unwrap().unwrap();
     assert_eq!(event.policy_version, version);

@@ -1,0 +1,346 @@
+//! `veil.v1.PolicyAdmin`: bundle and entity changes through the validated write path, export,
+//! explain and the decision audit, each call checked against the caller's role.
+
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status};
+use veil_policy::{EntityKind, PolicyFile};
+use veil_proto::v1::policy_admin_server::PolicyAdmin;
+use veil_proto::v1::{
+    self, ApplyBundleRequest, ChangeSummary, ColumnExplanation, DeleteEntityRequest,
+    ExplainRequest, ExplainResponse, ExportBundleRequest, ExportBundleResponse, GetEntityRequest,
+    GetEntityResponse, ListDecisionsRequest, ListDecisionsResponse, ListEntitiesRequest,
+    ListEntitiesResponse, PassedPolicy, PutEntityRequest, RowFilterExplanation,
+    SubscriptionExplanation,
+};
+
+use crate::auth::{Caller, Role};
+use crate::change::{ChangeError, Outcome};
+use crate::convert;
+use crate::snapshot::State;
+
+pub struct AdminService {
+    state: Arc<State>,
+}
+
+impl AdminService {
+    pub fn new(state: Arc<State>) -> AdminService {
+        AdminService { state }
+    }
+}
+
+fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
+    request
+        .extensions()
+        .get::<Caller>()
+        .cloned()
+        .ok_or_else(|| Status::unauthenticated("no caller"))
+}
+
+fn kind(value: i32) -> Result<EntityKind, Status> {
+    match v1::EntityKind::try_from(value) {
+        Ok(v1::EntityKind::DataSource) => Ok(EntityKind::DataSource),
+        Ok(v1::EntityKind::User) => Ok(EntityKind::User),
+        Ok(v1::EntityKind::Purpose) => Ok(EntityKind::Purpose),
+        Ok(v1::EntityKind::Project) => Ok(EntityKind::Project),
+        Ok(v1::EntityKind::Policy) => Ok(EntityKind::Policy),
+        _ => Err(Status::invalid_argument("`kind` must name an entity kind")),
+    }
+}
+
+fn proto_kind(kind: EntityKind) -> v1::EntityKind {
+    match kind {
+        EntityKind::DataSource => v1::EntityKind::DataSource,
+        EntityKind::User => v1::EntityKind::User,
+        EntityKind::Purpose => v1::EntityKind::Purpose,
+        EntityKind::Project => v1::EntityKind::Project,
+        EntityKind::Policy => v1::EntityKind::Policy,
+    }
+}
+
+fn status(error: ChangeError) -> Status {
+    use veil_store::StoreError;
+    match error {
+        ChangeError::Invalid(errors) => {
+            Status::invalid_argument(format!("invalid bundle, nothing changed:\n{errors}"))
+        }
+        ChangeError::Edit(veil_policy::EditError::NotFound { kind, name }) => {
+            Status::not_found(format!("no {kind} `{name}`"))
+        }
+        ChangeError::Edit(error) => Status::invalid_argument(format!("{error}; nothing changed")),
+        ChangeError::Denied(message) => Status::permission_denied(message),
+        ChangeError::Store(StoreError::Conflict { .. }) => {
+            Status::aborted("another change was committed meanwhile; nothing changed, try again")
+        }
+        ChangeError::Store(error) => Status::unavailable(format!("{error}; nothing changed")),
+    }
+}
+
+fn summary(outcome: Outcome) -> ChangeSummary {
+    ChangeSummary {
+        applied: outcome.applied,
+        policy_version: outcome.version,
+        changes: outcome
+            .changes
+            .iter()
+            .map(|change| v1::EntityChange {
+                kind: proto_kind(change.kind) as i32,
+                name: change.name.clone(),
+                action: change.action.name().to_owned(),
+            })
+            .collect(),
+        affected_data_sources: outcome.affected.data_sources.into_iter().collect(),
+        affected_users: outcome.affected.users.into_iter().collect(),
+        affects_everything: outcome.affected.everything,
+    }
+}
+
+fn require_read(caller: &Caller) -> Result<(), Status> {
+    if caller.may_read() {
+        Ok(())
+    } else {
+        Err(Status::permission_denied(format!(
+            "`{}` may not read the bundle",
+            caller.name
+        )))
+    }
+}
+
+#[tonic::async_trait]
+impl PolicyAdmin for AdminService {
+    async fn apply_bundle(
+        &self,
+        request: Request<ApplyBundleRequest>,
+    ) -> Result<Response<ChangeSummary>, Status> {
+        let caller = caller(&request)?;
+        if caller.role != Role::Admin {
+            return Err(Status::permission_denied(format!(
+                "only admins apply whole bundles; `{}` may not",
+                caller.name
+            )));
+        }
+        let request = request.into_inner();
+        // Parse and check with line numbers first, exactly as a policy file is loaded.
+        veil_compiler::Compiler::from_yaml(&request.yaml, &self.state.salt).map_err(|errors| {
+            Status::invalid_argument(format!("invalid bundle, nothing changed:\n{errors}"))
+        })?;
+        let bundle = PolicyFile::from_yaml(&request.yaml)
+            .map_err(|error| Status::invalid_argument(error.to_string()))?;
+        let outcome = self
+            .state
+            .change(request.dry_run, |file| {
+                *file = bundle;
+                Ok(())
+            })
+            .await
+            .map_err(status)?;
+        Ok(Response::new(summary(outcome)))
+    }
+
+    async fn export_bundle(
+        &self,
+        request: Request<ExportBundleRequest>,
+    ) -> Result<Response<ExportBundleResponse>, Status> {
+        require_read(&caller(&request)?)?;
+        let snapshot = self.state.current();
+        Ok(Response::new(ExportBundleResponse {
+            yaml: snapshot.compiler.estate().to_file().to_yaml(),
+            policy_version: snapshot.version,
+        }))
+    }
+
+    async fn put_entity(
+        &self,
+        request: Request<PutEntityRequest>,
+    ) -> Result<Response<ChangeSummary>, Status> {
+        let caller = caller(&request)?;
+        let request = request.into_inner();
+        let kind = kind(request.kind)?;
+        let outcome = self
+            .state
+            .change(request.dry_run, |file| {
+                let (name, _) = file.put(kind, &request.yaml)?;
+                if !caller.may_write(kind, &name) {
+                    return Err(ChangeError::Denied(format!(
+                        "`{}` may not change {} `{name}`",
+                        caller.name,
+                        kind.name()
+                    )));
+                }
+                Ok(())
+            })
+            .await
+            .map_err(status)?;
+        Ok(Response::new(summary(outcome)))
+    }
+
+    async fn get_entity(
+        &self,
+        request: Request<GetEntityRequest>,
+    ) -> Result<Response<GetEntityResponse>, Status> {
+        require_read(&caller(&request)?)?;
+        let request = request.into_inner();
+        let kind = kind(request.kind)?;
+        let file = self.state.current().compiler.estate().to_file();
+        let yaml = file
+            .get(kind, &request.name)
+            .ok_or_else(|| Status::not_found(format!("no {} `{}`", kind.name(), request.name)))?;
+        Ok(Response::new(GetEntityResponse { yaml }))
+    }
+
+    async fn list_entities(
+        &self,
+        request: Request<ListEntitiesRequest>,
+    ) -> Result<Response<ListEntitiesResponse>, Status> {
+        require_read(&caller(&request)?)?;
+        let kind = kind(request.into_inner().kind)?;
+        let names = self.state.current().compiler.estate().to_file().names(kind);
+        Ok(Response::new(ListEntitiesResponse { names }))
+    }
+
+    async fn delete_entity(
+        &self,
+        request: Request<DeleteEntityRequest>,
+    ) -> Result<Response<ChangeSummary>, Status> {
+        let caller = caller(&request)?;
+        let request = request.into_inner();
+        let kind = kind(request.kind)?;
+        if !caller.may_write(kind, &request.name) {
+            return Err(Status::permission_denied(format!(
+                "`{}` may not change {} `{}`",
+                caller.name,
+                kind.name(),
+                request.name
+            )));
+        }
+        let outcome = self
+            .state
+            .change(
+                request.dry_run,
+                |file| Ok(file.remove(kind, &request.name)?),
+            )
+            .await
+            .map_err(status)?;
+        Ok(Response::new(summary(outcome)))
+    }
+
+    async fn explain(
+        &self,
+        request: Request<ExplainRequest>,
+    ) -> Result<Response<ExplainResponse>, Status> {
+        require_read(&caller(&request)?)?;
+        let request = request.into_inner();
+        let identity = convert::identity(request.identity.as_ref())?;
+        let schema = convert::name("schema", &request.schema)?;
+        let table = convert::name("table", &request.table)?;
+        let snapshot = self.state.current();
+        let estate = snapshot.compiler.estate();
+        let subject = estate
+            .subject(identity, self.state.settings.trust_trino_groups)
+            .map_err(convert::subject_error)?;
+        let id = estate.data_source_id(schema, table).ok_or_else(|| {
+            Status::not_found(format!("data source `{schema}.{table}` not found"))
+        })?;
+        let explained = snapshot.compiler.explain(id, &subject);
+        let view_columns = explained
+            .view
+            .as_ref()
+            .map(|view| view.columns.clone())
+            .unwrap_or_default();
+        Ok(Response::new(ExplainResponse {
+            visible: explained.view.is_some(),
+            sql: explained
+                .view
+                .as_ref()
+                .map(|view| view.sql.clone())
+                .unwrap_or_default(),
+            subscriptions: explained
+                .subscriptions
+                .iter()
+                .map(|(policy, allows)| SubscriptionExplanation {
+                    policy: policy.clone(),
+                    allows: *allows,
+                })
+                .collect(),
+            columns: explained
+                .columns
+                .iter()
+                .enumerate()
+                .map(|(index, report)| ColumnExplanation {
+                    column: report.column.clone(),
+                    r#type: view_columns
+                        .get(index)
+                        .map(|column| column.data_type.clone())
+                        .unwrap_or_default(),
+                    policy: report
+                        .applied
+                        .as_ref()
+                        .map(|(policy, _)| policy.clone())
+                        .unwrap_or_default(),
+                    method: report
+                        .applied
+                        .as_ref()
+                        .map(|(_, method)| method.clone())
+                        .unwrap_or_default(),
+                    fallback: report.fallback.clone().unwrap_or_default(),
+                    passed: report
+                        .overridden
+                        .iter()
+                        .map(|(policy, reason)| PassedPolicy {
+                            policy: policy.clone(),
+                            reason: reason.clone(),
+                        })
+                        .collect(),
+                })
+                .collect(),
+            row_filters: explained
+                .row_filters
+                .iter()
+                .map(|filter| RowFilterExplanation {
+                    policy: filter.policy.clone(),
+                    applied: filter.applied,
+                })
+                .collect(),
+            text: explained.to_string(),
+            policy_version: snapshot.version,
+        }))
+    }
+
+    async fn list_decisions(
+        &self,
+        request: Request<ListDecisionsRequest>,
+    ) -> Result<Response<ListDecisionsResponse>, Status> {
+        require_read(&caller(&request)?)?;
+        let request = request.into_inner();
+        let Some(store) = &self.state.store else {
+            return Err(Status::unavailable(
+                "this server keeps no decision audit (no store)",
+            ));
+        };
+        let limit = match request.limit {
+            0 => 100,
+            limit => limit.min(10_000),
+        };
+        let user = (!request.user.is_empty()).then_some(request.user.as_str());
+        let records = store
+            .decisions(limit, user)
+            .await
+            .map_err(|error| Status::unavailable(error.to_string()))?;
+        Ok(Response::new(ListDecisionsResponse {
+            records: records
+                .into_iter()
+                .map(|record| v1::DecisionRecord {
+                    at_unix_millis: record.at_millis,
+                    user: record.user,
+                    project: record.project,
+                    data_source: record.data_source,
+                    allowed: record.allowed,
+                    policies: record.policies,
+                    policy_version: record.version,
+                    latency_micros: record.latency_micros,
+                })
+                .collect(),
+            dropped: self.state.audit.dropped(),
+        }))
+    }
+}

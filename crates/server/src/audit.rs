@@ -1,0 +1,125 @@
+//! The decision audit: every `GetViewDefinition` answer is queued without waiting, and a
+//! background task writes them to the store in batches. A full queue drops records and counts
+//! them; the count is logged and returned by `ListDecisions`, never silently lost.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use veil_policy::{Decision, Rule};
+use veil_store::{DecisionRecord, Store};
+
+use crate::snapshot::Snapshot;
+
+/// One answer, as cheap to queue as it can be: names are resolved by the writer.
+pub struct AuditEntry {
+    pub at_millis: i64,
+    pub user: String,
+    pub project: String,
+    pub data_source: String,
+    pub snapshot: Arc<Snapshot>,
+    pub decision: Option<Decision>,
+    pub latency_micros: u64,
+}
+
+pub struct Audit {
+    queue: Option<mpsc::Sender<AuditEntry>>,
+    dropped: Arc<AtomicU64>,
+}
+
+const QUEUE: usize = 65_536;
+const BATCH: usize = 1_000;
+
+impl Audit {
+    pub fn disabled() -> Audit {
+        Audit {
+            queue: None,
+            dropped: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// Starts the writer task; records go to `store`.
+    pub fn start(store: Store) -> Audit {
+        let (queue, mut entries) = mpsc::channel::<AuditEntry>(QUEUE);
+        let dropped = Arc::new(AtomicU64::new(0));
+        let reported = Arc::clone(&dropped);
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(BATCH);
+            let mut last_reported = 0;
+            while entries.recv_many(&mut batch, BATCH).await > 0 {
+                let records: Vec<DecisionRecord> = batch.drain(..).map(record).collect();
+                if let Err(error) = store.record_decisions(&records).await {
+                    reported.fetch_add(records.len() as u64, Ordering::Relaxed);
+                    tracing::error!(%error, lost = records.len(), "writing decision records failed");
+                }
+                let now = reported.load(Ordering::Relaxed);
+                if now != last_reported {
+                    tracing::warn!(
+                        dropped = now,
+                        "decision records dropped so far (audit queue full or store failing)"
+                    );
+                    last_reported = now;
+                }
+                // Let a burst gather into the next batch instead of one write per record.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        });
+        Audit {
+            queue: Some(queue),
+            dropped,
+        }
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        self.queue.is_some()
+    }
+
+    /// Queues an entry without waiting; a full queue counts a drop.
+    pub fn record(&self, entry: AuditEntry) {
+        if let Some(queue) = &self.queue
+            && queue.try_send(entry).is_err()
+        {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+fn record(entry: AuditEntry) -> DecisionRecord {
+    let estate = entry.snapshot.compiler.estate();
+    let mut policies = Vec::new();
+    if let Some(decision) = &entry.decision {
+        let bindings = &estate.bindings[decision.data_source];
+        for &policy in bindings
+            .subscriptions
+            .iter()
+            .chain(decision.masks.iter().flatten())
+            .chain(&decision.row_filters)
+        {
+            let name = &estate.policies[policy].name;
+            if !policies.contains(name) {
+                policies.push(name.clone());
+            }
+        }
+        debug_assert!(
+            bindings
+                .subscriptions
+                .iter()
+                .all(|&policy| matches!(estate.policies[policy].rule, Rule::Subscription { .. }))
+        );
+    }
+    DecisionRecord {
+        at_millis: entry.at_millis,
+        user: entry.user,
+        project: entry.project,
+        data_source: entry.data_source,
+        allowed: entry.decision.is_some(),
+        policies,
+        version: entry.snapshot.version,
+        latency_micros: entry.latency_micros,
+    }
+}

@@ -1,0 +1,154 @@
+//! The write path: every change — a whole bundle, one entity, a file reload, another replica's
+//! commit — is validated exactly like a policy file, committed to the store in one
+//! version-guarded transaction, then published as a new snapshot and announced.
+
+use veil_compiler::Compiler;
+use veil_policy::{Affected, EntityChange, Estate, LoadErrors, PolicyFile, affected, diff};
+use veil_proto::v1::ChangeEvent;
+use veil_store::{ChangeRecord, StoreError};
+
+use crate::snapshot::{State, next_version};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeError {
+    #[error("invalid bundle:\n{0}")]
+    Invalid(#[from] LoadErrors),
+    #[error("{0}")]
+    Edit(#[from] veil_policy::EditError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Denied(String),
+}
+
+/// What a change did or, for a dry run, would do.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub applied: bool,
+    pub version: u64,
+    pub changes: Vec<EntityChange>,
+    pub affected: Affected,
+}
+
+impl State {
+    /// Applies `edit` to the current bundle. Nothing changes unless the result validates and
+    /// commits; a dry run reports and changes nothing.
+    pub async fn change(
+        &self,
+        dry_run: bool,
+        edit: impl FnOnce(&mut PolicyFile) -> Result<(), ChangeError>,
+    ) -> Result<Outcome, ChangeError> {
+        let _turn = self.writer.lock().await;
+        let snapshot = self.current();
+        let old_file = snapshot.compiler.estate().to_file();
+        let mut new_file = old_file.clone();
+        edit(&mut new_file)?;
+        let compiler = Compiler::new(Estate::new(new_file.clone(), None)?, &self.salt)?;
+        let changes = diff(&old_file, &new_file);
+        let affected = affected(snapshot.compiler.estate(), compiler.estate(), &changes);
+        if dry_run || changes.is_empty() {
+            return Ok(Outcome {
+                applied: false,
+                version: snapshot.version,
+                changes,
+                affected,
+            });
+        }
+        let version = next_version(snapshot.version);
+        let record = ChangeRecord {
+            version,
+            data_sources: affected.data_sources.iter().cloned().collect(),
+            users: affected.users.iter().cloned().collect(),
+            everything: affected.everything,
+        };
+        if let Some(store) = &self.store {
+            store
+                .commit(snapshot.version, version, &old_file, &new_file, &record)
+                .await?;
+        }
+        let event = event(&record);
+        self.publish(compiler, event.clone());
+        self.webhooks.send(event);
+        tracing::info!(version, changes = changes.len(), "policy change applied");
+        Ok(Outcome {
+            applied: true,
+            version,
+            changes,
+            affected,
+        })
+    }
+
+    /// Catches up with changes another replica committed to the shared store.
+    pub async fn refresh_from_store(&self) -> Result<(), ChangeError> {
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
+        let _turn = self.writer.lock().await;
+        let current = self.current().version;
+        let (version, file) = store.load().await?;
+        if version <= current {
+            return Ok(());
+        }
+        let compiler = Compiler::new(Estate::new(file, None)?, &self.salt)?;
+        let mut merged = ChangeRecord {
+            version,
+            data_sources: Vec::new(),
+            users: Vec::new(),
+            everything: false,
+        };
+        for record in store.changes_since(current).await? {
+            merged.data_sources.extend(record.data_sources);
+            merged.users.extend(record.users);
+            merged.everything |= record.everything;
+        }
+        merged.data_sources.sort();
+        merged.data_sources.dedup();
+        merged.users.sort();
+        merged.users.dedup();
+        self.publish(compiler, event(&merged));
+        tracing::info!(version, "caught up with a change from another replica");
+        Ok(())
+    }
+}
+
+fn event(record: &ChangeRecord) -> ChangeEvent {
+    ChangeEvent {
+        policy_version: record.version,
+        data_sources: record.data_sources.clone(),
+        users: record.users.clone(),
+        everything: record.everything,
+    }
+}
+
+/// Follows PostgreSQL notifications of commits by any replica (LISTEN/NOTIFY, not polling).
+pub async fn follow_postgres(state: std::sync::Arc<State>, url: String) {
+    loop {
+        match sqlx::postgres::PgListener::connect(&url).await {
+            Ok(mut listener) => {
+                if let Err(error) = listener.listen("veil_changes").await {
+                    tracing::error!(%error, "LISTEN veil_changes failed");
+                } else {
+                    // Whatever happened while not listening is read from the store first.
+                    if let Err(error) = state.refresh_from_store().await {
+                        tracing::error!(%error, "catching up from the store failed");
+                    }
+                    loop {
+                        match listener.recv().await {
+                            Ok(_) => {
+                                if let Err(error) = state.refresh_from_store().await {
+                                    tracing::error!(%error, "catching up from the store failed");
+                                }
+                            }
+                            Err(error) => {
+                                tracing::warn!(%error, "lost the PostgreSQL notification connection");
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(%error, "connecting the PostgreSQL listener failed"),
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+}
