@@ -73,10 +73,12 @@ async fn deliver(url: String, body: String, signature: String) {
                     .set("Content-Type", "application/json")
                     .set("X-Veil-Signature", &signature)
                     .send_string(&body)
+                    .map(|_| ())
+                    .map_err(|error| error.to_string())
             })
         };
         match request.await {
-            Ok(Ok(_)) => return,
+            Ok(Ok(())) => return,
             Ok(Err(error)) => tracing::warn!(%url, attempt, %error, "webhook delivery failed"),
             Err(error) => tracing::warn!(%url, attempt, %error, "webhook task failed"),
         }
