@@ -18,6 +18,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         out_dir.join("veil_descriptor.bin"),
         descriptors.encode_to_vec(),
     )?;
-    tonic_prost_build::configure().compile_fds(descriptors)?;
+    tonic_prost_build::configure().compile_fds(descriptors.clone())?;
+    // The server side again, with the view answer as pre-encoded bytes (`EncodedView`), so a
+    // cached answer is sent without being cloned or encoded again.
+    let server_dir = out_dir.join("server");
+    std::fs::create_dir_all(&server_dir)?;
+    tonic_prost_build::configure()
+        .build_client(false)
+        .out_dir(&server_dir)
+        .extern_path(".veil.v1", "crate::v1")
+        .extern_path(".veil.v1.GetViewDefinitionResponse", "crate::EncodedView")
+        .compile_fds(descriptors)?;
     Ok(())
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 use veil_policy::{EntityKind, PolicyFile};
-use veil_proto::v1::policy_admin_server::PolicyAdmin;
+use veil_proto::server::policy_admin_server::PolicyAdmin;
 use veil_proto::v1::{
     self, ApplyBundleRequest, ChangeSummary, ColumnExplanation, DeleteEntityRequest,
     ExplainRequest, ExplainResponse, ExportBundleRequest, ExportBundleResponse, GetEntityRequest,

@@ -5,10 +5,11 @@ use std::sync::Arc;
 
 use tokio_stream::{Stream, StreamExt, wrappers::BroadcastStream};
 use tonic::{Request, Response, Status};
-use veil_proto::v1::policy_decision_server::PolicyDecision;
+use veil_proto::EncodedView;
+use veil_proto::server::policy_decision_server::PolicyDecision;
 use veil_proto::v1::{
-    ChangeEvent, GetViewDefinitionRequest, GetViewDefinitionResponse, ListSchemasRequest,
-    ListSchemasResponse, ListTablesRequest, ListTablesResponse, TableName, WatchChangesRequest,
+    ChangeEvent, GetViewDefinitionRequest, ListSchemasRequest, ListSchemasResponse,
+    ListTablesRequest, ListTablesResponse, TableName, WatchChangesRequest,
 };
 
 use std::time::Instant;
@@ -32,7 +33,7 @@ impl DecisionService {
     pub fn view_definition(
         &self,
         request: &GetViewDefinitionRequest,
-    ) -> Result<Arc<GetViewDefinitionResponse>, Status> {
+    ) -> Result<EncodedView, Status> {
         self.answer(request, None)
     }
 
@@ -42,7 +43,7 @@ impl DecisionService {
         &self,
         request: &GetViewDefinitionRequest,
         mut audited: Option<&mut Option<(Arc<Snapshot>, Option<Decision>)>>,
-    ) -> Result<Arc<GetViewDefinitionResponse>, Status> {
+    ) -> Result<EncodedView, Status> {
         let identity = convert::identity(request.identity.as_ref())?;
         let schema = convert::name("schema", &request.schema)?;
         let table = convert::name("table", &request.table)?;
@@ -63,16 +64,16 @@ impl DecisionService {
         let facts = snapshot.compiler.facts(&decision, &subject);
         let key = ViewKey { decision, facts };
         if let Some(view) = snapshot.views.get(&key) {
-            return Ok(Arc::clone(view.value()));
+            return Ok(view.value().clone());
         }
         let view = snapshot.compiler.render(&key.decision, &key.facts);
-        let response = Arc::new(convert::view_response(
+        let response = EncodedView::encode(&convert::view_response(
             view,
             &self.state.settings.view_owner,
             snapshot.version,
         ));
         if snapshot.views.len() < self.state.settings.cache_capacity {
-            snapshot.views.insert(key, Arc::clone(&response));
+            snapshot.views.insert(key, response.clone());
         }
         Ok(response)
     }
@@ -85,7 +86,7 @@ impl PolicyDecision for DecisionService {
     async fn get_view_definition(
         &self,
         request: Request<GetViewDefinitionRequest>,
-    ) -> Result<Response<GetViewDefinitionResponse>, Status> {
+    ) -> Result<Response<EncodedView>, Status> {
         let request = request.into_inner();
         let started = Instant::now();
         let mut audited = None;
@@ -121,7 +122,7 @@ impl PolicyDecision for DecisionService {
                 "view definition refused"
             );
         }
-        result.map(|response| Response::new(GetViewDefinitionResponse::clone(&response)))
+        result.map(Response::new)
     }
 
     async fn list_schemas(

@@ -19,8 +19,8 @@ use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
 use veil_compiler::Compiler;
 use veil_policy::Estate;
-use veil_proto::v1::policy_admin_server::PolicyAdminServer;
-use veil_proto::v1::policy_decision_server::PolicyDecisionServer;
+use veil_proto::server::policy_admin_server::PolicyAdminServer;
+use veil_proto::server::policy_decision_server::PolicyDecisionServer;
 use veil_store::{Backend, Store};
 
 pub use admin_service::AdminService;

@@ -9,7 +9,8 @@ use dashmap::DashMap;
 use tokio::sync::{Mutex, broadcast};
 use veil_compiler::{Compiler, Fact};
 use veil_policy::Decision;
-use veil_proto::v1::{ChangeEvent, GetViewDefinitionResponse};
+use veil_proto::EncodedView;
+use veil_proto::v1::ChangeEvent;
 use veil_store::Store;
 
 use crate::audit::Audit;
@@ -48,7 +49,8 @@ pub struct ViewKey {
 pub struct Snapshot {
     pub version: u64,
     pub compiler: Compiler,
-    pub views: DashMap<ViewKey, Arc<GetViewDefinitionResponse>>,
+    /// Compiled views, encoded once for the wire.
+    pub views: DashMap<ViewKey, EncodedView>,
 }
 
 /// The live state: the current snapshot, the settings, the store and the change stream.
