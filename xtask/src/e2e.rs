@@ -26,6 +26,9 @@ const DEFAULT_JAVA_HOME: &str = "/usr/lib/jvm/temurin-25-jdk-amd64";
 /// The run-as user of `deploy/trino/catalog/veil.properties`: owns every view, reads the backing catalogs.
 const ADMIN: &str = "veil_admin";
 const HASH_SALT: &str = "e2e-salt";
+/// The plugin's bearer token (given to Trino as `VEIL_PDP_TOKEN`) and the admin's (`veil apply`).
+const PLUGIN_TOKEN: &str = "e2e-plugin-token-0123456789";
+const ADMIN_TOKEN: &str = "e2e-admin-token-0123456789";
 const PROJECT: &str = "fraud-2026";
 
 const PDP_START_DEADLINE: Duration = Duration::from_secs(60);
@@ -64,12 +67,23 @@ pub fn run(args: &[String]) -> Result<()> {
     let policy = run_dir.join("policy.yaml");
     fs::copy(root.join("tests/e2e/scenario.yaml"), &policy)?;
 
+    // The PDP requires tokens: the plugin's for the query path, the admin's for PolicyAdmin.
+    let auth = run_dir.join("auth.yaml");
+    fs::write(
+        &auth,
+        format!(
+            "tokens:\n  - {{name: trino, role: plugin, token: {PLUGIN_TOKEN}}}\n  - {{name: e2e, role: admin, token: {ADMIN_TOKEN}}}\n"
+        ),
+    )?;
+
     let mut processes = Processes::new()?;
     let pdp = PdpLauncher {
         binary: veil,
         config: policy,
         port: pdp_port,
         log: run_dir.join("veil.log"),
+        store: format!("sqlite://{}", run_dir.join("veil.db").display()),
+        auth,
     };
     pdp.start(&mut processes)?;
     step(&format!(
@@ -443,6 +457,193 @@ fn scenarios(trino: &Trino, report: &mut Report, processes: &mut Processes, pdp:
         },
     );
 
+    // `veil discover` against this Trino: the types it writes are exactly Trino's.
+    let discovered = |user: &str, into: Option<&Path>| -> Result<std::process::Output> {
+        let mut command = Command::new(&pdp.binary);
+        command
+            .args(["discover", "--trino", &trino.base, "--user", user])
+            .args(["--catalog", "tpch", "--schema", "tiny"]);
+        if let Some(path) = into {
+            command.arg("--into").arg(path);
+        }
+        command
+            .output()
+            .with_context(|| format!("running {command:?}"))
+    };
+    let expected_tiny = || -> Result<Vec<DiscoveredTable>> {
+        let rows = trino.rows(
+            ADMIN,
+            none,
+            "SELECT table_name, column_name, data_type FROM tpch.information_schema.columns \
+             WHERE table_schema = 'tiny' ORDER BY table_name, ordinal_position",
+        )?;
+        let mut tables: Vec<DiscoveredTable> = Vec::new();
+        for row in rows {
+            let text = |index: usize| {
+                row.get(index)
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+                    .ok_or_else(|| anyhow!("information_schema returned {row:?}"))
+            };
+            let table = text(0)?;
+            if tables
+                .last()
+                .is_none_or(|last| last.name != format!("tiny.{table}"))
+            {
+                tables.push(DiscoveredTable {
+                    name: format!("tiny.{table}"),
+                    table: format!("tpch.tiny.{table}"),
+                    columns: Vec::new(),
+                });
+            }
+            if let Some(last) = tables.last_mut() {
+                last.columns.push((text(1)?, text(2)?));
+            }
+        }
+        Ok(tables)
+    };
+    report.check(
+        "discover: every tpch.tiny table with the exact types of information_schema",
+        || {
+            let output = discovered(ADMIN, None)?;
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            ensure!(
+                output.status.success(),
+                "veil discover failed with {}: {stderr}",
+                output.status
+            );
+            let found = parse_discovered(&String::from_utf8(output.stdout)?)?;
+            let expected = expected_tiny()?;
+            for (name, column, data_type) in [
+                ("tiny.customer", "acctbal", "double"),
+                ("tiny.customer", "name", "varchar(25)"),
+                ("tiny.orders", "orderdate", "date"),
+                ("tiny.orders", "shippriority", "integer"),
+            ] {
+                let table = found
+                    .iter()
+                    .find(|table| table.name == name)
+                    .ok_or_else(|| anyhow!("`{name}` was not discovered"))?;
+                ensure!(
+                    table
+                        .columns
+                        .iter()
+                        .any(|(found_column, found_type)| found_column == column
+                            && found_type == data_type),
+                    "`{name}.{column}` is not `{data_type}`: {:?}",
+                    table.columns
+                );
+            }
+            ensure!(
+                found == expected,
+                "discovered\n        {found:?}\n      information_schema has\n        {expected:?}"
+            );
+            println!(
+                "        {} tables, {} columns",
+                found.len(),
+                found.iter().map(|table| table.columns.len()).sum::<usize>()
+            );
+            Ok(())
+        },
+    );
+    report.check(
+        "discover --into: merged into a copy of the scenario, which `veil check` accepts",
+        || {
+            let copy = pdp.config.with_file_name("discovered.yaml");
+            fs::copy(&pdp.config, &copy)?;
+            let output = discovered(ADMIN, Some(&copy))?;
+            ensure!(
+                output.status.success(),
+                "veil discover --into failed with {}: {}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr)
+            );
+            let merged = fs::read_to_string(&copy)?;
+            let tiny: Vec<DiscoveredTable> = parse_discovered(&merged)?
+                .into_iter()
+                .filter(|table| table.name.starts_with("tiny."))
+                .collect();
+            let expected = expected_tiny()?;
+            ensure!(
+                tiny == expected,
+                "the merged file's tiny.* data sources differ from information_schema"
+            );
+            let check = |path: &Path| -> Result<String> {
+                let output = Command::new(&pdp.binary).arg("check").arg(path).output()?;
+                let report = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+                ensure!(
+                    output.status.success(),
+                    "veil check refused {}: {report}",
+                    path.display()
+                );
+                // `<file>: ok (N data sources, M policies)`
+                Ok(report
+                    .split_once(": ok ")
+                    .map(|(_, counts)| counts.to_owned())
+                    .unwrap_or(report))
+            };
+            let before = check(&pdp.config)?;
+            let after = check(&copy)?;
+            let policies = |counts: &str| {
+                counts
+                    .split(", ")
+                    .nth(1)
+                    .map(str::to_owned)
+                    .unwrap_or_default()
+            };
+            let wanted = format!("({} data sources", 4 + expected.len());
+            ensure!(
+                after.starts_with(&wanted) && policies(&after) == policies(&before),
+                "expected {wanted} and the scenario's policies ({before}), got {after}"
+            );
+            println!("        scenario {before}, merged {after}");
+            Ok(())
+        },
+    );
+    report.check(
+        "discover: an end user denied the catalog gets a clear error and no output",
+        || {
+            let output = discovered("alice", None)?;
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            ensure!(
+                !output.status.success(),
+                "alice's discover succeeded: {}",
+                String::from_utf8_lossy(&output.stdout)
+            );
+            ensure!(
+                output.stdout.is_empty(),
+                "alice's failed discover printed {}",
+                String::from_utf8_lossy(&output.stdout)
+            );
+            ensure!(
+                stderr.contains("Access Denied") && stderr.contains("tpch"),
+                "the error does not say access to tpch was denied: {stderr}"
+            );
+            // With --into, the file is left exactly as it was.
+            let copy = pdp.config.with_file_name("denied.yaml");
+            fs::copy(&pdp.config, &copy)?;
+            let output = discovered("alice", Some(&copy))?;
+            ensure!(
+                !output.status.success(),
+                "alice's discover --into succeeded"
+            );
+            ensure!(
+                fs::read(&copy)? == fs::read(&pdp.config)?,
+                "a refused discover --into changed the file"
+            );
+            Ok(())
+        },
+    );
+
+    // What the governed catalog adds on Trino's side: reported, never asserted.
+    const COST: &str = "cost: governed catalog against the backing table";
+    if report.selects(COST) {
+        println!("  ..    {COST}");
+        if let Err(error) = governed_catalog_cost(trino) {
+            println!("        not measured: {error:#}");
+        }
+    }
+
     // A policy change reaches the plugin through WatchChanges, long before the cache TTL (1m).
     report.check(
         "propagation: a reloaded policy reaches the next query within seconds",
@@ -498,6 +699,86 @@ fn scenarios(trino: &Trino, report: &mut Report, processes: &mut Processes, pdp:
         },
     );
 
+    // An admin change through PolicyAdmin (`veil apply`, admin token) while queries run.
+    report.check(
+        "admin API: a bundle applied with `veil apply` shows in the next query",
+        || {
+            let phones = |user: &str| {
+                trino.rows(
+                    user,
+                    none,
+                    "SELECT phone FROM veil.sales.customers ORDER BY custkey",
+                )
+            };
+            let raw = trino.rows(
+                ADMIN,
+                none,
+                &format!(
+                    "SELECT phone FROM tpch.tiny.customer WHERE {ALICE_SEGMENTS} ORDER BY custkey"
+                ),
+            )?;
+            ensure!(
+                phones("alice")? != raw,
+                "alice's phone is not masked before the change"
+            );
+            let original = fs::read_to_string(&pdp.config)?;
+            let from = "{name: alice, groups: [analysts],";
+            ensure!(
+                original.contains(from),
+                "the scenario no longer has `{from}`"
+            );
+            let edited = pdp.config.with_file_name("applied.yaml");
+            fs::write(
+                &edited,
+                original.replace(from, "{name: alice, groups: [analysts, auditors],"),
+            )?;
+            let apply = |file: &Path| -> Result<Duration> {
+                let started = Instant::now();
+                let output = Command::new(&pdp.binary)
+                    .arg("apply")
+                    .arg(file)
+                    .args(["--server", &format!("http://127.0.0.1:{}", pdp.port)])
+                    .env("VEIL_TOKEN", ADMIN_TOKEN)
+                    .output()?;
+                ensure!(
+                    output.status.success(),
+                    "veil apply failed: {}",
+                    String::from_utf8_lossy(&output.stderr)
+                );
+                Ok(started.elapsed())
+            };
+            let wrong_token = Command::new(&pdp.binary)
+                .arg("export")
+                .args(["--server", &format!("http://127.0.0.1:{}", pdp.port)])
+                .env("VEIL_TOKEN", PLUGIN_TOKEN)
+                .output()?;
+            ensure!(
+                !wrong_token.status.success()
+                    && String::from_utf8_lossy(&wrong_token.stderr).contains("PermissionDenied"),
+                "the plugin token could read the bundle"
+            );
+            let mut seen = Vec::new();
+            for (file, masked) in [(&edited, false), (&pdp.config, true)] {
+                let took = apply(file)?;
+                let started = Instant::now();
+                let mut queries = 0;
+                loop {
+                    queries += 1;
+                    if (phones("alice")? != raw) == masked {
+                        break;
+                    }
+                    ensure!(
+                        started.elapsed() < Duration::from_secs(1),
+                        "alice's view did not change within 1s of `veil apply`"
+                    );
+                }
+                seen.push(format!("apply took {took:.1?}, shown by query #{queries}"));
+            }
+            println!("        {}", seen.join("; "));
+            Ok(())
+        },
+    );
+
     // Fail closed: the PDP goes away mid-run. Sam may see sales.customers but has not asked for it
     // yet, so nothing is cached for it (a cached view would be served until its TTL).
     const PDP_DOWN: &str = "PDP down: queries fail closed with a Veil error";
@@ -539,6 +820,155 @@ fn scenarios(trino: &Trino, report: &mut Report, processes: &mut Processes, pdp:
             ),
         )
     });
+}
+
+/// A data source as `veil discover` writes it: name, backing table, (column, type) in order.
+#[derive(Debug, PartialEq)]
+struct DiscoveredTable {
+    name: String,
+    table: String,
+    columns: Vec<(String, String)>,
+}
+
+/// Reads the `data_sources` of a policy file in the block style `veil` writes (serde_norway):
+/// a data source is a `- name:` item, its columns are `- name:` items indented deeper.
+fn parse_discovered(yaml: &str) -> Result<Vec<DiscoveredTable>> {
+    let mut tables: Vec<DiscoveredTable> = Vec::new();
+    let mut in_data_sources = false;
+    let mut table_indent = None;
+    for line in yaml.lines() {
+        let text = line.trim_start();
+        let indent = line.len() - text.len();
+        if indent == 0 && !text.starts_with('-') {
+            in_data_sources = text == "data_sources:";
+            table_indent = None;
+            continue;
+        }
+        if !in_data_sources {
+            continue;
+        }
+        if let Some(name) = text.strip_prefix("- name: ") {
+            if table_indent.is_none_or(|table_indent| indent <= table_indent) {
+                table_indent = Some(indent);
+                tables.push(DiscoveredTable {
+                    name: unquote(name),
+                    table: String::new(),
+                    columns: Vec::new(),
+                });
+            } else {
+                tables
+                    .last_mut()
+                    .ok_or_else(|| anyhow!("a column before any data source: `{line}`"))?
+                    .columns
+                    .push((unquote(name), String::new()));
+            }
+        } else if let Some(table) = text.strip_prefix("table: ") {
+            if let Some(last) = tables.last_mut() {
+                last.table = unquote(table);
+            }
+        } else if let Some(data_type) = text.strip_prefix("type: ") {
+            let column = tables
+                .last_mut()
+                .and_then(|table| table.columns.last_mut())
+                .ok_or_else(|| anyhow!("a type outside a column: `{line}`"))?;
+            column.1 = unquote(data_type);
+        }
+    }
+    Ok(tables)
+}
+
+/// A YAML scalar without its quotes (`'it''s'` → `it's`).
+fn unquote(value: &str) -> String {
+    let value = value.trim();
+    if let Some(inner) = value
+        .strip_prefix('\'')
+        .and_then(|rest| rest.strip_suffix('\''))
+    {
+        inner.replace("''", "'")
+    } else if let Some(inner) = value
+        .strip_prefix('"')
+        .and_then(|rest| rest.strip_suffix('"'))
+    {
+        inner.replace("\\\"", "\"")
+    } else {
+        value.to_owned()
+    }
+}
+
+/// The same query through the governed catalog and on the backing table: Trino's own figures for
+/// where the time goes. `sales.nations` has no masks or row filters for bob, so the view is a
+/// plain projection of `tpch.tiny.nation` and the difference is the governed catalog itself
+/// (the view lookup, the PDP call on a cache miss, analysing the view as its owner).
+fn governed_catalog_cost(trino: &Trino) -> Result<()> {
+    const QUERIES: usize = 20;
+    let backing_sql = "SELECT nationkey, name, regionkey, comment FROM tpch.tiny.nation";
+    let governed_sql = "SELECT nationkey, name, regionkey, comment FROM veil.sales.nations";
+    // Warms Trino (class loading, JIT) and puts bob's view in the plugin's cache.
+    for _ in 0..3 {
+        trino.timed(ADMIN, backing_sql)?;
+        trino.timed("bob", governed_sql)?;
+    }
+    let mut backing = Vec::new();
+    let mut warm = Vec::new();
+    let mut cold = Vec::new();
+    // Interleaved, so drift on a shared machine hits all three alike. Each `cold-NN` user
+    // (tests/e2e/scenario.yaml) queries once: the plugin has nothing cached for them.
+    for index in 1..=QUERIES {
+        backing.push(trino.timed(ADMIN, backing_sql)?);
+        warm.push(trino.timed("bob", governed_sql)?);
+        cold.push(trino.timed(&format!("cold-{index:02}"), governed_sql)?);
+    }
+    let median = |times: &[QueryTimes], part: TimePart| -> f64 {
+        let mut values: Vec<f64> = times
+            .iter()
+            .map(|times| part(times).as_secs_f64() * 1e3)
+            .collect();
+        values.sort_by(f64::total_cmp);
+        let middle = values.len() / 2;
+        if values.len().is_multiple_of(2) {
+            (values[middle - 1] + values[middle]) / 2.0
+        } else {
+            values[middle]
+        }
+    };
+    let parts: [(&str, TimePart); 5] = [
+        ("queued", |times| times.queued),
+        ("analysis", |times| times.analysis),
+        ("planning", |times| times.planning),
+        ("execution", |times| times.execution),
+        ("elapsed", |times| times.elapsed),
+    ];
+    println!(
+        "        median of {QUERIES} queries each, ms, from Trino's queryStats (GET /v1/query/{{id}}):"
+    );
+    let mut header = format!("        {:<44}", "");
+    for (name, _) in &parts {
+        header.push_str(&format!("{name:>10}"));
+    }
+    println!("{header}");
+    let rows: [(&str, &[QueryTimes]); 3] = [
+        ("backing table (veil_admin, tpch.tiny.nation)", &backing),
+        ("governed, warm plugin cache (bob)", &warm),
+        ("governed, cold plugin cache (cold-NN)", &cold),
+    ];
+    for (label, times) in rows {
+        let mut line = format!("        {label:<44}");
+        for (_, part) in &parts {
+            line.push_str(&format!("{:>10.1}", median(times, *part)));
+        }
+        println!("{line}");
+    }
+    for (label, times) in [("added, warm", &warm), ("added, cold", &cold)] {
+        let mut line = format!("        {label:<44}");
+        for (_, part) in &parts {
+            line.push_str(&format!(
+                "{:>+10.1}",
+                median(times, *part) - median(&backing, *part)
+            ));
+        }
+        println!("{line}");
+    }
+    Ok(())
 }
 
 /// The masked column must differ from the backing value somewhere, or the mask check proves nothing.
@@ -703,6 +1133,17 @@ impl Trino {
         session: &[(&str, &str)],
         sql: &str,
     ) -> Result<(Vec<Vec<Value>>, Option<QueryError>)> {
+        let (rows, error, _) = self.execute_with_id(user, session, sql)?;
+        Ok((rows, error))
+    }
+
+    /// [`Trino::execute`], also returning Trino's query id (for `GET /v1/query/{id}`).
+    fn execute_with_id(
+        &self,
+        user: &str,
+        session: &[(&str, &str)],
+        sql: &str,
+    ) -> Result<(Vec<Vec<Value>>, Option<QueryError>, String)> {
         let deadline = Instant::now() + QUERY_DEADLINE;
         let mut request = self
             .agent
@@ -716,6 +1157,11 @@ impl Trino {
             request = request.set("X-Trino-Session", &properties.join(","));
         }
         let mut page = read_json(request.send_string(sql))?;
+        let query_id = page
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
         let mut rows = Vec::new();
         loop {
             if let Some(data) = page.get("data").and_then(Value::as_array) {
@@ -737,10 +1183,11 @@ impl Trino {
                         name: text("errorName"),
                         message: text("message"),
                     }),
+                    query_id,
                 ));
             }
             let Some(next) = page.get("nextUri").and_then(Value::as_str) else {
-                return Ok((rows, None));
+                return Ok((rows, None, query_id));
             };
             ensure!(
                 Instant::now() < deadline,
@@ -786,6 +1233,39 @@ impl Trino {
         }
     }
 
+    /// Runs a statement that must return rows and reads what Trino spent on it from the query's
+    /// own statistics (`GET /v1/query/{id}`).
+    fn timed(&self, user: &str, sql: &str) -> Result<QueryTimes> {
+        let (rows, error, query_id) = self.execute_with_id(user, &[], sql)?;
+        if let Some(error) = error {
+            bail!("{user}: `{sql}` failed: {error}");
+        }
+        ensure!(!rows.is_empty(), "{user}: `{sql}` returned no rows");
+        let info = read_json(
+            self.agent
+                .get(&format!("{}/v1/query/{query_id}", self.base))
+                .set("X-Trino-User", user)
+                .call(),
+        )?;
+        let stats = info
+            .get("queryStats")
+            .ok_or_else(|| anyhow!("query {query_id} has no queryStats"))?;
+        let field = |name: &str| -> Result<Duration> {
+            let text = stats
+                .get(name)
+                .and_then(Value::as_str)
+                .ok_or_else(|| anyhow!("query {query_id} has no queryStats.{name}"))?;
+            parse_duration(text)
+        };
+        Ok(QueryTimes {
+            queued: field("queuedTime")?,
+            analysis: field("analysisTime")?,
+            planning: field("planningTime")?,
+            execution: field("executionTime")?,
+            elapsed: field("elapsedTime")?,
+        })
+    }
+
     fn count(&self, user: &str, sql: &str) -> Result<i64> {
         let rows = self.rows(user, &[], sql)?;
         rows.first()
@@ -827,6 +1307,42 @@ impl Trino {
         }
         Ok(actual.len())
     }
+}
+
+/// Where Trino's time went for one query, as its `queryStats` report it.
+#[derive(Debug, Clone, Copy)]
+struct QueryTimes {
+    queued: Duration,
+    analysis: Duration,
+    planning: Duration,
+    execution: Duration,
+    elapsed: Duration,
+}
+
+/// One of the [`QueryTimes`].
+type TimePart = fn(&QueryTimes) -> Duration;
+
+/// Parses an airlift `Duration` as Trino prints it: a decimal number and a unit (`12.34ms`).
+fn parse_duration(text: &str) -> Result<Duration> {
+    let split = text
+        .find(|character: char| character.is_ascii_alphabetic())
+        .ok_or_else(|| anyhow!("`{text}` has no unit"))?;
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .trim()
+        .parse()
+        .with_context(|| format!("`{text}` is not a duration"))?;
+    let seconds_per_unit = match unit {
+        "ns" => 1e-9,
+        "us" => 1e-6,
+        "ms" => 1e-3,
+        "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        "d" => 86400.0,
+        _ => bail!("`{text}` has an unknown unit"),
+    };
+    Ok(Duration::from_secs_f64(value * seconds_per_unit))
 }
 
 fn read_json(response: Result<ureq::Response, ureq::Error>) -> Result<Value> {
@@ -1169,7 +1685,8 @@ fn trino_command(run_dir: &Path, trino: &TrinoDistribution, java_home: &Path) ->
         .arg(format!("{}/lib/*", trino.server.display()))
         .arg("io.trino.server.TrinoServer")
         .current_dir(run_dir)
-        .env("JAVA_HOME", java_home);
+        .env("JAVA_HOME", java_home)
+        .env("VEIL_PDP_TOKEN", PLUGIN_TOKEN);
     Ok(command)
 }
 
@@ -1186,6 +1703,9 @@ struct PdpLauncher {
     config: PathBuf,
     port: u16,
     log: PathBuf,
+    /// The PDP's store: it survives the PDP's restart in the fail-closed scenario.
+    store: String,
+    auth: PathBuf,
 }
 
 impl PdpLauncher {
@@ -1197,6 +1717,10 @@ impl PdpLauncher {
             .arg("serve")
             .arg("--config")
             .arg(&self.config)
+            .arg("--store")
+            .arg(&self.store)
+            .arg("--auth")
+            .arg(&self.auth)
             .arg("--listen")
             .arg(format!("127.0.0.1:{}", self.port))
             .env("VEIL_HASH_SALT", HASH_SALT);

@@ -1,9 +1,11 @@
 //! `veil-bench` (run through `cargo xtask bench`): generates a synthetic estate, starts the real
 //! `veil` server on loopback, drives `GetViewDefinition` and the health check side by side over
-//! real gRPC, and times the in-process decision path. Prints numbers; asserts nothing.
+//! real gRPC, times the in-process decision path, and drives Open Policy Agent serving the same
+//! decisions the way Trino's OPA plugin asks for them. Prints numbers; asserts nothing.
 
 mod estate;
 mod load;
+mod opa;
 mod raw;
 
 use std::path::PathBuf;
@@ -12,6 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use bytes::Bytes;
 use clap::Parser;
 use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
@@ -40,6 +43,12 @@ struct Arguments {
     /// Seconds per measured phase (default 10, or 3 with --quick).
     #[arg(long)]
     seconds: Option<u64>,
+    /// Leave out the Open Policy Agent comparison.
+    #[arg(long)]
+    no_opa: bool,
+    /// Users in OPA's data document (default all; 10,000 with --quick).
+    #[arg(long)]
+    opa_users: Option<usize>,
 }
 
 const SIZE: Size = Size {
@@ -89,12 +98,89 @@ fn main() -> anyhow::Result<()> {
         loaded.elapsed().as_secs_f64()
     );
     let requests = pick_requests(compiler.estate(), 20_000);
+    let opa = if arguments.no_opa {
+        None
+    } else {
+        prepare_opa(&arguments, &file, compiler.estate(), &requests)
+    };
+    drop(file);
     micro(compiler, &requests);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(over_grpc(&arguments, &path, phase, requests))
+    runtime.block_on(async {
+        let veil = over_grpc(&arguments, &path, phase, requests).await?;
+        if let Some((binary, plan)) = opa {
+            // A shorter phase in quick mode keeps the whole run within a minute.
+            let opa_phase = if arguments.quick { phase / 3 } else { phase };
+            if let Err(error) =
+                opa_side_by_side(arguments.concurrency, &binary, plan, &veil, opa_phase).await
+            {
+                println!("\nOPA comparison skipped: {error:#}");
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Installs OPA and writes its policy and data; `None` (and why, printed) when that fails.
+fn prepare_opa(
+    arguments: &Arguments,
+    file: &veil_policy::PolicyFile,
+    estate: &Estate,
+    requests: &[GetViewDefinitionRequest],
+) -> Option<(PathBuf, opa::Plan)> {
+    let cache = match std::env::var_os("VEIL_CACHE_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => match std::env::var_os("HOME") {
+            Some(home) => PathBuf::from(home).join(".cache/veil"),
+            None => {
+                println!("OPA comparison skipped: set VEIL_CACHE_DIR or HOME for the OPA install");
+                return None;
+            }
+        },
+    };
+    let binary = match opa::install(&cache) {
+        Ok(binary) => binary,
+        Err(error) => {
+            println!("OPA comparison skipped: {error:#}");
+            return None;
+        }
+    };
+    let user_limit =
+        arguments
+            .opa_users
+            .unwrap_or(if arguments.quick { 10_000 } else { usize::MAX });
+    // The pairs OPA is driven with: the first 2,000 of Veil's whose user is in OPA's document.
+    let pairs: Vec<(String, usize)> = requests
+        .iter()
+        .filter_map(|request| {
+            let user = request.identity.as_ref()?.user.clone();
+            let number: usize = user.strip_prefix('u')?.parse().ok()?;
+            let table = estate.data_source_id(&request.schema, &request.table)?;
+            (number < user_limit).then_some((user, table))
+        })
+        .take(2_000)
+        .collect();
+    let prepared = Instant::now();
+    match opa::prepare(file, estate, SALT, &pairs, user_limit, &arguments.out) {
+        Ok(plan) => {
+            println!(
+                "OPA data document: {} users, {} data sources, {:.1} MiB of JSON; {} query requests (written in {:.1} s)",
+                plan.users,
+                estate.data_sources.len(),
+                plan.data_bytes as f64 / (1 << 20) as f64,
+                plan.visible.len(),
+                prepared.elapsed().as_secs_f64()
+            );
+            Some((binary, plan))
+        }
+        Err(error) => {
+            println!("OPA comparison skipped: {error:#}");
+            None
+        }
+    }
 }
 
 /// Requests for (user, table) pairs the user may see, as the plugin would mostly send.
@@ -207,16 +293,26 @@ fn micro(compiler: Compiler, requests: &[GetViewDefinitionRequest]) {
     );
 }
 
+/// Veil's figures the OPA comparison is set against.
+struct VeilFigures {
+    saturated: Stats,
+    single: Stats,
+}
+
 async fn over_grpc(
     arguments: &Arguments,
     estate: &std::path::Path,
     phase: Duration,
     requests: Vec<GetViewDefinitionRequest>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<VeilFigures> {
     let port = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         listener.local_addr()?.port()
     };
+    // The server's warnings go to a file, so they cannot interleave with the figures.
+    let log_path = arguments.out.join("veil.log");
+    let log = std::fs::File::create(&log_path)
+        .with_context(|| format!("creating {}", log_path.display()))?;
     let started = Instant::now();
     let child = Command::new(&arguments.veil)
         .args(["serve", "--config"])
@@ -225,6 +321,7 @@ async fn over_grpc(
         .env("VEIL_HASH_SALT", SALT)
         .env("VEIL_LOG", "warn")
         .stdout(Stdio::null())
+        .stderr(log)
         .spawn()
         .with_context(|| format!("starting {}", arguments.veil.display()))?;
     let server = ServerProcess(child);
@@ -251,8 +348,9 @@ async fn over_grpc(
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     println!(
-        "server: estate loaded and serving in {:.2} s (process start to first health check)",
-        started.elapsed().as_secs_f64()
+        "server: estate loaded and serving in {:.2} s (process start to first health check; log in {})",
+        started.elapsed().as_secs_f64(),
+        log_path.display()
     );
 
     // A few connections, as a handful of Trino coordinators would hold.
@@ -325,14 +423,7 @@ async fn over_grpc(
         &half_health,
     );
 
-    let peak = std::fs::read_to_string(format!("/proc/{pid}/status"))?
-        .lines()
-        .find_map(|line| {
-            line.strip_prefix("VmHWM:")
-                .map(|value| value.trim().to_owned())
-        })
-        .unwrap_or_default();
-    println!("server peak RSS: {peak}");
+    println!("server peak RSS: {}", peak_memory(pid));
     println!("\ntargets (SPEC §6):");
     let target = |name: &str, value: String, met: bool| {
         println!(
@@ -366,7 +457,151 @@ async fn over_grpc(
         p99 <= 1.5,
     );
     drop(server);
+    Ok(VeilFigures {
+        saturated: saturated_views,
+        single: single_views,
+    })
+}
+
+/// OPA serving the same decisions, driven by the same load generator at the same concurrency:
+/// one decision (`allow`), the batch of column masks, and the three calls one query needs.
+async fn opa_side_by_side(
+    concurrency: usize,
+    binary: &std::path::Path,
+    plan: opa::Plan,
+    veil: &VeilFigures,
+    phase: Duration,
+) -> anyhow::Result<()> {
+    let client = opa::http_client();
+    let started = Instant::now();
+    let server = opa::start(binary, &plan, &client).await?;
+    println!(
+        "\nOPA {}: policy and data loaded and serving in {:.1} s",
+        opa::OPA_MODULE.rsplit('@').next().unwrap_or_default(),
+        started.elapsed().as_secs_f64()
+    );
+    let endpoints = opa::Endpoints::new(&server.base)?;
+    let checked = opa::agreement(&client, &endpoints, &plan, 300).await?;
+    println!(
+        "OPA agrees with Veil on {checked} (user, table) pairs ({} the user may not see): \
+         allowed or not, how many row filters, which columns are masked",
+        plan.hidden.len()
+    );
+    let calls = Arc::new(plan.visible);
+    let call = |choose: fn(&opa::QueryCalls) -> Bytes, uri: hyper::Uri| {
+        let client = client.clone();
+        let calls = Arc::clone(&calls);
+        move |worker: usize, iteration: u64| {
+            let client = client.clone();
+            let uri = uri.clone();
+            let body = choose(&calls[(worker * 7919 + iteration as usize) % calls.len()]);
+            async move { opa::post(&client, &uri, body).await.is_ok() }
+        }
+    };
+    let allow = call(|calls| calls.allow.clone(), endpoints.allow.clone());
+    let masks = call(
+        |calls| calls.column_masks.clone(),
+        endpoints.column_masks.clone(),
+    );
+    let query = {
+        let client = client.clone();
+        let calls = Arc::clone(&calls);
+        let endpoints = endpoints.clone();
+        move |worker: usize, iteration: u64| {
+            let client = client.clone();
+            let endpoints = endpoints.clone();
+            let calls = Arc::clone(&calls);
+            let index = (worker * 7919 + iteration as usize) % calls.len();
+            async move {
+                let query = &calls[index];
+                opa::post(&client, &endpoints.allow, query.allow.clone())
+                    .await
+                    .is_ok()
+                    && opa::post(&client, &endpoints.row_filters, query.row_filters.clone())
+                        .await
+                        .is_ok()
+                    && opa::post(&client, &endpoints.column_masks, query.column_masks.clone())
+                        .await
+                        .is_ok()
+            }
+        }
+    };
+    drive(concurrency, phase / 2, None, query.clone()).await;
+    let saturated_allow = drive(concurrency, phase, None, allow.clone()).await;
+    let saturated_masks = drive(concurrency, phase, None, masks).await;
+    let saturated_query = drive(concurrency, phase, None, query.clone()).await;
+    let single_allow = drive(1, phase, None, allow).await;
+    let single_query = drive(1, phase, None, query).await;
+    let peak = peak_memory(server.pid());
+    drop(server);
+
+    for (title, veil, allow, masks, query) in [
+        (
+            format!("saturation, {concurrency} clients"),
+            &veil.saturated,
+            &saturated_allow,
+            Some(&saturated_masks),
+            &saturated_query,
+        ),
+        (
+            "one request in flight".to_owned(),
+            &veil.single,
+            &single_allow,
+            None,
+            &single_query,
+        ),
+    ] {
+        println!("\nOPA beside Veil, {title}:");
+        let mut rows = vec![("Veil GetViewDefinition", veil), ("OPA allow", allow)];
+        if let Some(masks) = masks {
+            rows.push(("OPA batchColumnMasks", masks));
+        }
+        rows.push(("OPA one query, 3 calls", query));
+        table(&rows);
+        for (name, opa) in [("per decision", allow), ("per query", query)] {
+            println!(
+                "  {:<24} Veil {:.1}x OPA's throughput; OPA's p50 {:.1}x and p99 {:.1}x Veil's",
+                name,
+                veil.throughput() / opa.throughput(),
+                opa.quantile(0.5) / veil.quantile(0.5),
+                opa.quantile(0.99) / veil.quantile(0.99)
+            );
+        }
+    }
+    println!("OPA peak RSS: {peak}");
     Ok(())
+}
+
+/// `VmHWM` of a running process, as `/proc` reports it.
+fn peak_memory(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status.lines().find_map(|line| {
+                line.strip_prefix("VmHWM:")
+                    .map(|value| value.trim().to_owned())
+            })
+        })
+        .unwrap_or_default()
+}
+
+fn table(rows: &[(&str, &Stats)]) {
+    println!(
+        "  {:<24} {:>10} {:>8} {:>9} {:>9} {:>9} {:>9}",
+        "", "req/s", "errors", "p50 µs", "p90 µs", "p99 µs", "p99.9 µs"
+    );
+    for (name, stats) in rows {
+        println!(
+            "  {:<24} {:>10.0} {:>8} {:>9.0} {:>9.0} {:>9.0} {:>9.0}",
+            name,
+            stats.throughput(),
+            stats.errors,
+            stats.quantile(0.5),
+            stats.quantile(0.9),
+            stats.quantile(0.99),
+            stats.quantile(0.999)
+        );
+    }
 }
 
 fn report(title: &str, views: &Stats, health: &Stats) {
