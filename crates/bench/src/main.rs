@@ -3,6 +3,10 @@
 //! real gRPC, times the in-process decision path, and drives Open Policy Agent serving the same
 //! decisions the way Trino's OPA plugin asks for them. Prints numbers; asserts nothing.
 
+/// The allocator the `veil` server uses, so in-process timings match the server's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod estate;
 mod load;
 mod opa;
@@ -293,6 +297,66 @@ fn micro(compiler: Compiler, requests: &[GetViewDefinitionRequest]) {
     );
 }
 
+/// Starts `veil serve` on a free port and waits for its health check; returns the process, the
+/// port and the seconds from spawn to the first healthy answer.
+async fn start_server(
+    arguments: &Arguments,
+    store: &str,
+    config: Option<&std::path::Path>,
+    log_path: &std::path::Path,
+) -> anyhow::Result<(ServerProcess, u16, f64)> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    // The server's warnings go to a file, so they cannot interleave with the figures.
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log_path)
+        .with_context(|| format!("opening {}", log_path.display()))?;
+    let started = Instant::now();
+    let mut command = Command::new(&arguments.veil);
+    command.args([
+        "serve",
+        "--store",
+        store,
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+    ]);
+    if let Some(config) = config {
+        command.arg("--config").arg(config);
+    }
+    let child = command
+        .env("VEIL_HASH_SALT", SALT)
+        .env("VEIL_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .with_context(|| format!("starting {}", arguments.veil.display()))?;
+    let server = ServerProcess(child);
+    loop {
+        if started.elapsed() > Duration::from_secs(120) {
+            anyhow::bail!("the server did not become ready within 120 s");
+        }
+        if let Ok(channel) = Channel::from_shared(format!("http://127.0.0.1:{port}"))?
+            .connect()
+            .await
+        {
+            let mut health = HealthClient::new(channel);
+            if health
+                .check(HealthCheckRequest {
+                    service: String::new(),
+                })
+                .await
+                .is_ok()
+            {
+                return Ok((server, port, started.elapsed().as_secs_f64()));
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Veil's figures the OPA comparison is set against.
 struct VeilFigures {
     saturated: Stats,
@@ -305,53 +369,27 @@ async fn over_grpc(
     phase: Duration,
     requests: Vec<GetViewDefinitionRequest>,
 ) -> anyhow::Result<VeilFigures> {
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-        listener.local_addr()?.port()
-    };
-    // The server's warnings go to a file, so they cannot interleave with the figures.
+    // First start: the policy file goes into a fresh store. Then a restart from that store,
+    // which is how a PDP normally comes up; the load runs against the restarted server.
+    let store_path = arguments.out.join("veil.db");
+    for stale in ["veil.db", "veil.db-wal", "veil.db-shm"] {
+        let _ = std::fs::remove_file(arguments.out.join(stale));
+    }
+    let store = format!("sqlite://{}", store_path.display());
     let log_path = arguments.out.join("veil.log");
-    let log = std::fs::File::create(&log_path)
-        .with_context(|| format!("creating {}", log_path.display()))?;
-    let started = Instant::now();
-    let child = Command::new(&arguments.veil)
-        .args(["serve", "--config"])
-        .arg(estate)
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .env("VEIL_HASH_SALT", SALT)
-        .env("VEIL_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .with_context(|| format!("starting {}", arguments.veil.display()))?;
-    let server = ServerProcess(child);
-    let pid = server.0.id();
-    let channel = loop {
-        if started.elapsed() > Duration::from_secs(120) {
-            anyhow::bail!("the server did not become ready within 120 s");
-        }
-        if let Ok(channel) = Channel::from_shared(format!("http://127.0.0.1:{port}"))?
-            .connect()
-            .await
-        {
-            let mut health = HealthClient::new(channel.clone());
-            if health
-                .check(HealthCheckRequest {
-                    service: String::new(),
-                })
-                .await
-                .is_ok()
-            {
-                break channel;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let (first, _, first_seconds) =
+        start_server(arguments, &store, Some(estate), &log_path).await?;
+    drop(first);
+    let (server, port, restart_seconds) = start_server(arguments, &store, None, &log_path).await?;
     println!(
-        "server: estate loaded and serving in {:.2} s (process start to first health check; log in {})",
-        started.elapsed().as_secs_f64(),
+        "server: first start with the policy file (parse, validate, write the store) {first_seconds:.2} s; \
+         restart from the store {restart_seconds:.2} s (process start to first health check; log in {})",
         log_path.display()
     );
+    let pid = server.0.id();
+    let channel = Channel::from_shared(format!("http://127.0.0.1:{port}"))?
+        .connect()
+        .await?;
 
     // A few connections, as a handful of Trino coordinators would hold.
     let mut channels = vec![channel];

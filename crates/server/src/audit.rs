@@ -29,7 +29,7 @@ pub struct Audit {
 }
 
 const QUEUE: usize = 65_536;
-const BATCH: usize = 1_000;
+const BATCH: usize = 5_000;
 
 impl Audit {
     pub fn disabled() -> Audit {
@@ -47,19 +47,23 @@ impl Audit {
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(BATCH);
             let mut last_reported = 0;
+            // The first drops are reported at once.
+            let mut last_report = std::time::Instant::now() - Duration::from_secs(10);
             while entries.recv_many(&mut batch, BATCH).await > 0 {
                 let records: Vec<DecisionRecord> = batch.drain(..).map(record).collect();
                 if let Err(error) = store.record_decisions(&records).await {
                     reported.fetch_add(records.len() as u64, Ordering::Relaxed);
                     tracing::error!(%error, lost = records.len(), "writing decision records failed");
                 }
+                // At most one warning every ten seconds, however many records are dropped.
                 let now = reported.load(Ordering::Relaxed);
-                if now != last_reported {
+                if now != last_reported && last_report.elapsed() >= Duration::from_secs(10) {
                     tracing::warn!(
                         dropped = now,
                         "decision records dropped so far (audit queue full or store failing)"
                     );
                     last_reported = now;
+                    last_report = std::time::Instant::now();
                 }
                 // Let a burst gather into the next batch instead of one write per record.
                 tokio::time::sleep(Duration::from_millis(20)).await;

@@ -7,7 +7,7 @@ use veil_policy::{Affected, EntityChange, Estate, LoadErrors, PolicyFile, affect
 use veil_proto::v1::ChangeEvent;
 use veil_store::{ChangeRecord, StoreError};
 
-use crate::snapshot::{State, next_version};
+use crate::snapshot::{Snapshot, State, next_version};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ChangeError {
@@ -44,6 +44,19 @@ impl State {
         let mut new_file = old_file.clone();
         edit(&mut new_file)?;
         let compiler = Compiler::new(Estate::new(new_file.clone(), None)?, &self.salt)?;
+        self.commit_prepared(&snapshot, old_file, new_file, compiler, dry_run)
+            .await
+    }
+
+    /// Diffs, commits and publishes a validated change; the caller holds the writer lock.
+    async fn commit_prepared(
+        &self,
+        snapshot: &Snapshot,
+        old_file: PolicyFile,
+        new_file: PolicyFile,
+        compiler: Compiler,
+        dry_run: bool,
+    ) -> Result<Outcome, ChangeError> {
         let changes = diff(&old_file, &new_file);
         let affected = affected(snapshot.compiler.estate(), compiler.estate(), &changes);
         if dry_run || changes.is_empty() {
@@ -76,6 +89,17 @@ impl State {
             changes,
             affected,
         })
+    }
+
+    /// Replaces the whole bundle with one already validated (a policy file loaded with
+    /// [`Compiler::from_yaml`]), without validating it a second time.
+    pub async fn replace(&self, compiler: Compiler, dry_run: bool) -> Result<Outcome, ChangeError> {
+        let _turn = self.writer.lock().await;
+        let snapshot = self.current();
+        let old_file = snapshot.compiler.estate().to_file();
+        let new_file = compiler.estate().to_file();
+        self.commit_prepared(&snapshot, old_file, new_file, compiler, dry_run)
+            .await
     }
 
     /// Catches up with changes another replica committed to the shared store.

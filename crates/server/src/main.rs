@@ -412,15 +412,9 @@ fn status_error(status: tonic::Status) -> anyhow::Error {
 async fn apply_file(state: &State, path: &Path) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading policy file {}", path.display()))?;
-    Compiler::from_yaml(&text, "")
+    let compiler = Compiler::from_yaml(&text, state.salt())
         .map_err(|errors| anyhow::anyhow!("{}: invalid policy file:\n{errors}", path.display()))?;
-    let bundle = veil_policy::PolicyFile::from_yaml(&text)?;
-    let outcome = state
-        .change(false, |file| {
-            *file = bundle;
-            Ok(())
-        })
-        .await?;
+    let outcome = state.replace(compiler, false).await?;
     tracing::info!(
         file = %path.display(),
         version = outcome.version,

@@ -107,6 +107,11 @@ impl State {
         }
     }
 
+    /// The deployment-wide hash salt every compiler of this state uses.
+    pub fn salt(&self) -> &str {
+        &self.salt
+    }
+
     pub fn current(&self) -> Arc<Snapshot> {
         self.current.load_full()
     }

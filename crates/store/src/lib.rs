@@ -179,31 +179,50 @@ impl Store {
         }
         let before = rows(old);
         let after = rows(file);
-        for (key, _) in before.iter().filter(|(key, _)| !after.contains_key(*key)) {
+        // Rows that went away or changed are deleted; rows that are new or changed are inserted.
+        let stale: Vec<&(&'static str, String)> = before
+            .iter()
+            .filter(|(key, row)| after.get(*key) != Some(*row))
+            .map(|(key, _)| key)
+            .collect();
+        for key in stale {
             sqlx::query("DELETE FROM veil_entities WHERE kind = $1 AND name = $2")
                 .bind(key.0)
                 .bind(key.1.as_str())
                 .execute(&mut *transaction)
                 .await?;
         }
-        for (key, (position, spec)) in &after {
-            if before.get(key) == Some(&(*position, spec.clone())) {
-                continue;
+        let fresh: Vec<(&(&'static str, String), &(usize, String))> = after
+            .iter()
+            .filter(|(key, row)| before.get(*key) != Some(*row))
+            .collect();
+        // Many rows per statement: a first load writes every entity of a large estate.
+        // SQLite looks bound parameters up by name in a list, so statements stay modest.
+        for chunk in fresh.chunks(64) {
+            let placeholders: Vec<String> = (0..chunk.len())
+                .map(|row| {
+                    format!(
+                        "(${}, ${}, ${}, ${})",
+                        row * 4 + 1,
+                        row * 4 + 2,
+                        row * 4 + 3,
+                        row * 4 + 4
+                    )
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO veil_entities (kind, name, position, spec) VALUES {}",
+                placeholders.join(", ")
+            );
+            let mut query = sqlx::query(&sql);
+            for ((kind, name), (position, spec)) in chunk {
+                query = query
+                    .bind(*kind)
+                    .bind(name.as_str())
+                    .bind(*position as i64)
+                    .bind(spec.as_str());
             }
-            sqlx::query("DELETE FROM veil_entities WHERE kind = $1 AND name = $2")
-                .bind(key.0)
-                .bind(key.1.as_str())
-                .execute(&mut *transaction)
-                .await?;
-            sqlx::query(
-                "INSERT INTO veil_entities (kind, name, position, spec) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(key.0)
-            .bind(key.1.as_str())
-            .bind(*position as i64)
-            .bind(spec.as_str())
-            .execute(&mut *transaction)
-            .await?;
+            query.execute(&mut *transaction).await?;
         }
         sqlx::query("INSERT INTO veil_changes (version, data_sources, users, everything) VALUES ($1, $2, $3, $4)")
             .bind(new_version as i64)
@@ -252,21 +271,33 @@ impl Store {
     /// Appends decision records in one transaction.
     pub async fn record_decisions(&self, records: &[DecisionRecord]) -> Result<(), StoreError> {
         let mut transaction = self.pool.begin().await?;
-        for record in records {
-            sqlx::query(
-                "INSERT INTO veil_decisions (at_millis, user_name, project, data_source, allowed, policies, version, latency_micros) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(record.at_millis)
-            .bind(record.user.as_str())
-            .bind(record.project.as_str())
-            .bind(record.data_source.as_str())
-            .bind(record.allowed as i32)
-            .bind(serde_json::to_string(&record.policies).expect("strings serialize"))
-            .bind(record.version as i64)
-            .bind(record.latency_micros as i64)
-            .execute(&mut *transaction)
-            .await?;
+        for chunk in records.chunks(32) {
+            let placeholders: Vec<String> = (0..chunk.len())
+                .map(|row| {
+                    let first = row * 8;
+                    let numbers: Vec<String> = (1..=8)
+                        .map(|column| format!("${}", first + column))
+                        .collect();
+                    format!("({})", numbers.join(", "))
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO veil_decisions (at_millis, user_name, project, data_source, allowed, policies, version, latency_micros) VALUES {}",
+                placeholders.join(", ")
+            );
+            let mut query = sqlx::query(&sql);
+            for record in chunk {
+                query = query
+                    .bind(record.at_millis)
+                    .bind(record.user.as_str())
+                    .bind(record.project.as_str())
+                    .bind(record.data_source.as_str())
+                    .bind(record.allowed as i32)
+                    .bind(serde_json::to_string(&record.policies).expect("strings serialize"))
+                    .bind(record.version as i64)
+                    .bind(record.latency_micros as i64);
+            }
+            query.execute(&mut *transaction).await?;
         }
         transaction.commit().await?;
         Ok(())
