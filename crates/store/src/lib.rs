@@ -180,7 +180,7 @@ impl Store {
         let before = rows(old);
         let after = rows(file);
         // Rows that went away or changed are deleted; rows that are new or changed are inserted.
-        let stale: Vec<&(&'static str, String)> = before
+        let stale: Vec<&EntityKey> = before
             .iter()
             .filter(|(key, row)| after.get(*key) != Some(*row))
             .map(|(key, _)| key)
@@ -192,7 +192,7 @@ impl Store {
                 .execute(&mut *transaction)
                 .await?;
         }
-        let fresh: Vec<(&(&'static str, String), &(usize, String))> = after
+        let fresh: Vec<(&EntityKey, &EntityRow)> = after
             .iter()
             .filter(|(key, row)| before.get(*key) != Some(*row))
             .collect();
@@ -352,8 +352,13 @@ fn section(kind: EntityKind) -> &'static str {
     }
 }
 
-/// Every entity of a bundle: (kind, name) → (position, JSON spec).
-fn rows(file: &PolicyFile) -> HashMap<(&'static str, String), (usize, String)> {
+/// An entity's key in the store: its kind and name.
+type EntityKey = (&'static str, String);
+/// An entity's position in its section and its JSON spec.
+type EntityRow = (usize, String);
+
+/// Every entity of a bundle.
+fn rows(file: &PolicyFile) -> HashMap<EntityKey, EntityRow> {
     let document = serde_json::to_value(file).expect("a policy file serializes");
     let mut rows = HashMap::new();
     for kind in KINDS {
