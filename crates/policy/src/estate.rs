@@ -1,7 +1,11 @@
 //! The estate: a validated [`PolicyFile`] with the indexes the decision path needs, built once
 //! per policy version and read-only afterwards.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
+
+/// Hash maps on the decision path: ahash is several times quicker than SipHash on short keys
+/// and keeps its resistance to crafted collisions.
+type HashMap<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
 use std::fmt;
 
 use crate::condition::Condition;
@@ -117,7 +121,7 @@ impl Estate {
         if !checker.errors.is_empty() {
             return Err(LoadErrors(checker.errors));
         }
-        let mut by_name: HashMap<String, HashMap<String, DataSourceId>> = HashMap::new();
+        let mut by_name: HashMap<String, HashMap<String, DataSourceId>> = HashMap::default();
         for (id, data_source) in data_sources.iter().enumerate() {
             by_name
                 .entry(data_source.schema.clone())
@@ -378,7 +382,8 @@ impl Checker<'_> {
     }
 
     fn users(&mut self, file: &PolicyFile) -> HashMap<String, usize> {
-        let mut users = HashMap::with_capacity(file.users.len());
+        let mut users =
+            HashMap::with_capacity_and_hasher(file.users.len(), ahash::RandomState::new());
         for (index, spec) in file.users.iter().enumerate() {
             if spec.name.is_empty() {
                 self.error("users", "user", "", "a user has an empty name".to_owned());
@@ -416,7 +421,7 @@ impl Checker<'_> {
         users: &HashMap<String, usize>,
         purposes: &HashSet<String>,
     ) -> HashMap<String, Project> {
-        let mut projects = HashMap::new();
+        let mut projects = HashMap::default();
         for spec in &file.projects {
             for purpose in &spec.purposes {
                 if !purposes.contains(purpose) {

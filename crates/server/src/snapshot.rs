@@ -50,7 +50,7 @@ pub struct Snapshot {
     pub version: u64,
     pub compiler: Compiler,
     /// Compiled views, encoded once for the wire.
-    pub views: DashMap<ViewKey, EncodedView>,
+    pub views: DashMap<ViewKey, EncodedView, ahash::RandomState>,
 }
 
 /// The live state: the current snapshot, the settings, the store and the change stream.
@@ -95,7 +95,7 @@ impl State {
             current: ArcSwap::from_pointee(Snapshot {
                 version,
                 compiler,
-                views: DashMap::new(),
+                views: DashMap::default(),
             }),
             settings,
             changes,
@@ -121,7 +121,7 @@ impl State {
         self.current.store(Arc::new(Snapshot {
             version: event.policy_version,
             compiler,
-            views: DashMap::new(),
+            views: DashMap::default(),
         }));
         let _ = self.changes.send(event);
     }

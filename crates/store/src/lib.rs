@@ -103,6 +103,19 @@ impl Store {
         Ok(store)
     }
 
+    /// `(?, ?, ...)` on SQLite, `($9, $10, ...)` on PostgreSQL, for row `row` of a multi-row
+    /// insert of `columns` columns. SQLite finds a named or numbered parameter by walking a list,
+    /// which makes large statements quadratic; anonymous `?` parameters are bound by position.
+    fn row_placeholders(&self, row: usize, columns: usize) -> String {
+        let parameters: Vec<String> = (1..=columns)
+            .map(|column| match self.backend {
+                Backend::Sqlite => "?".to_owned(),
+                Backend::Postgres => format!("${}", row * columns + column),
+            })
+            .collect();
+        format!("({})", parameters.join(", "))
+    }
+
     pub fn backend(&self) -> Backend {
         self.backend
     }
@@ -197,18 +210,9 @@ impl Store {
             .filter(|(key, row)| before.get(*key) != Some(*row))
             .collect();
         // Many rows per statement: a first load writes every entity of a large estate.
-        // SQLite looks bound parameters up by name in a list, so statements stay modest.
-        for chunk in fresh.chunks(64) {
+        for chunk in fresh.chunks(250) {
             let placeholders: Vec<String> = (0..chunk.len())
-                .map(|row| {
-                    format!(
-                        "(${}, ${}, ${}, ${})",
-                        row * 4 + 1,
-                        row * 4 + 2,
-                        row * 4 + 3,
-                        row * 4 + 4
-                    )
-                })
+                .map(|row| self.row_placeholders(row, 4))
                 .collect();
             let sql = format!(
                 "INSERT INTO veil_entities (kind, name, position, spec) VALUES {}",
@@ -271,15 +275,9 @@ impl Store {
     /// Appends decision records in one transaction.
     pub async fn record_decisions(&self, records: &[DecisionRecord]) -> Result<(), StoreError> {
         let mut transaction = self.pool.begin().await?;
-        for chunk in records.chunks(32) {
+        for chunk in records.chunks(125) {
             let placeholders: Vec<String> = (0..chunk.len())
-                .map(|row| {
-                    let first = row * 8;
-                    let numbers: Vec<String> = (1..=8)
-                        .map(|column| format!("${}", first + column))
-                        .collect();
-                    format!("({})", numbers.join(", "))
-                })
+                .map(|row| self.row_placeholders(row, 8))
                 .collect();
             let sql = format!(
                 "INSERT INTO veil_decisions (at_millis, user_name, project, data_source, allowed, policies, version, latency_micros) VALUES {}",
