@@ -119,6 +119,34 @@ const ALICE_SEGMENTS: &str = "mktsegment IN ('BUILDING', 'MACHINERY')";
 /// Alice's row filter on `sales.orders` (`no-low-priority`).
 const ALICE_ORDERS: &str = "orderpriority <> '5-LOW'";
 
+/// The phones a user sees in `veil.sales.customers`, in key order.
+fn governed_phones(trino: &Trino, user: &str) -> Result<Vec<Vec<Value>>> {
+    trino.rows(
+        user,
+        &[],
+        "SELECT phone FROM veil.sales.customers ORDER BY custkey",
+    )
+}
+
+/// The unmasked phones of alice's rows, read by the admin from the backing table.
+fn raw_phones(trino: &Trino) -> Result<Vec<Vec<Value>>> {
+    trino.rows(
+        ADMIN,
+        &[],
+        &format!("SELECT phone FROM tpch.tiny.customer WHERE {ALICE_SEGMENTS} ORDER BY custkey"),
+    )
+}
+
+/// The scenario with alice also in `auditors`, whom the phone hash exempts.
+fn with_alice_as_auditor(scenario: &str) -> Result<String> {
+    let from = "{name: alice, groups: [analysts],";
+    ensure!(
+        scenario.contains(from),
+        "the scenario no longer has `{from}`"
+    );
+    Ok(scenario.replace(from, "{name: alice, groups: [analysts, auditors],"))
+}
+
 fn hashed(column: &str) -> String {
     format!("lower(to_hex(sha256(to_utf8(concat('{HASH_SALT}', CAST({column} AS varchar))))))")
 }
@@ -648,32 +676,15 @@ fn scenarios(trino: &Trino, report: &mut Report, processes: &mut Processes, pdp:
     report.check(
         "propagation: a reloaded policy reaches the next query within seconds",
         || {
-            let phones = |user: &str| {
-                trino.rows(
-                    user,
-                    none,
-                    "SELECT phone FROM veil.sales.customers ORDER BY custkey",
-                )
-            };
-            let raw = trino.rows(
-                ADMIN,
-                none,
-                &format!(
-                    "SELECT phone FROM tpch.tiny.customer WHERE {ALICE_SEGMENTS} ORDER BY custkey"
-                ),
-            )?;
+            let phones = |user: &str| governed_phones(trino, user);
+            let raw = raw_phones(trino)?;
             // Alice's view is cached now, with her phone hashed.
             ensure!(
                 phones("alice")? != raw,
                 "alice's phone is not masked before the change"
             );
             let original = fs::read_to_string(&pdp.config)?;
-            let from = "{name: alice, groups: [analysts],";
-            ensure!(
-                original.contains(from),
-                "the scenario no longer has `{from}`"
-            );
-            let edited = original.replace(from, "{name: alice, groups: [analysts, auditors],");
+            let edited = with_alice_as_auditor(&original)?;
             let change =
                 |text: &str, processes: &mut Processes, masked: bool| -> Result<Duration> {
                     fs::write(&pdp.config, text)?;
@@ -703,35 +714,15 @@ fn scenarios(trino: &Trino, report: &mut Report, processes: &mut Processes, pdp:
     report.check(
         "admin API: a bundle applied with `veil apply` shows in the next query",
         || {
-            let phones = |user: &str| {
-                trino.rows(
-                    user,
-                    none,
-                    "SELECT phone FROM veil.sales.customers ORDER BY custkey",
-                )
-            };
-            let raw = trino.rows(
-                ADMIN,
-                none,
-                &format!(
-                    "SELECT phone FROM tpch.tiny.customer WHERE {ALICE_SEGMENTS} ORDER BY custkey"
-                ),
-            )?;
+            let phones = |user: &str| governed_phones(trino, user);
+            let raw = raw_phones(trino)?;
             ensure!(
                 phones("alice")? != raw,
                 "alice's phone is not masked before the change"
             );
             let original = fs::read_to_string(&pdp.config)?;
-            let from = "{name: alice, groups: [analysts],";
-            ensure!(
-                original.contains(from),
-                "the scenario no longer has `{from}`"
-            );
             let edited = pdp.config.with_file_name("applied.yaml");
-            fs::write(
-                &edited,
-                original.replace(from, "{name: alice, groups: [analysts, auditors],"),
-            )?;
+            fs::write(&edited, with_alice_as_auditor(&original)?)?;
             let apply = |file: &Path| -> Result<Duration> {
                 let started = Instant::now();
                 let output = Command::new(&pdp.binary)

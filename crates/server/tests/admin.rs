@@ -70,52 +70,33 @@ impl Server {
             .unwrap()
     }
 
-    async fn admin(
-        &self,
-        token: &str,
-    ) -> PolicyAdminClient<
-        tonic::service::interceptor::InterceptedService<
-            Channel,
-            impl tonic::service::Interceptor + use<>,
-        >,
-    > {
-        let header: tonic::metadata::MetadataValue<_> = format!("Bearer {token}").parse().unwrap();
-        PolicyAdminClient::with_interceptor(
-            self.channel().await,
-            move |mut request: tonic::Request<()>| {
-                request
-                    .metadata_mut()
-                    .insert("authorization", header.clone());
-                Ok(request)
-            },
-        )
+    async fn admin(&self, token: &str) -> PolicyAdminClient<WithToken> {
+        PolicyAdminClient::with_interceptor(self.channel().await, bearer(token))
     }
 
-    async fn decisions(
-        &self,
-        token: &str,
-    ) -> PolicyDecisionClient<
-        tonic::service::interceptor::InterceptedService<
-            Channel,
-            impl tonic::service::Interceptor + use<>,
-        >,
-    > {
-        let header: tonic::metadata::MetadataValue<_> = format!("Bearer {token}").parse().unwrap();
-        PolicyDecisionClient::with_interceptor(
-            self.channel().await,
-            move |mut request: tonic::Request<()>| {
-                request
-                    .metadata_mut()
-                    .insert("authorization", header.clone());
-                Ok(request)
-            },
-        )
+    async fn decisions(&self, token: &str) -> PolicyDecisionClient<WithToken> {
+        PolicyDecisionClient::with_interceptor(self.channel().await, bearer(token))
     }
 
     async fn stop(mut self) {
         self.stop.take().unwrap().send(()).unwrap();
         self.task.await.unwrap().unwrap();
     }
+}
+
+type Bearer =
+    Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send>;
+type WithToken = tonic::service::interceptor::InterceptedService<Channel, Bearer>;
+
+/// Sends `authorization: Bearer <token>` with every call.
+fn bearer(token: &str) -> Bearer {
+    let header: tonic::metadata::MetadataValue<_> = format!("Bearer {token}").parse().unwrap();
+    Box::new(move |mut request: tonic::Request<()>| {
+        request
+            .metadata_mut()
+            .insert("authorization", header.clone());
+        Ok(request)
+    })
 }
 
 fn sqlite_url(name: &str) -> String {
