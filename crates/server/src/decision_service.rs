@@ -79,6 +79,56 @@ impl DecisionService {
     }
 }
 
+impl DecisionService {
+    /// One event for everything after `since`: exactly what changed when the store still has
+    /// every change since then, else everything.
+    async fn catch_up(&self, since: u64, current: u64) -> ChangeEvent {
+        let everything = ChangeEvent {
+            policy_version: current,
+            data_sources: Vec::new(),
+            users: Vec::new(),
+            everything: true,
+        };
+        let Some(store) = &self.state.store else {
+            return everything;
+        };
+        if since == 0 {
+            return everything;
+        }
+        let records = match store.changes_since(since).await {
+            Ok(records) => records,
+            Err(error) => {
+                tracing::warn!(%error, "reading the change history failed; catching up with everything");
+                return everything;
+            }
+        };
+        // Only a history that reaches the current version says everything that changed.
+        if records.last().map(|record| record.version) != Some(current)
+            || records.iter().any(|record| record.everything)
+        {
+            return everything;
+        }
+        let mut data_sources: Vec<String> = records
+            .iter()
+            .flat_map(|record| record.data_sources.iter().cloned())
+            .collect();
+        let mut users: Vec<String> = records
+            .iter()
+            .flat_map(|record| record.users.iter().cloned())
+            .collect();
+        data_sources.sort();
+        data_sources.dedup();
+        users.sort();
+        users.dedup();
+        ChangeEvent {
+            policy_version: current,
+            data_sources,
+            users,
+            everything: false,
+        }
+    }
+}
+
 type ChangeStream = Pin<Box<dyn Stream<Item = Result<ChangeEvent, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -183,12 +233,11 @@ impl PolicyDecision for DecisionService {
         // Subscribe before reading the version, so no change falls between the two.
         let receiver = self.state.subscribe();
         let current = self.state.current().version;
-        let catch_up = (since < current).then(|| ChangeEvent {
-            policy_version: current,
-            data_sources: Vec::new(),
-            users: Vec::new(),
-            everything: true,
-        });
+        let catch_up = if since < current {
+            Some(self.catch_up(since, current).await)
+        } else {
+            None
+        };
         let live = BroadcastStream::new(receiver).filter_map(move |event| match event {
             Ok(event) if event.policy_version > since => Some(Ok(event)),
             Ok(_) => None,

@@ -654,3 +654,53 @@ async fn changes_reach_webhooks_signed_and_retried() {
             .any(|name| name == "sales.customers")
     );
 }
+
+#[tokio::test]
+async fn a_reconnecting_watcher_catches_up_with_exactly_what_changed() {
+    let server = Server::start(&sqlite_url("catch-up")).await;
+    let mut admin = server.admin("admin-token-0000000").await;
+    let first = admin
+        .apply_bundle(ApplyBundleRequest {
+            yaml: EXAMPLE.into(),
+            dry_run: false,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let deleted = admin
+        .delete_entity(DeleteEntityRequest {
+            kind: EntityKind::User as i32,
+            name: "dave".into(),
+            dry_run: false,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut decisions = server.decisions("plugin-token-000000").await;
+    let exact = decisions
+        .watch_changes(WatchChangesRequest {
+            since_version: first.policy_version,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .message()
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(exact.policy_version, deleted.policy_version);
+    assert!(!exact.everything);
+    assert_eq!(exact.users, vec!["dave".to_string()]);
+    assert!(exact.data_sources.is_empty());
+    let from_scratch = decisions
+        .watch_changes(WatchChangesRequest { since_version: 0 })
+        .await
+        .unwrap()
+        .into_inner()
+        .message()
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(from_scratch.everything);
+    server.stop().await;
+}
