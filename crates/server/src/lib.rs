@@ -17,6 +17,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 use veil_compiler::Compiler;
 use veil_policy::Estate;
 use veil_proto::server::policy_admin_server::PolicyAdminServer;
@@ -63,11 +64,31 @@ pub async fn open(
     Ok(state)
 }
 
+/// TLS from PEM files: the server's certificate chain and key and, for mutual TLS, the CA that
+/// client (plugin) certificates must be signed by.
+pub fn tls_config(
+    certificate: &std::path::Path,
+    key: &std::path::Path,
+    client_ca: Option<&std::path::Path>,
+) -> anyhow::Result<ServerTlsConfig> {
+    use anyhow::Context;
+    let read = |path: &std::path::Path| {
+        std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+    };
+    let mut config =
+        ServerTlsConfig::new().identity(Identity::from_pem(read(certificate)?, read(key)?));
+    if let Some(client_ca) = client_ca {
+        config = config.client_ca_root(Certificate::from_pem(read(client_ca)?));
+    }
+    Ok(config)
+}
+
 /// Serves every Veil service on `listener` until `shutdown` completes.
 pub async fn serve(
     listener: TcpListener,
     state: Arc<State>,
     authenticator: Authenticator,
+    tls: Option<ServerTlsConfig>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let address: SocketAddr = listener.local_addr()?;
@@ -87,7 +108,11 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
     tracing::info!(%address, version = state.current().version, "veil serving");
-    tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        builder = builder.tls_config(tls)?;
+    }
+    builder
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

@@ -49,6 +49,15 @@ enum Command {
         /// Bearer tokens and their roles (YAML). Without it, authentication is off: development only.
         #[arg(long)]
         auth: Option<PathBuf>,
+        /// Serve TLS with this certificate chain (PEM)…
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// …and this private key (PEM).
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// Mutual TLS: accept only clients with a certificate signed by this CA (PEM).
+        #[arg(long, requires = "tls_cert")]
+        tls_client_ca: Option<PathBuf>,
         /// Merge the groups Trino sends into the user's groups.
         #[arg(long)]
         trust_trino_groups: bool,
@@ -73,19 +82,15 @@ enum Command {
     /// Send a policy file to a running server, atomically (or only report, with --dry-run).
     Apply {
         file: PathBuf,
-        #[arg(long, default_value = "http://127.0.0.1:50051")]
-        server: String,
+        #[command(flatten)]
+        connection: Connection,
         #[arg(long)]
         dry_run: bool,
-        #[arg(long, env = "VEIL_TOKEN", hide_env_values = true)]
-        token: Option<String>,
     },
     /// Print a running server's whole bundle as a policy file.
     Export {
-        #[arg(long, default_value = "http://127.0.0.1:50051")]
-        server: String,
-        #[arg(long, env = "VEIL_TOKEN", hide_env_values = true)]
-        token: Option<String>,
+        #[command(flatten)]
+        connection: Connection,
     },
     /// Print the view a user gets for a table and which policies applied or were overridden.
     Explain {
@@ -121,6 +126,19 @@ enum Command {
         #[arg(long)]
         into: Option<PathBuf>,
     },
+}
+
+/// How the CLI reaches a running server.
+#[derive(clap::Args)]
+struct Connection {
+    /// `http://host:port`, or `https://host:port` for a server with TLS.
+    #[arg(long, default_value = "http://127.0.0.1:50051")]
+    server: String,
+    /// The CA (PEM) that signed an https server's certificate (default: the system's roots).
+    #[arg(long, env = "VEIL_TLS_CA")]
+    tls_ca: Option<PathBuf>,
+    #[arg(long, env = "VEIL_TOKEN", hide_env_values = true)]
+    token: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -264,12 +282,28 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             listen,
             salt,
             auth,
+            tls_cert,
+            tls_key,
+            tls_client_ca,
             trust_trino_groups,
             view_owner,
             webhooks,
             webhook_secret,
             log_json: _,
         } => {
+            let tls = match (&tls_cert, &tls_key) {
+                (Some(certificate), Some(key)) => Some(veil_server::tls_config(
+                    certificate,
+                    key,
+                    tls_client_ca.as_deref(),
+                )?),
+                _ => {
+                    tracing::warn!(
+                        "no --tls-cert: serving plaintext gRPC (loopback or a trusted network only)"
+                    );
+                    None
+                }
+            };
             let salt = salt.resolve()?;
             let authenticator = match &auth {
                 Some(path) => Authenticator::from_file(path)?,
@@ -300,21 +334,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 if let Some(config) = config {
                     tokio::spawn(reload_on_hangup(Arc::clone(&state), config));
                 }
-                veil_server::serve(listener, state, authenticator, shutdown_signal()).await
+                veil_server::serve(listener, state, authenticator, tls, shutdown_signal()).await
             })?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Apply {
             file,
-            server,
+            connection,
             dry_run,
-            token,
         } => {
             let yaml = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading policy file {}", file.display()))?;
             let runtime = tokio::runtime::Runtime::new()?;
             let summary = runtime.block_on(async {
-                let mut client = admin_client(&server, token).await?;
+                let mut client = admin_client(&connection).await?;
                 let request = v1::ApplyBundleRequest { yaml, dry_run };
                 anyhow::Ok(
                     client
@@ -353,10 +386,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Export { server, token } => {
+        Command::Export { connection } => {
             let runtime = tokio::runtime::Runtime::new()?;
             let bundle = runtime.block_on(async {
-                let mut client = admin_client(&server, token).await?;
+                let mut client = admin_client(&connection).await?;
                 anyhow::Ok(
                     client
                         .export_bundle(v1::ExportBundleRequest {})
@@ -392,12 +425,24 @@ impl tonic::service::Interceptor for BearerToken {
     }
 }
 
-async fn admin_client(server: &str, token: Option<String>) -> anyhow::Result<AdminClient> {
-    let channel = tonic::transport::Channel::from_shared(server.to_owned())?
+async fn admin_client(connection: &Connection) -> anyhow::Result<AdminClient> {
+    let server = &connection.server;
+    let mut endpoint = tonic::transport::Channel::from_shared(server.clone())?;
+    if server.starts_with("https://") {
+        let mut tls = tonic::transport::ClientTlsConfig::new().with_enabled_roots();
+        if let Some(path) = &connection.tls_ca {
+            let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(pem));
+        }
+        endpoint = endpoint.tls_config(tls)?;
+    }
+    let channel = endpoint
         .connect()
         .await
         .with_context(|| format!("connecting to {server}"))?;
-    let token = token
+    let token = connection
+        .token
+        .clone()
         .map(|token| format!("Bearer {token}").parse())
         .transpose()
         .context("the token has characters a header cannot carry")?;

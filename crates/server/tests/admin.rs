@@ -50,6 +50,7 @@ impl Server {
             listener,
             Arc::clone(&state),
             authenticator,
+            None,
             async {
                 let _ = stopped.await;
             },

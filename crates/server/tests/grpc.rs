@@ -40,6 +40,7 @@ async fn start(settings: Settings) -> Server {
         listener,
         Arc::clone(&state),
         veil_server::Authenticator::disabled(),
+        None,
         async {
             let _ = stopped.await;
         },
