@@ -53,14 +53,19 @@ pub fn run(args: &[String]) -> Result<()> {
     while trino_port == pdp_port {
         trino_port = free_port()?;
     }
+    fs::create_dir_all(&run_dir)?;
+    let tls = Tls::create(&run_dir.join("tls"))?;
     layout(
         &root,
         &run_dir,
         &trino,
         &plugin_zip,
         &java_home,
-        trino_port,
-        pdp_port,
+        Ports {
+            trino: trino_port,
+            pdp: pdp_port,
+        },
+        &tls.authority,
     )?;
 
     // The PDP serves a copy, which the propagation scenario edits.
@@ -84,6 +89,7 @@ pub fn run(args: &[String]) -> Result<()> {
         log: run_dir.join("veil.log"),
         store: format!("sqlite://{}", run_dir.join("veil.db").display()),
         auth,
+        tls,
     };
     pdp.start(&mut processes)?;
     step(&format!(
@@ -725,11 +731,11 @@ fn scenarios(trino: &Trino, report: &mut Report, processes: &mut Processes, pdp:
             fs::write(&edited, with_alice_as_auditor(&original)?)?;
             let apply = |file: &Path| -> Result<Duration> {
                 let started = Instant::now();
-                let output = Command::new(&pdp.binary)
+                let output = pdp
+                    .cli(ADMIN_TOKEN)
                     .arg("apply")
                     .arg(file)
-                    .args(["--server", &format!("http://127.0.0.1:{}", pdp.port)])
-                    .env("VEIL_TOKEN", ADMIN_TOKEN)
+                    .args(["--server", &pdp.url()])
                     .output()?;
                 ensure!(
                     output.status.success(),
@@ -738,10 +744,10 @@ fn scenarios(trino: &Trino, report: &mut Report, processes: &mut Processes, pdp:
                 );
                 Ok(started.elapsed())
             };
-            let wrong_token = Command::new(&pdp.binary)
+            let wrong_token = pdp
+                .cli(PLUGIN_TOKEN)
                 .arg("export")
-                .args(["--server", &format!("http://127.0.0.1:{}", pdp.port)])
-                .env("VEIL_TOKEN", PLUGIN_TOKEN)
+                .args(["--server", &pdp.url()])
                 .output()?;
             ensure!(
                 !wrong_token.status.success()
@@ -1556,9 +1562,13 @@ fn layout(
     trino: &TrinoDistribution,
     plugin_zip: &Path,
     java_home: &Path,
-    trino_port: u16,
-    pdp_port: u16,
+    ports: Ports,
+    pdp_authority: &Path,
 ) -> Result<()> {
+    let Ports {
+        trino: trino_port,
+        pdp: pdp_port,
+    } = ports;
     let deploy = root.join("deploy/trino");
     let etc = run_dir.join("etc");
     fs::create_dir_all(etc.join("catalog"))?;
@@ -1588,7 +1598,13 @@ fn layout(
     render(
         &deploy.join("catalog/veil.properties"),
         &etc.join("catalog/veil.properties"),
-        &[("veil.pdp.address", format!("127.0.0.1:{pdp_port}"))],
+        &[
+            ("veil.pdp.address", format!("127.0.0.1:{pdp_port}")),
+            (
+                "veil.pdp.tls.trust-certificates",
+                pdp_authority.display().to_string(),
+            ),
+        ],
     )?;
     for file in [
         "jvm.config",
@@ -1697,6 +1713,62 @@ struct PdpLauncher {
     /// The PDP's store: it survives the PDP's restart in the fail-closed scenario.
     store: String,
     auth: PathBuf,
+    tls: Tls,
+}
+
+/// The loopback ports the run's servers listen on.
+#[derive(Clone, Copy)]
+struct Ports {
+    trino: u16,
+    pdp: u16,
+}
+
+/// The PDP serves TLS with a certificate from a CA made for the run, which the plugin trusts.
+struct Tls {
+    authority: PathBuf,
+    certificate: PathBuf,
+    key: PathBuf,
+}
+
+impl Tls {
+    fn create(directory: &Path) -> Result<Tls> {
+        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+        fs::create_dir_all(directory)?;
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "veil e2e CA");
+        let issuer = CertifiedIssuer::self_signed(params, KeyPair::generate()?)?;
+        let key = KeyPair::generate()?;
+        let certificate =
+            CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])?
+                .signed_by(&key, &issuer)?;
+        let tls = Tls {
+            authority: directory.join("ca.pem"),
+            certificate: directory.join("pdp.pem"),
+            key: directory.join("pdp.key"),
+        };
+        fs::write(&tls.authority, issuer.pem())?;
+        fs::write(&tls.certificate, certificate.pem())?;
+        fs::write(&tls.key, key.serialize_pem())?;
+        Ok(tls)
+    }
+}
+
+impl PdpLauncher {
+    /// `veil apply`/`veil export` against this PDP, with its CA and the given token.
+    fn cli(&self, token: &str) -> Command {
+        let mut command = Command::new(&self.binary);
+        command
+            .env("VEIL_TOKEN", token)
+            .env("VEIL_TLS_CA", &self.tls.authority);
+        command
+    }
+
+    fn url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.port)
+    }
 }
 
 impl PdpLauncher {
@@ -1712,6 +1784,10 @@ impl PdpLauncher {
             .arg(&self.store)
             .arg("--auth")
             .arg(&self.auth)
+            .arg("--tls-cert")
+            .arg(&self.tls.certificate)
+            .arg("--tls-key")
+            .arg(&self.tls.key)
             .arg("--listen")
             .arg(format!("127.0.0.1:{}", self.port))
             .env("VEIL_HASH_SALT", HASH_SALT);
