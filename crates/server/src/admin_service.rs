@@ -235,9 +235,7 @@ impl PolicyAdmin for AdminService {
         let table = convert::name("table", &request.table)?;
         let snapshot = self.state.current();
         let estate = snapshot.compiler.estate();
-        let subject = estate
-            .subject(identity, self.state.settings.trust_trino_groups)
-            .map_err(convert::subject_error)?;
+        let subject = convert::subject(estate, identity, &self.state.settings)?;
         let id = estate.data_source_id(schema, table).ok_or_else(|| {
             Status::not_found(format!("data source `{schema}.{table}` not found"))
         })?;

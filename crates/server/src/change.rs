@@ -114,21 +114,7 @@ impl State {
             return Ok(());
         }
         let compiler = Compiler::new(Estate::new(file, None)?, &self.salt)?;
-        let mut merged = ChangeRecord {
-            version,
-            data_sources: Vec::new(),
-            users: Vec::new(),
-            everything: false,
-        };
-        for record in store.changes_since(current).await? {
-            merged.data_sources.extend(record.data_sources);
-            merged.users.extend(record.users);
-            merged.everything |= record.everything;
-        }
-        merged.data_sources.sort();
-        merged.data_sources.dedup();
-        merged.users.sort();
-        merged.users.dedup();
+        let merged = ChangeRecord::merge(version, store.changes_since(current).await?);
         self.publish(compiler, event(&merged));
         tracing::info!(version, "caught up with a change from another replica");
         Ok(())

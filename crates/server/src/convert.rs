@@ -2,7 +2,9 @@
 
 use tonic::Status;
 use veil_compiler::View;
-use veil_policy::{Identity, SubjectError};
+use veil_policy::{Estate, Identity, Subject, SubjectError};
+
+use crate::snapshot::Settings;
 use veil_proto::v1::{self, GetViewDefinitionResponse, ViewColumn};
 
 /// Reads the identity of a request; a missing one or an empty user is `INVALID_ARGUMENT`.
@@ -18,7 +20,19 @@ pub fn identity(identity: Option<&v1::Identity>) -> Result<Identity<'_>, Status>
     })
 }
 
-pub fn subject_error(error: SubjectError) -> Status {
+/// Who is asking, resolved against the estate: `PERMISSION_DENIED` for a project the user may not
+/// act under, `INVALID_ARGUMENT` for an empty user.
+pub fn subject<'a>(
+    estate: &'a Estate,
+    identity: Identity<'a>,
+    settings: &Settings,
+) -> Result<Subject<'a>, Status> {
+    estate
+        .subject(identity, settings.trust_trino_groups)
+        .map_err(subject_error)
+}
+
+fn subject_error(error: SubjectError) -> Status {
     match error {
         SubjectError::EmptyUser => Status::invalid_argument(error.to_string()),
         SubjectError::ProjectNotAllowed { .. } => Status::permission_denied(error.to_string()),

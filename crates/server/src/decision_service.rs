@@ -16,6 +16,8 @@ use std::time::Instant;
 
 use veil_policy::Decision;
 
+use veil_store::ChangeRecord;
+
 use crate::audit::AuditEntry;
 use crate::convert;
 use crate::snapshot::{Snapshot, State, ViewKey};
@@ -52,9 +54,7 @@ impl DecisionService {
             *audited = Some((Arc::clone(&snapshot), None));
         }
         let estate = snapshot.compiler.estate();
-        let subject = estate
-            .subject(identity, self.state.settings.trust_trino_groups)
-            .map_err(convert::subject_error)?;
+        let subject = convert::subject(estate, identity, &self.state.settings)?;
         let not_found = || Status::not_found(format!("data source `{schema}.{table}` not found"));
         let data_source = estate.data_source_id(schema, table).ok_or_else(not_found)?;
         let decision = estate.decide(data_source, &subject).ok_or_else(not_found)?;
@@ -103,28 +103,15 @@ impl DecisionService {
             }
         };
         // Only a history that reaches the current version says everything that changed.
-        if records.last().map(|record| record.version) != Some(current)
-            || records.iter().any(|record| record.everything)
-        {
+        if records.last().map(|record| record.version) != Some(current) {
             return everything;
         }
-        let mut data_sources: Vec<String> = records
-            .iter()
-            .flat_map(|record| record.data_sources.iter().cloned())
-            .collect();
-        let mut users: Vec<String> = records
-            .iter()
-            .flat_map(|record| record.users.iter().cloned())
-            .collect();
-        data_sources.sort();
-        data_sources.dedup();
-        users.sort();
-        users.dedup();
+        let merged = ChangeRecord::merge(current, records);
         ChangeEvent {
             policy_version: current,
-            data_sources,
-            users,
-            everything: false,
+            data_sources: merged.data_sources,
+            users: merged.users,
+            everything: merged.everything,
         }
     }
 }
@@ -183,9 +170,7 @@ impl PolicyDecision for DecisionService {
         let identity = convert::identity(request.identity.as_ref())?;
         let snapshot = self.state.current();
         let estate = snapshot.compiler.estate();
-        let subject = estate
-            .subject(identity, self.state.settings.trust_trino_groups)
-            .map_err(convert::subject_error)?;
+        let subject = convert::subject(estate, identity, &self.state.settings)?;
         let mut schemas: Vec<String> = estate
             .visible(&subject, None)
             .map(|id| estate.data_sources[id].schema.clone())
@@ -207,9 +192,7 @@ impl PolicyDecision for DecisionService {
         };
         let snapshot = self.state.current();
         let estate = snapshot.compiler.estate();
-        let subject = estate
-            .subject(identity, self.state.settings.trust_trino_groups)
-            .map_err(convert::subject_error)?;
+        let subject = convert::subject(estate, identity, &self.state.settings)?;
         let tables = estate
             .visible(&subject, schema)
             .map(|id| {

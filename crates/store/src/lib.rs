@@ -47,6 +47,28 @@ pub struct ChangeRecord {
     pub everything: bool,
 }
 
+impl ChangeRecord {
+    /// Consecutive changes as one ending at `version`: the union of what each may affect.
+    pub fn merge(version: u64, records: impl IntoIterator<Item = ChangeRecord>) -> ChangeRecord {
+        let mut merged = ChangeRecord {
+            version,
+            data_sources: Vec::new(),
+            users: Vec::new(),
+            everything: false,
+        };
+        for record in records {
+            merged.data_sources.extend(record.data_sources);
+            merged.users.extend(record.users);
+            merged.everything |= record.everything;
+        }
+        for names in [&mut merged.data_sources, &mut merged.users] {
+            names.sort();
+            names.dedup();
+        }
+        merged
+    }
+}
+
 /// One `GetViewDefinition` answer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DecisionRecord {
