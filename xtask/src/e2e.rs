@@ -65,7 +65,7 @@ pub fn run(args: &[String]) -> Result<()> {
             trino: trino_port,
             pdp: pdp_port,
         },
-        &tls.authority,
+        &tls,
     )?;
 
     // The PDP serves a copy, which the propagation scenario edits.
@@ -753,6 +753,17 @@ fn scenarios(trino: &Trino, report: &mut Report, processes: &mut Processes, pdp:
                 !wrong_token.status.success()
                     && String::from_utf8_lossy(&wrong_token.stderr).contains("PermissionDenied"),
                 "the plugin token could read the bundle"
+            );
+            let without_certificate = pdp
+                .cli(ADMIN_TOKEN)
+                .env_remove("VEIL_TLS_CLIENT_CERT")
+                .env_remove("VEIL_TLS_CLIENT_KEY")
+                .arg("export")
+                .args(["--server", &pdp.url()])
+                .output()?;
+            ensure!(
+                !without_certificate.status.success() && without_certificate.stdout.is_empty(),
+                "a client without a certificate got past mutual TLS"
             );
             let mut seen = Vec::new();
             for (file, masked) in [(&edited, false), (&pdp.config, true)] {
@@ -1563,7 +1574,7 @@ fn layout(
     plugin_zip: &Path,
     java_home: &Path,
     ports: Ports,
-    pdp_authority: &Path,
+    tls: &Tls,
 ) -> Result<()> {
     let Ports {
         trino: trino_port,
@@ -1602,7 +1613,15 @@ fn layout(
             ("veil.pdp.address", format!("127.0.0.1:{pdp_port}")),
             (
                 "veil.pdp.tls.trust-certificates",
-                pdp_authority.display().to_string(),
+                tls.authority.display().to_string(),
+            ),
+            (
+                "veil.pdp.tls.client-certificate",
+                tls.client_certificate.display().to_string(),
+            ),
+            (
+                "veil.pdp.tls.client-key",
+                tls.client_key.display().to_string(),
             ),
         ],
     )?;
@@ -1723,35 +1742,55 @@ struct Ports {
     pdp: u16,
 }
 
-/// The PDP serves TLS with a certificate from a CA made for the run, which the plugin trusts.
+/// The PDP serves TLS with a certificate from a CA made for the run, which the plugin trusts, and
+/// requires mutual TLS: clients (the plugin, `veil apply`) present certificates from a second CA.
 struct Tls {
     authority: PathBuf,
     certificate: PathBuf,
     key: PathBuf,
+    client_authority: PathBuf,
+    client_certificate: PathBuf,
+    client_key: PathBuf,
 }
 
 impl Tls {
     fn create(directory: &Path) -> Result<Tls> {
         use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
         fs::create_dir_all(directory)?;
-        let mut params = CertificateParams::new(Vec::<String>::new())?;
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "veil e2e CA");
-        let issuer = CertifiedIssuer::self_signed(params, KeyPair::generate()?)?;
-        let key = KeyPair::generate()?;
-        let certificate =
-            CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])?
-                .signed_by(&key, &issuer)?;
+        let authority = |name: &str| -> Result<CertifiedIssuer<'static, KeyPair>> {
+            let mut params = CertificateParams::new(Vec::<String>::new())?;
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            params
+                .distinguished_name
+                .push(rcgen::DnType::CommonName, name);
+            Ok(CertifiedIssuer::self_signed(params, KeyPair::generate()?)?)
+        };
+        let issue = |issuer: &CertifiedIssuer<'static, KeyPair>,
+                     names: &[&str]|
+         -> Result<(String, String)> {
+            let key = KeyPair::generate()?;
+            let names: Vec<String> = names.iter().map(|name| name.to_string()).collect();
+            let certificate = CertificateParams::new(names)?.signed_by(&key, issuer)?;
+            Ok((certificate.pem(), key.serialize_pem()))
+        };
+        let servers = authority("veil e2e PDP CA")?;
+        let clients = authority("veil e2e plugin CA")?;
+        let (server_pem, server_key) = issue(&servers, &["localhost", "127.0.0.1"])?;
+        let (client_pem, client_key) = issue(&clients, &["trino-coordinator"])?;
         let tls = Tls {
             authority: directory.join("ca.pem"),
             certificate: directory.join("pdp.pem"),
             key: directory.join("pdp.key"),
+            client_authority: directory.join("plugin-ca.pem"),
+            client_certificate: directory.join("plugin.pem"),
+            client_key: directory.join("plugin.key"),
         };
-        fs::write(&tls.authority, issuer.pem())?;
-        fs::write(&tls.certificate, certificate.pem())?;
-        fs::write(&tls.key, key.serialize_pem())?;
+        fs::write(&tls.authority, servers.pem())?;
+        fs::write(&tls.certificate, server_pem)?;
+        fs::write(&tls.key, server_key)?;
+        fs::write(&tls.client_authority, clients.pem())?;
+        fs::write(&tls.client_certificate, client_pem)?;
+        fs::write(&tls.client_key, client_key)?;
         Ok(tls)
     }
 }
@@ -1762,7 +1801,9 @@ impl PdpLauncher {
         let mut command = Command::new(&self.binary);
         command
             .env("VEIL_TOKEN", token)
-            .env("VEIL_TLS_CA", &self.tls.authority);
+            .env("VEIL_TLS_CA", &self.tls.authority)
+            .env("VEIL_TLS_CLIENT_CERT", &self.tls.client_certificate)
+            .env("VEIL_TLS_CLIENT_KEY", &self.tls.client_key);
         command
     }
 
@@ -1788,6 +1829,8 @@ impl PdpLauncher {
             .arg(&self.tls.certificate)
             .arg("--tls-key")
             .arg(&self.tls.key)
+            .arg("--tls-client-ca")
+            .arg(&self.tls.client_authority)
             .arg("--listen")
             .arg(format!("127.0.0.1:{}", self.port))
             .env("VEIL_HASH_SALT", HASH_SALT);

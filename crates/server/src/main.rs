@@ -137,6 +137,12 @@ struct Connection {
     /// The CA (PEM) that signed an https server's certificate (default: the system's roots).
     #[arg(long, env = "VEIL_TLS_CA")]
     tls_ca: Option<PathBuf>,
+    /// For a server with mutual TLS: this client's certificate chain (PEM)…
+    #[arg(long, env = "VEIL_TLS_CLIENT_CERT", requires = "tls_client_key")]
+    tls_client_cert: Option<PathBuf>,
+    /// …and its private key (PEM).
+    #[arg(long, env = "VEIL_TLS_CLIENT_KEY", requires = "tls_client_cert")]
+    tls_client_key: Option<PathBuf>,
     #[arg(long, env = "VEIL_TOKEN", hide_env_values = true)]
     token: Option<String>,
 }
@@ -430,9 +436,19 @@ async fn admin_client(connection: &Connection) -> anyhow::Result<AdminClient> {
     let mut endpoint = tonic::transport::Channel::from_shared(server.clone())?;
     if server.starts_with("https://") {
         let mut tls = tonic::transport::ClientTlsConfig::new().with_enabled_roots();
+        let read = |path: &PathBuf| {
+            std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+        };
         if let Some(path) = &connection.tls_ca {
-            let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-            tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(pem));
+            tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(read(path)?));
+        }
+        if let (Some(certificate), Some(key)) =
+            (&connection.tls_client_cert, &connection.tls_client_key)
+        {
+            tls = tls.identity(tonic::transport::Identity::from_pem(
+                read(certificate)?,
+                read(key)?,
+            ));
         }
         endpoint = endpoint.tls_config(tls)?;
     }

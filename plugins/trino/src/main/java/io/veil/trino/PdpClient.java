@@ -76,6 +76,15 @@ public final class PdpClient
                     throw new UncheckedIOException("Veil: cannot read " + VeilConfig.TLS_TRUST_CERTIFICATES, e);
                 }
             }
+            if (config.tlsClientCertificate().isPresent()) {
+                VeilConfig.ClientCertificate client = config.tlsClientCertificate().get();
+                try {
+                    tls.keyManager(client.certificateChain().toFile(), client.privateKey().toFile());
+                }
+                catch (IOException e) {
+                    throw new UncheckedIOException("Veil: cannot read " + VeilConfig.TLS_CLIENT_CERTIFICATE + " or " + VeilConfig.TLS_CLIENT_KEY, e);
+                }
+            }
             credentials = tls.build();
         }
         ManagedChannel channel = Grpc.newChannelBuilder(config.pdpAddress(), credentials)

@@ -25,8 +25,19 @@ public record VeilConfig(
         Duration cacheTtl,
         Optional<String> pdpToken,
         boolean tlsEnabled,
-        Optional<Path> tlsTrustCertificates)
+        Optional<Path> tlsTrustCertificates,
+        Optional<ClientCertificate> tlsClientCertificate)
 {
+    /** The plugin's own certificate chain and PKCS#8 key (PEM), for a PDP that requires mutual TLS. */
+    public record ClientCertificate(Path certificateChain, Path privateKey)
+    {
+        public ClientCertificate
+        {
+            requireNonNull(certificateChain, "certificateChain is null");
+            requireNonNull(privateKey, "privateKey is null");
+        }
+    }
+
     public static final String PDP_ADDRESS = "veil.pdp.address";
     public static final String RUN_AS_USER = "veil.run-as-user";
     public static final String PDP_TIMEOUT = "veil.pdp.timeout";
@@ -35,9 +46,12 @@ public record VeilConfig(
     public static final String PDP_TOKEN = "veil.pdp.token";
     public static final String TLS_ENABLED = "veil.pdp.tls.enabled";
     public static final String TLS_TRUST_CERTIFICATES = "veil.pdp.tls.trust-certificates";
+    public static final String TLS_CLIENT_CERTIFICATE = "veil.pdp.tls.client-certificate";
+    public static final String TLS_CLIENT_KEY = "veil.pdp.tls.client-key";
 
     private static final Set<String> KNOWN = Set.of(
-            PDP_ADDRESS, RUN_AS_USER, PDP_TIMEOUT, CACHE_MAX_SIZE, CACHE_TTL, PDP_TOKEN, TLS_ENABLED, TLS_TRUST_CERTIFICATES);
+            PDP_ADDRESS, RUN_AS_USER, PDP_TIMEOUT, CACHE_MAX_SIZE, CACHE_TTL, PDP_TOKEN, TLS_ENABLED, TLS_TRUST_CERTIFICATES,
+            TLS_CLIENT_CERTIFICATE, TLS_CLIENT_KEY);
 
     public VeilConfig
     {
@@ -47,6 +61,7 @@ public record VeilConfig(
         requireNonNull(cacheTtl, "cacheTtl is null");
         requireNonNull(pdpToken, "pdpToken is null");
         requireNonNull(tlsTrustCertificates, "tlsTrustCertificates is null");
+        requireNonNull(tlsClientCertificate, "tlsClientCertificate is null");
     }
 
     /**
@@ -93,6 +108,17 @@ public record VeilConfig(
         if (trust.isPresent() && !tlsEnabled) {
             errors.add("`%s` is set but `%s` is not true".formatted(TLS_TRUST_CERTIFICATES, TLS_ENABLED));
         }
+        Optional<Path> clientCertificate = Optional.ofNullable(remaining.remove(TLS_CLIENT_CERTIFICATE)).map(String::trim).map(Path::of);
+        Optional<Path> clientKey = Optional.ofNullable(remaining.remove(TLS_CLIENT_KEY)).map(String::trim).map(Path::of);
+        if (clientCertificate.isPresent() != clientKey.isPresent()) {
+            errors.add("`%s` and `%s` go together".formatted(TLS_CLIENT_CERTIFICATE, TLS_CLIENT_KEY));
+        }
+        if (clientCertificate.isPresent() && !tlsEnabled) {
+            errors.add("`%s` is set but `%s` is not true".formatted(TLS_CLIENT_CERTIFICATE, TLS_ENABLED));
+        }
+        Optional<ClientCertificate> client = clientCertificate.isPresent() && clientKey.isPresent()
+                ? Optional.of(new ClientCertificate(clientCertificate.get(), clientKey.get()))
+                : Optional.empty();
 
         for (String unknown : new TreeSet<>(remaining.keySet())) {
             errors.add("unknown property `%s`".formatted(unknown));
@@ -100,7 +126,7 @@ public record VeilConfig(
         if (!errors.isEmpty()) {
             throw new IllegalArgumentException("Veil: invalid catalog configuration: " + String.join("; ", errors));
         }
-        return new VeilConfig(address, runAsUser, timeout, maxSize, ttl, token, tlsEnabled, trust);
+        return new VeilConfig(address, runAsUser, timeout, maxSize, ttl, token, tlsEnabled, trust, client);
     }
 
     private static String required(Map<String, String> properties, String name, List<String> errors)

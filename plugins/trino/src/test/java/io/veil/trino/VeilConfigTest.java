@@ -38,8 +38,13 @@ class VeilConfigTest
                 "veil.cache.max-size", "5",
                 "veil.cache.ttl", "10s",
                 "veil.pdp.token", "s3cret",
-                "veil.pdp.tls.enabled", "true"));
+                "veil.pdp.tls.enabled", "true",
+                "veil.pdp.tls.client-certificate", "/etc/trino/plugin.pem",
+                "veil.pdp.tls.client-key", "/etc/trino/plugin.key"));
         assertEquals(250, config.pdpTimeout().toMillis());
+        assertEquals(
+                Optional.of(new VeilConfig.ClientCertificate(java.nio.file.Path.of("/etc/trino/plugin.pem"), java.nio.file.Path.of("/etc/trino/plugin.key"))),
+                config.tlsClientCertificate());
         assertEquals(5, config.cacheMaxSize());
         assertEquals(10_000, config.cacheTtl().toMillis());
         assertEquals(Optional.of("s3cret"), config.pdpToken());
@@ -59,5 +64,17 @@ class VeilConfigTest
         assertTrue(message.contains("`veil.run-as-user` is required"), message);
         assertTrue(message.contains("unknown property `veil.pdp.timout`"), message);
         assertTrue(message.contains("`veil.cache.ttl` must be a duration"), message);
+    }
+
+    @Test
+    void aClientCertificateNeedsItsKeyAndTls()
+    {
+        IllegalArgumentException error = assertThrows(IllegalArgumentException.class, () -> VeilConfig.fromProperties(Map.of(
+                "veil.pdp.address", "127.0.0.1:7000",
+                "veil.run-as-user", "svc",
+                "veil.pdp.tls.client-certificate", "/etc/trino/plugin.pem")));
+        String message = error.getMessage();
+        assertTrue(message.contains("`veil.pdp.tls.client-certificate` and `veil.pdp.tls.client-key` go together"), message);
+        assertTrue(message.contains("`veil.pdp.tls.client-certificate` is set but `veil.pdp.tls.enabled` is not true"), message);
     }
 }
