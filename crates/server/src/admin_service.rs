@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
-use veil_policy::{EntityKind, PolicyFile};
+use veil_policy::EntityKind;
 use veil_proto::server::policy_admin_server::PolicyAdmin;
 use veil_proto::v1::{
     self, ApplyBundleRequest, ChangeSummary, ColumnExplanation, DeleteEntityRequest,
@@ -120,18 +120,14 @@ impl PolicyAdmin for AdminService {
             )));
         }
         let request = request.into_inner();
-        // Parse and check with line numbers first, exactly as a policy file is loaded.
-        veil_compiler::Compiler::from_yaml(&request.yaml, &self.state.salt).map_err(|errors| {
-            Status::invalid_argument(format!("invalid bundle, nothing changed:\n{errors}"))
-        })?;
-        let bundle = PolicyFile::from_yaml(&request.yaml)
-            .map_err(|error| Status::invalid_argument(error.to_string()))?;
+        // Checked exactly as a policy file is loaded (errors carry their lines), once.
+        let compiler = veil_compiler::Compiler::from_yaml(&request.yaml, self.state.salt())
+            .map_err(|errors| {
+                Status::invalid_argument(format!("invalid bundle, nothing changed:\n{errors}"))
+            })?;
         let outcome = self
             .state
-            .change(request.dry_run, |file| {
-                *file = bundle;
-                Ok(())
-            })
+            .replace(compiler, request.dry_run)
             .await
             .map_err(status)?;
         Ok(Response::new(summary(outcome)))

@@ -64,6 +64,10 @@ pub async fn open(
     Ok(state)
 }
 
+/// The largest bundle the admin path takes or sends (gRPC's default is 4 MiB; a bundle with
+/// 100,000 users is over 20 MiB).
+pub const MAX_BUNDLE_BYTES: usize = 512 << 20;
+
 /// TLS from PEM files: the server's certificate chain and key and, for mutual TLS, the CA that
 /// client (plugin) certificates must be signed by.
 pub fn tls_config(
@@ -120,8 +124,10 @@ pub async fn serve(
             DecisionService::new(Arc::clone(&state)),
             authenticator.plugin_interceptor(),
         ))
-        .add_service(PolicyAdminServer::with_interceptor(
-            AdminService::new(state),
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            PolicyAdminServer::new(AdminService::new(state))
+                .max_decoding_message_size(MAX_BUNDLE_BYTES)
+                .max_encoding_message_size(MAX_BUNDLE_BYTES),
             authenticator.admin_interceptor(),
         ))
         .serve_with_incoming_shutdown(incoming(listener), shutdown)

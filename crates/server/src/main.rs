@@ -462,7 +462,11 @@ async fn admin_client(connection: &Connection) -> anyhow::Result<AdminClient> {
         .map(|token| format!("Bearer {token}").parse())
         .transpose()
         .context("the token has characters a header cannot carry")?;
-    Ok(v1::policy_admin_client::PolicyAdminClient::with_interceptor(channel, BearerToken(token)))
+    Ok(
+        v1::policy_admin_client::PolicyAdminClient::with_interceptor(channel, BearerToken(token))
+            .max_decoding_message_size(veil_server::MAX_BUNDLE_BYTES)
+            .max_encoding_message_size(veil_server::MAX_BUNDLE_BYTES),
+    )
 }
 
 fn status_error(status: tonic::Status) -> anyhow::Error {
