@@ -28,9 +28,7 @@ fn main() -> ExitCode {
 /// Everything CI runs: unit, golden and integration tests, then the end-to-end run.
 /// The store tests run against real SQLite and a real PostgreSQL started here.
 fn test() -> anyhow::Result<()> {
-    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".to_owned());
-    let target = std::path::absolute(&target)?;
-    let postgres = postgres::Postgres::start(&target)?;
+    let postgres = postgres::Postgres::start()?;
     run(Command::new("cargo")
         .args(["test", "--workspace", "--locked"])
         .env("VEIL_TEST_POSTGRES_URL", &postgres.url))?;

@@ -1,5 +1,7 @@
 //! A throwaway PostgreSQL server for the store tests: installed from Debian's package when
-//! missing, initialised under `target/postgres`, listening on a free loopback port, stopped on drop.
+//! missing, initialised in a fresh directory under the system's temporary directory (the
+//! `postgres` user must reach it, which a checkout under a private home may not allow), listening
+//! on a free loopback port, stopped and removed on drop.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -44,7 +46,7 @@ fn run(command: &mut Command) -> anyhow::Result<()> {
 }
 
 impl Postgres {
-    pub fn start(target: &Path) -> anyhow::Result<Postgres> {
+    pub fn start() -> anyhow::Result<Postgres> {
         let bin = match find_bin() {
             Some(bin) => bin,
             None => {
@@ -56,7 +58,7 @@ impl Postgres {
                 find_bin().context("postgresql installed but no initdb found")?
             }
         };
-        let data = target.join("postgres");
+        let data = std::env::temp_dir().join(format!("veil-postgres-{}", std::process::id()));
         if data.exists() {
             std::fs::remove_dir_all(&data)?;
         }
@@ -94,5 +96,6 @@ impl Drop for Postgres {
             .arg(&self.data)
             .args(["-m", "fast", "-w", "stop"])
             .output();
+        let _ = std::fs::remove_dir_all(&self.data);
     }
 }
