@@ -83,8 +83,18 @@ async fn a_kill_mid_write_loses_nothing_acknowledged() {
         let port = free_port();
         let server = serve(&store, port);
         let mut client = connect(port).await;
-        let mut acknowledged = 0;
-        let mut writes = 0;
+        // One write is acknowledged before the clock starts, however slow the machine.
+        let first = veil_proto::v1::ApplyBundleRequest {
+            yaml: bundle(round * 1000),
+            dry_run: false,
+        };
+        let mut acknowledged = client
+            .apply_bundle(first)
+            .await
+            .unwrap()
+            .into_inner()
+            .policy_version;
+        let mut writes = 1;
         let started = Instant::now();
         let writer = async {
             for n in 1.. {
