@@ -644,24 +644,9 @@ fn table(rows: &[(&str, &Stats)]) {
 
 fn report(title: &str, views: &Stats, health: &Stats) {
     println!("\n{title}:");
+    table(&[("GetViewDefinition", views), ("health Check", health)]);
     println!(
-        "  {:<20} {:>10} {:>8} {:>9} {:>9} {:>9} {:>9}",
-        "", "req/s", "errors", "p50 µs", "p90 µs", "p99 µs", "p99.9 µs"
-    );
-    for (name, stats) in [("GetViewDefinition", views), ("health Check", health)] {
-        println!(
-            "  {:<20} {:>10.0} {:>8} {:>9.0} {:>9.0} {:>9.0} {:>9.0}",
-            name,
-            stats.throughput(),
-            stats.errors,
-            stats.quantile(0.5),
-            stats.quantile(0.9),
-            stats.quantile(0.99),
-            stats.quantile(0.999)
-        );
-    }
-    println!(
-        "  {:<20} {:>10.2} {:>8} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
+        "  {:<24} {:>10.2} {:>8} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
         "ratio",
         views.throughput() / health.throughput(),
         "",

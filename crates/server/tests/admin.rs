@@ -100,6 +100,14 @@ fn bearer(token: &str) -> Bearer {
     })
 }
 
+/// The example estate as a whole bundle.
+fn example_bundle(dry_run: bool) -> ApplyBundleRequest {
+    ApplyBundleRequest {
+        yaml: EXAMPLE.into(),
+        dry_run,
+    }
+}
+
 fn sqlite_url(name: &str) -> String {
     let directory = std::env::temp_dir().join(format!("veil-admin-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&directory);
@@ -126,10 +134,7 @@ async fn bundles_apply_atomically_with_a_dry_run_and_survive_a_restart() {
     let mut admin = server.admin("admin-token-0000000").await;
 
     let dry = admin
-        .apply_bundle(ApplyBundleRequest {
-            yaml: EXAMPLE.into(),
-            dry_run: true,
-        })
+        .apply_bundle(example_bundle(true))
         .await
         .unwrap()
         .into_inner();
@@ -157,10 +162,7 @@ async fn bundles_apply_atomically_with_a_dry_run_and_survive_a_restart() {
         .unwrap()
         .into_inner();
     let applied = admin
-        .apply_bundle(ApplyBundleRequest {
-            yaml: EXAMPLE.into(),
-            dry_run: false,
-        })
+        .apply_bundle(example_bundle(false))
         .await
         .unwrap()
         .into_inner();
@@ -232,13 +234,7 @@ async fn bundles_apply_atomically_with_a_dry_run_and_survive_a_restart() {
 async fn entities_are_edited_one_at_a_time_within_roles() {
     let server = Server::start(&sqlite_url("entities")).await;
     let mut admin = server.admin("admin-token-0000000").await;
-    admin
-        .apply_bundle(ApplyBundleRequest {
-            yaml: EXAMPLE.into(),
-            dry_run: false,
-        })
-        .await
-        .unwrap();
+    admin.apply_bundle(example_bundle(false)).await.unwrap();
 
     let put = |kind: EntityKind, yaml: &str| PutEntityRequest {
         kind: kind as i32,
@@ -412,10 +408,7 @@ async fn tokens_and_roles_guard_both_paths() {
     let mut governor = server.admin("governor-token-000").await;
     assert_eq!(
         governor
-            .apply_bundle(ApplyBundleRequest {
-                yaml: EXAMPLE.into(),
-                dry_run: true
-            })
+            .apply_bundle(example_bundle(true))
             .await
             .unwrap_err()
             .code(),
@@ -428,13 +421,7 @@ async fn tokens_and_roles_guard_both_paths() {
 async fn every_answer_is_audited() {
     let server = Server::start(&sqlite_url("audit")).await;
     let mut admin = server.admin("admin-token-0000000").await;
-    admin
-        .apply_bundle(ApplyBundleRequest {
-            yaml: EXAMPLE.into(),
-            dry_run: false,
-        })
-        .await
-        .unwrap();
+    admin.apply_bundle(example_bundle(false)).await.unwrap();
     let mut decisions = server.decisions("plugin-token-000000").await;
     decisions
         .get_view_definition(view("alice", "customers"))
@@ -505,10 +492,7 @@ async fn replicas_on_one_postgres_converge_within_a_second() {
     let mut admin = first.admin("admin-token-0000000").await;
     let started = Instant::now();
     let applied = admin
-        .apply_bundle(ApplyBundleRequest {
-            yaml: EXAMPLE.into(),
-            dry_run: false,
-        })
+        .apply_bundle(example_bundle(false))
         .await
         .unwrap()
         .into_inner();
@@ -661,10 +645,7 @@ async fn a_reconnecting_watcher_catches_up_with_exactly_what_changed() {
     let server = Server::start(&sqlite_url("catch-up")).await;
     let mut admin = server.admin("admin-token-0000000").await;
     let first = admin
-        .apply_bundle(ApplyBundleRequest {
-            yaml: EXAMPLE.into(),
-            dry_run: false,
-        })
+        .apply_bundle(example_bundle(false))
         .await
         .unwrap()
         .into_inner();
