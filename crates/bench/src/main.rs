@@ -433,28 +433,28 @@ async fn over_grpc(
         }
     };
     // Warm up both paths (and the view cache).
-    drive(arguments.concurrency, phase / 2, None, views.clone()).await;
-    drive(arguments.concurrency, phase / 3, None, health.clone()).await;
+    drive(pid, arguments.concurrency, phase / 2, None, views.clone()).await;
+    drive(pid, arguments.concurrency, phase / 3, None, health.clone()).await;
 
     let concurrency = arguments.concurrency;
-    let saturated_views = drive(concurrency, phase, None, views.clone()).await;
-    let saturated_health = drive(concurrency, phase, None, health.clone()).await;
+    let saturated_views = drive(pid, concurrency, phase, None, views.clone()).await;
+    let saturated_health = drive(pid, concurrency, phase, None, health.clone()).await;
     report(
         &format!("saturation, {concurrency} clients"),
         &saturated_views,
         &saturated_health,
     );
 
-    let single_views = drive(1, phase, None, views.clone()).await;
-    let single_health = drive(1, phase, None, health.clone()).await;
+    let single_views = drive(pid, 1, phase, None, views.clone()).await;
+    let single_health = drive(pid, 1, phase, None, health.clone()).await;
     report("one request in flight", &single_views, &single_health);
 
     let half = saturated_views
         .throughput()
         .min(saturated_health.throughput())
         / 2.0;
-    let half_views = drive(concurrency, phase, Some(half), views.clone()).await;
-    let half_health = drive(concurrency, phase, Some(half), health.clone()).await;
+    let half_views = drive(pid, concurrency, phase, Some(half), views.clone()).await;
+    let half_health = drive(pid, concurrency, phase, Some(half), health.clone()).await;
     report(
         &format!("half load, {half:.0} requests/s paced"),
         &half_views,
@@ -513,6 +513,7 @@ async fn opa_side_by_side(
     let client = opa::http_client();
     let started = Instant::now();
     let server = opa::start(binary, &plan, &client).await?;
+    let pid = server.pid();
     println!(
         "\nOPA {}: policy and data loaded and serving in {:.1} s",
         opa::OPA_MODULE.rsplit('@').next().unwrap_or_default(),
@@ -564,13 +565,13 @@ async fn opa_side_by_side(
             }
         }
     };
-    drive(concurrency, phase / 2, None, query.clone()).await;
-    let saturated_allow = drive(concurrency, phase, None, allow.clone()).await;
-    let saturated_masks = drive(concurrency, phase, None, masks).await;
-    let saturated_query = drive(concurrency, phase, None, query.clone()).await;
-    let single_allow = drive(1, phase, None, allow).await;
-    let single_query = drive(1, phase, None, query).await;
-    let peak = peak_memory(server.pid());
+    drive(pid, concurrency, phase / 2, None, query.clone()).await;
+    let saturated_allow = drive(pid, concurrency, phase, None, allow.clone()).await;
+    let saturated_masks = drive(pid, concurrency, phase, None, masks).await;
+    let saturated_query = drive(pid, concurrency, phase, None, query.clone()).await;
+    let single_allow = drive(pid, 1, phase, None, allow).await;
+    let single_query = drive(pid, 1, phase, None, query).await;
+    let peak = peak_memory(pid);
     drop(server);
 
     for (title, veil, allow, masks, query) in [
@@ -623,21 +624,26 @@ fn peak_memory(pid: u32) -> String {
         .unwrap_or_default()
 }
 
+/// One row per phase; the last two columns are CPU microseconds per request spent by the server
+/// and by the load generator.
 fn table(rows: &[(&str, &Stats)]) {
     println!(
-        "  {:<24} {:>10} {:>8} {:>9} {:>9} {:>9} {:>9}",
-        "", "req/s", "errors", "p50 µs", "p90 µs", "p99 µs", "p99.9 µs"
+        "  {:<24} {:>10} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "", "req/s", "errors", "p50 µs", "p90 µs", "p99 µs", "p99.9 µs", "srv cpu", "load cpu"
     );
     for (name, stats) in rows {
+        let (server, client) = stats.cpu_per_request().unwrap_or((f64::NAN, f64::NAN));
         println!(
-            "  {:<24} {:>10.0} {:>8} {:>9.0} {:>9.0} {:>9.0} {:>9.0}",
+            "  {:<24} {:>10.0} {:>8} {:>9.0} {:>9.0} {:>9.0} {:>9.0} {:>9.1} {:>9.1}",
             name,
             stats.throughput(),
             stats.errors,
             stats.quantile(0.5),
             stats.quantile(0.9),
             stats.quantile(0.99),
-            stats.quantile(0.999)
+            stats.quantile(0.999),
+            server,
+            client
         );
     }
 }

@@ -5,6 +5,7 @@ mod admin_service;
 mod audit;
 pub mod auth;
 mod change;
+mod coalesce;
 mod convert;
 mod decision_service;
 mod snapshot;
@@ -23,6 +24,8 @@ use veil_policy::Estate;
 use veil_proto::server::policy_admin_server::PolicyAdminServer;
 use veil_proto::server::policy_decision_server::PolicyDecisionServer;
 use veil_store::{Backend, Store};
+
+use crate::coalesce::Coalesced;
 
 pub use admin_service::AdminService;
 pub use audit::Audit;
@@ -136,14 +139,13 @@ pub async fn serve(
     Ok(())
 }
 
-/// Accepted connections with Nagle's algorithm off: a view definition spans several TCP
-/// segments, and with Nagle on, each answer waits for the client's delayed ACK (~40 ms).
-fn incoming(
-    listener: TcpListener,
-) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+/// Accepted connections with Nagle's algorithm off (with it on, a write that follows an
+/// unacknowledged one waits for the client's delayed ACK, ~40 ms), writing through
+/// [`Coalesced`].
+fn incoming(listener: TcpListener) -> impl tokio_stream::Stream<Item = std::io::Result<Coalesced>> {
     TcpListenerStream::new(listener).map(|stream| {
         let stream = stream?;
         stream.set_nodelay(true)?;
-        Ok(stream)
+        Ok(Coalesced::new(stream))
     })
 }
