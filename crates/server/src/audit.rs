@@ -7,19 +7,19 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
-use veil_policy::{Decision, Rule};
 use veil_store::{DecisionRecord, Store};
 
-use crate::snapshot::Snapshot;
-
-/// One answer, as cheap to queue as it can be: names are resolved by the writer.
+/// One answer, as cheap to queue as it can be: the strings are the request's own, the policy
+/// names are shared with the cached view.
 pub struct AuditEntry {
     pub at_millis: i64,
     pub user: String,
     pub project: String,
-    pub data_source: String,
-    pub snapshot: Arc<Snapshot>,
-    pub decision: Option<Decision>,
+    pub schema: String,
+    pub table: String,
+    pub version: u64,
+    /// `None`: refused.
+    pub policies: Option<Arc<[String]>>,
     pub latency_micros: u64,
 }
 
@@ -94,36 +94,14 @@ impl Audit {
 }
 
 fn record(entry: AuditEntry) -> DecisionRecord {
-    let estate = entry.snapshot.compiler.estate();
-    let mut policies = Vec::new();
-    if let Some(decision) = &entry.decision {
-        let bindings = &estate.bindings[decision.data_source];
-        for &policy in bindings
-            .subscriptions
-            .iter()
-            .chain(decision.masks.iter().flatten())
-            .chain(&decision.row_filters)
-        {
-            let name = &estate.policies[policy].name;
-            if !policies.contains(name) {
-                policies.push(name.clone());
-            }
-        }
-        debug_assert!(
-            bindings
-                .subscriptions
-                .iter()
-                .all(|&policy| matches!(estate.policies[policy].rule, Rule::Subscription { .. }))
-        );
-    }
     DecisionRecord {
         at_millis: entry.at_millis,
         user: entry.user,
         project: entry.project,
-        data_source: entry.data_source,
-        allowed: entry.decision.is_some(),
-        policies,
-        version: entry.snapshot.version,
+        data_source: format!("{}.{}", entry.schema, entry.table),
+        allowed: entry.policies.is_some(),
+        policies: entry.policies.unwrap_or_else(|| Arc::new([])),
+        version: entry.version,
         latency_micros: entry.latency_micros,
     }
 }

@@ -14,13 +14,13 @@ use veil_proto::v1::{
 
 use std::time::Instant;
 
-use veil_policy::Decision;
+use veil_policy::{Decision, Estate};
 
 use veil_store::ChangeRecord;
 
 use crate::audit::AuditEntry;
 use crate::convert;
-use crate::snapshot::{Snapshot, State, ViewKey};
+use crate::snapshot::{CachedView, State, ViewKey};
 
 pub struct DecisionService {
     state: Arc<State>,
@@ -36,47 +36,76 @@ impl DecisionService {
         &self,
         request: &GetViewDefinitionRequest,
     ) -> Result<EncodedView, Status> {
-        self.answer(request, None)
+        self.answer(request, &mut None)
     }
 
-    /// As [`DecisionService::view_definition`]; when `audited` is given, it receives the
-    /// snapshot and decision the answer came from.
+    /// As [`DecisionService::view_definition`]. Once the request is well formed, `audited`
+    /// holds the policy version it is answered from, and then the policies of the answer.
     fn answer(
         &self,
         request: &GetViewDefinitionRequest,
-        mut audited: Option<&mut Option<(Arc<Snapshot>, Option<Decision>)>>,
+        audited: &mut Option<Audited>,
     ) -> Result<EncodedView, Status> {
         let identity = convert::identity(request.identity.as_ref())?;
         let schema = convert::name("schema", &request.schema)?;
         let table = convert::name("table", &request.table)?;
         let snapshot = self.state.current();
-        if let Some(audited) = audited.as_deref_mut() {
-            *audited = Some((Arc::clone(&snapshot), None));
-        }
+        let audited = audited.insert(Audited {
+            version: snapshot.version,
+            policies: None,
+        });
         let estate = snapshot.compiler.estate();
         let subject = convert::subject(estate, identity, &self.state.settings)?;
         let not_found = || Status::not_found(format!("data source `{schema}.{table}` not found"));
         let data_source = estate.data_source_id(schema, table).ok_or_else(not_found)?;
         let decision = estate.decide(data_source, &subject).ok_or_else(not_found)?;
-        if let Some(Some((_, audited_decision))) = audited {
-            *audited_decision = Some(decision.clone());
-        }
         let facts = snapshot.compiler.facts(&decision, &subject);
         let key = ViewKey { decision, facts };
-        if let Some(view) = snapshot.views.get(&key) {
-            return Ok(view.value().clone());
-        }
-        let view = snapshot.compiler.render(&key.decision, &key.facts);
-        let response = EncodedView::encode(&convert::view_response(
-            view,
-            &self.state.settings.view_owner,
-            snapshot.version,
-        ));
-        if snapshot.views.len() < self.state.settings.cache_capacity {
-            snapshot.views.insert(key, response.clone());
-        }
-        Ok(response)
+        let view = match snapshot.views.get(&key) {
+            Some(view) => view.value().clone(),
+            None => {
+                let view = CachedView {
+                    answer: EncodedView::encode(&convert::view_response(
+                        snapshot.compiler.render(&key.decision, &key.facts),
+                        &self.state.settings.view_owner,
+                        snapshot.version,
+                    )),
+                    policies: applied_policies(estate, &key.decision),
+                };
+                if snapshot.views.len() < self.state.settings.cache_capacity {
+                    snapshot.views.insert(key, view.clone());
+                }
+                view
+            }
+        };
+        audited.policies = Some(view.policies);
+        Ok(view.answer)
     }
+}
+
+/// What the audit takes from an answer.
+struct Audited {
+    version: u64,
+    /// `None`: refused.
+    policies: Option<Arc<[String]>>,
+}
+
+/// The names of the policies that shaped a view: the data source's subscriptions, the masks and
+/// the row filters applied, each once.
+fn applied_policies(estate: &Estate, decision: &Decision) -> Arc<[String]> {
+    let mut names: Vec<String> = Vec::new();
+    for &policy in estate.bindings[decision.data_source]
+        .subscriptions
+        .iter()
+        .chain(decision.masks.iter().flatten())
+        .chain(&decision.row_filters)
+    {
+        let name = &estate.policies[policy].name;
+        if !names.contains(name) {
+            names.push(name.clone());
+        }
+    }
+    names.into()
 }
 
 impl DecisionService {
@@ -124,32 +153,10 @@ impl PolicyDecision for DecisionService {
         &self,
         request: Request<GetViewDefinitionRequest>,
     ) -> Result<Response<EncodedView>, Status> {
-        let request = request.into_inner();
         let started = Instant::now();
+        let mut request = request.into_inner();
         let mut audited = None;
-        let result = if self.state.audit.is_enabled() {
-            self.answer(&request, Some(&mut audited))
-        } else {
-            self.answer(&request, None)
-        };
-        if let Some((snapshot, decision)) = audited {
-            let identity = request.identity.as_ref();
-            self.state.audit.record(AuditEntry {
-                at_millis: std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |elapsed| elapsed.as_millis() as i64),
-                user: identity
-                    .map(|identity| identity.user.clone())
-                    .unwrap_or_default(),
-                project: identity
-                    .map(|identity| identity.project.clone())
-                    .unwrap_or_default(),
-                data_source: format!("{}.{}", request.schema, request.table),
-                snapshot,
-                decision,
-                latency_micros: started.elapsed().as_micros() as u64,
-            });
-        }
+        let result = self.answer(&request, &mut audited);
         if let Err(status) = &result {
             tracing::debug!(
                 user = request.identity.as_ref().map(|identity| identity.user.as_str()),
@@ -158,6 +165,23 @@ impl PolicyDecision for DecisionService {
                 code = ?status.code(),
                 "view definition refused"
             );
+        }
+        if let Some(Audited { version, policies }) = audited
+            && self.state.audit.is_enabled()
+        {
+            let identity = request.identity.take().unwrap_or_default();
+            self.state.audit.record(AuditEntry {
+                at_millis: std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |elapsed| elapsed.as_millis() as i64),
+                user: identity.user,
+                project: identity.project,
+                schema: std::mem::take(&mut request.schema),
+                table: std::mem::take(&mut request.table),
+                version,
+                policies,
+                latency_micros: started.elapsed().as_micros() as u64,
+            });
         }
         result.map(Response::new)
     }

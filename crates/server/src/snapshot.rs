@@ -45,12 +45,19 @@ pub struct ViewKey {
     pub facts: Vec<Fact>,
 }
 
+/// A compiled view, encoded once for the wire, with the names of the policies that shaped it
+/// (what the audit records of every answer it serves).
+#[derive(Clone)]
+pub struct CachedView {
+    pub answer: EncodedView,
+    pub policies: Arc<[String]>,
+}
+
 /// One policy version, immutable once published.
 pub struct Snapshot {
     pub version: u64,
     pub compiler: Compiler,
-    /// Compiled views, encoded once for the wire.
-    pub views: DashMap<ViewKey, EncodedView, ahash::RandomState>,
+    pub views: DashMap<ViewKey, CachedView, ahash::RandomState>,
 }
 
 /// The live state: the current snapshot, the settings, the store and the change stream.

@@ -423,10 +423,13 @@ async fn every_answer_is_audited() {
     let mut admin = server.admin("admin-token-0000000").await;
     admin.apply_bundle(example_bundle(false)).await.unwrap();
     let mut decisions = server.decisions("plugin-token-000000").await;
-    decisions
-        .get_view_definition(view("alice", "customers"))
-        .await
-        .unwrap();
+    // Alice twice: the second answer comes from the view cache and is recorded alike.
+    for _ in 0..2 {
+        decisions
+            .get_view_definition(view("alice", "customers"))
+            .await
+            .unwrap();
+    }
     decisions
         .get_view_definition(view("dave", "customers"))
         .await
@@ -441,12 +444,12 @@ async fn every_answer_is_audited() {
             .await
             .unwrap()
             .into_inner();
-        if records.records.len() == 2 || Instant::now() > deadline {
+        if records.records.len() == 3 || Instant::now() > deadline {
             break records;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    assert_eq!(records.records.len(), 2);
+    assert_eq!(records.records.len(), 3);
     assert_eq!(records.dropped, 0);
     let dave = records
         .records
@@ -454,18 +457,15 @@ async fn every_answer_is_audited() {
         .find(|record| record.user == "dave")
         .unwrap();
     assert!(!dave.allowed);
-    let alice = records
-        .records
-        .iter()
-        .find(|record| record.user == "alice")
-        .unwrap();
-    assert!(alice.allowed);
-    assert!(
-        alice.policies.contains(&"own-region".to_string()),
-        "{:?}",
-        alice.policies
-    );
-    assert_eq!(alice.data_source, "sales.customers");
+    for alice in records.records.iter().filter(|record| record.user == "alice") {
+        assert!(alice.allowed);
+        assert!(
+            alice.policies.contains(&"own-region".to_string()),
+            "{:?}",
+            alice.policies
+        );
+        assert_eq!(alice.data_source, "sales.customers");
+    }
     server.stop().await;
 }
 

@@ -8,6 +8,7 @@
 mod migrations;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde_json::Value;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
@@ -77,8 +78,9 @@ pub struct DecisionRecord {
     pub project: String,
     pub data_source: String,
     pub allowed: bool,
-    /// Names of the policies that shaped the answer.
-    pub policies: Vec<String>,
+    /// Names of the policies that shaped the answer (shared: every answer from one cached view
+    /// names the same ones).
+    pub policies: Arc<[String]>,
     pub version: u64,
     pub latency_micros: u64,
 }
@@ -346,7 +348,9 @@ impl Store {
                     project: row.try_get("project")?,
                     data_source: row.try_get("data_source")?,
                     allowed: row.try_get::<i32, _>("allowed")? != 0,
-                    policies: serde_json::from_str(&policies).unwrap_or_default(),
+                    policies: serde_json::from_str::<Vec<String>>(&policies)
+                        .unwrap_or_default()
+                        .into(),
                     version: row.try_get::<i64, _>("version")? as u64,
                     latency_micros: row.try_get::<i64, _>("latency_micros")? as u64,
                 })

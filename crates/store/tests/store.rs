@@ -171,7 +171,7 @@ async fn decisions_are_recorded_and_read_newest_first() {
             project: String::new(),
             data_source: "sales.customers".into(),
             allowed,
-            policies: vec!["sub".into(), "m".into()],
+            policies: vec!["sub".into(), "m".into()].into(),
             version: 3,
             latency_micros: 12,
         };
