@@ -400,10 +400,10 @@ async fn over_grpc(
                 .await?,
         );
     }
-    let requests = Arc::new(requests);
+    // Both kinds of call go through the same client path: encoded once, answers only counted.
+    let requests: Arc<Vec<Bytes>> = Arc::new(requests.iter().map(raw::encode).collect());
     let views = {
         let channels = channels.clone();
-        let requests = Arc::clone(&requests);
         move |worker: usize, iteration: u64| {
             let channel = channels[worker % channels.len()].clone();
             let request = requests[(worker * 7919 + iteration as usize) % requests.len()].clone();
@@ -418,15 +418,16 @@ async fn over_grpc(
             }
         }
     };
+    let check = raw::encode(&HealthCheckRequest {
+        service: String::new(),
+    });
     let health = {
         let channels = channels.clone();
         move |worker: usize, _iteration: u64| {
-            let mut client = HealthClient::new(channels[worker % channels.len()].clone());
+            let channel = channels[worker % channels.len()].clone();
+            let request = check.clone();
             async move {
-                client
-                    .check(HealthCheckRequest {
-                        service: String::new(),
-                    })
+                raw::call(channel, "/grpc.health.v1.Health/Check", request)
                     .await
                     .is_ok()
             }

@@ -1,31 +1,25 @@
-//! A client codec that encodes requests with prost but does not decode answers: it only counts
-//! their bytes. The load generator spends the same (near zero) effort on every kind of answer,
-//! so the figures compare the server's work, not the client's decoding.
+//! A client codec for the load: requests are encoded once, before the load starts, and sent as
+//! those bytes; answers are not decoded, only counted. The load generator then spends the same
+//! (near zero) effort on every kind of call, so the figures compare the server's work, not the
+//! client's encoding and decoding.
 
-use std::marker::PhantomData;
-
-use bytes::Buf;
+use bytes::{Buf, BufMut, Bytes};
 use tonic::Status;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::transport::Channel;
 
-pub struct RawCodec<Request>(PhantomData<Request>);
+#[derive(Default)]
+pub struct RawCodec;
 
-impl<Request> Default for RawCodec<Request> {
-    fn default() -> Self {
-        RawCodec(PhantomData)
-    }
-}
+pub struct BytesEncoder;
 
-pub struct RequestEncoder<Request>(PhantomData<Request>);
-
-impl<Request: prost::Message> Encoder for RequestEncoder<Request> {
-    type Item = Request;
+impl Encoder for BytesEncoder {
+    type Item = Bytes;
     type Error = Status;
 
-    fn encode(&mut self, item: Request, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        item.encode(dst)
-            .map_err(|error| Status::internal(error.to_string()))
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        dst.put(item);
+        Ok(())
     }
 }
 
@@ -42,14 +36,14 @@ impl Decoder for ByteCounter {
     }
 }
 
-impl<Request: prost::Message + Send + 'static> Codec for RawCodec<Request> {
-    type Encode = Request;
+impl Codec for RawCodec {
+    type Encode = Bytes;
     type Decode = usize;
-    type Encoder = RequestEncoder<Request>;
+    type Encoder = BytesEncoder;
     type Decoder = ByteCounter;
 
     fn encoder(&mut self) -> Self::Encoder {
-        RequestEncoder(PhantomData)
+        BytesEncoder
     }
 
     fn decoder(&mut self) -> Self::Decoder {
@@ -57,12 +51,13 @@ impl<Request: prost::Message + Send + 'static> Codec for RawCodec<Request> {
     }
 }
 
-/// One unary call to `path`; `Ok(bytes of the answer)`.
-pub async fn call<Request: prost::Message + Send + 'static>(
-    channel: Channel,
-    path: &'static str,
-    request: Request,
-) -> Result<usize, Status> {
+/// Encodes a request message once, for [`call`].
+pub fn encode(message: &impl prost::Message) -> Bytes {
+    Bytes::from(message.encode_to_vec())
+}
+
+/// One unary call to `path` with an already encoded request; `Ok(bytes of the answer)`.
+pub async fn call(channel: Channel, path: &'static str, request: Bytes) -> Result<usize, Status> {
     let mut client = tonic::client::Grpc::new(channel);
     client
         .ready()
@@ -72,7 +67,7 @@ pub async fn call<Request: prost::Message + Send + 'static>(
         .unary(
             tonic::Request::new(request),
             http::uri::PathAndQuery::from_static(path),
-            RawCodec::<Request>::default(),
+            RawCodec,
         )
         .await?;
     Ok(response.into_inner())

@@ -39,40 +39,31 @@ impl Audit {
         }
     }
 
-    /// Starts the writer task; records go to `store`.
-    pub fn start(store: Store) -> Audit {
-        let (queue, mut entries) = mpsc::channel::<AuditEntry>(QUEUE);
+    /// Starts the writer: its own thread, below the answering threads' priority, with its own
+    /// connection to the store at `store_url`.
+    pub fn start(store_url: &str) -> std::io::Result<Audit> {
+        let (queue, entries) = mpsc::channel::<AuditEntry>(QUEUE);
         let dropped = Arc::new(AtomicU64::new(0));
         let reported = Arc::clone(&dropped);
-        tokio::spawn(async move {
-            let mut batch = Vec::with_capacity(BATCH);
-            let mut last_reported = 0;
-            // The first drops are reported at once.
-            let mut last_report = std::time::Instant::now() - Duration::from_secs(10);
-            while entries.recv_many(&mut batch, BATCH).await > 0 {
-                let records: Vec<DecisionRecord> = batch.drain(..).map(record).collect();
-                if let Err(error) = store.record_decisions(&records).await {
-                    reported.fetch_add(records.len() as u64, Ordering::Relaxed);
-                    tracing::error!(%error, lost = records.len(), "writing decision records failed");
+        let store_url = store_url.to_owned();
+        std::thread::Builder::new()
+            .name("veil-audit".into())
+            .spawn(move || {
+                // Answers come first: this thread (and the SQLite connection thread it starts)
+                // yields the cores to them whenever they have work.
+                if let Err(error) = lower_priority() {
+                    tracing::warn!(%error, "could not lower the audit writer's priority");
                 }
-                // At most one warning every ten seconds, however many records are dropped.
-                let now = reported.load(Ordering::Relaxed);
-                if now != last_reported && last_report.elapsed() >= Duration::from_secs(10) {
-                    tracing::warn!(
-                        dropped = now,
-                        "decision records dropped so far (audit queue full or store failing)"
-                    );
-                    last_reported = now;
-                    last_report = std::time::Instant::now();
-                }
-                // Let a burst gather into the next batch instead of one write per record.
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        });
-        Audit {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a single-threaded runtime builds");
+                runtime.block_on(write(store_url, entries, reported));
+            })?;
+        Ok(Audit {
             queue: Some(queue),
             dropped,
-        }
+        })
     }
 
     pub fn is_enabled(&self) -> bool {
@@ -90,6 +81,60 @@ impl Audit {
 
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+/// The nice value of the audit writer's thread (0 is the default; higher yields more).
+const NICE: i32 = 10;
+
+fn lower_priority() -> std::io::Result<()> {
+    let thread = rustix::thread::gettid();
+    rustix::process::setpriority_process(Some(thread), NICE).map_err(std::io::Error::from)
+}
+
+/// Writes queued entries in batches until every sender is gone. Records that cannot be written
+/// are counted in `dropped`.
+async fn write(
+    store_url: String,
+    mut entries: mpsc::Receiver<AuditEntry>,
+    dropped: Arc<AtomicU64>,
+) {
+    let store = match Store::open(&store_url).await {
+        Ok(store) => Some(store),
+        Err(error) => {
+            tracing::error!(%error, "the audit writer cannot open the store; decision records are dropped");
+            None
+        }
+    };
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut last_reported = 0;
+    // The first drops are reported at once.
+    let mut last_report = std::time::Instant::now() - Duration::from_secs(10);
+    while entries.recv_many(&mut batch, BATCH).await > 0 {
+        let records: Vec<DecisionRecord> = batch.drain(..).map(record).collect();
+        let written = match &store {
+            Some(store) => store.record_decisions(&records).await,
+            None => Ok(()),
+        };
+        if store.is_none() {
+            dropped.fetch_add(records.len() as u64, Ordering::Relaxed);
+        }
+        if let Err(error) = written {
+            dropped.fetch_add(records.len() as u64, Ordering::Relaxed);
+            tracing::error!(%error, lost = records.len(), "writing decision records failed");
+        }
+        // At most one warning every ten seconds, however many records are dropped.
+        let now = dropped.load(Ordering::Relaxed);
+        if now != last_reported && last_report.elapsed() >= Duration::from_secs(10) {
+            tracing::warn!(
+                dropped = now,
+                "decision records dropped so far (audit queue full or store failing)"
+            );
+            last_reported = now;
+            last_report = std::time::Instant::now();
+        }
+        // Let a burst gather into the next batch instead of one write per record.
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

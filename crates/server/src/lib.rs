@@ -47,7 +47,7 @@ pub async fn open(
     let (version, file) = store.load().await?;
     let compiler = Compiler::new(Estate::new(file, None)?, &salt)
         .map_err(|errors| anyhow::anyhow!("the stored bundle does not validate:\n{errors}"))?;
-    let audit = Audit::start(store.clone());
+    let audit = Audit::start(store_url)?;
     let postgres = store.backend() == Backend::Postgres;
     let state = Arc::new(State::build(
         compiler,

@@ -457,7 +457,11 @@ async fn every_answer_is_audited() {
         .find(|record| record.user == "dave")
         .unwrap();
     assert!(!dave.allowed);
-    for alice in records.records.iter().filter(|record| record.user == "alice") {
+    for alice in records
+        .records
+        .iter()
+        .filter(|record| record.user == "alice")
+    {
         assert!(alice.allowed);
         assert!(
             alice.policies.contains(&"own-region".to_string()),
