@@ -112,16 +112,16 @@ async fn write(
     let mut last_report = std::time::Instant::now() - Duration::from_secs(10);
     while entries.recv_many(&mut batch, BATCH).await > 0 {
         let records: Vec<DecisionRecord> = batch.drain(..).map(record).collect();
-        let written = match &store {
-            Some(store) => store.record_decisions(&records).await,
-            None => Ok(()),
-        };
-        if store.is_none() {
-            dropped.fetch_add(records.len() as u64, Ordering::Relaxed);
-        }
-        if let Err(error) = written {
-            dropped.fetch_add(records.len() as u64, Ordering::Relaxed);
-            tracing::error!(%error, lost = records.len(), "writing decision records failed");
+        match &store {
+            Some(store) => {
+                if let Err(error) = write_with_retries(store, &records).await {
+                    dropped.fetch_add(records.len() as u64, Ordering::Relaxed);
+                    tracing::error!(%error, lost = records.len(), "writing decision records failed");
+                }
+            }
+            None => {
+                dropped.fetch_add(records.len() as u64, Ordering::Relaxed);
+            }
         }
         // At most one warning every ten seconds, however many records are dropped.
         let now = dropped.load(Ordering::Relaxed);
@@ -135,6 +135,26 @@ async fn write(
         }
         // Let a burst gather into the next batch instead of one write per record.
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A store that is busy (a large commit holds SQLite's write lock) or briefly away gets three
+/// more tries, a second apart, while new entries wait in the queue.
+async fn write_with_retries(
+    store: &Store,
+    records: &[DecisionRecord],
+) -> Result<(), veil_store::StoreError> {
+    let mut tries = 0;
+    loop {
+        match store.record_decisions(records).await {
+            Ok(()) => return Ok(()),
+            Err(error) if tries == 3 => return Err(error),
+            Err(error) => {
+                tries += 1;
+                tracing::warn!(%error, tries, "writing decision records failed; trying again");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
     }
 }
 

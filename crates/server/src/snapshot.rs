@@ -10,7 +10,7 @@ use tokio::sync::{Mutex, broadcast};
 use veil_compiler::{Compiler, Fact};
 use veil_policy::Decision;
 use veil_proto::EncodedView;
-use veil_proto::v1::ChangeEvent;
+use veil_proto::v1::{ChangeEvent, GetViewDefinitionRequest};
 use veil_store::Store;
 
 use crate::audit::Audit;
@@ -23,7 +23,7 @@ pub struct Settings {
     pub trust_trino_groups: bool,
     /// The run-as owner returned with every view (empty: the plugin's configured one).
     pub view_owner: String,
-    /// Upper bound on cached compiled views per snapshot.
+    /// Upper bound on cached compiled views, and on remembered answers, per snapshot.
     pub cache_capacity: usize,
 }
 
@@ -58,6 +58,31 @@ pub struct Snapshot {
     pub version: u64,
     pub compiler: Compiler,
     pub views: DashMap<ViewKey, CachedView, ahash::RandomState>,
+    /// The answers given in this version, by a hash of the request that asked. A request seen
+    /// before is answered without resolving the user, deciding or keying again; the entry keeps
+    /// the request, and only an equal one is answered from it.
+    pub answers: DashMap<u64, (GetViewDefinitionRequest, CachedView), ahash::RandomState>,
+}
+
+impl Snapshot {
+    fn new(version: u64, compiler: Compiler) -> Snapshot {
+        Snapshot {
+            version,
+            compiler,
+            views: DashMap::default(),
+            answers: DashMap::default(),
+        }
+    }
+
+    /// The hash `answers` is keyed by.
+    pub fn request_hash(&self, request: &GetViewDefinitionRequest) -> u64 {
+        let identity = request.identity.as_ref();
+        self.answers.hasher().hash_one((
+            identity.map(|identity| (&identity.user, &identity.groups, &identity.project)),
+            &request.schema,
+            &request.table,
+        ))
+    }
 }
 
 /// The live state: the current snapshot, the settings, the store and the change stream.
@@ -99,11 +124,7 @@ impl State {
     ) -> State {
         let (changes, _) = broadcast::channel(1024);
         State {
-            current: ArcSwap::from_pointee(Snapshot {
-                version,
-                compiler,
-                views: DashMap::default(),
-            }),
+            current: ArcSwap::from_pointee(Snapshot::new(version, compiler)),
             settings,
             changes,
             salt,
@@ -125,11 +146,8 @@ impl State {
 
     /// Publishes a new policy version and tells every watcher what it may affect.
     pub fn publish(&self, compiler: Compiler, event: ChangeEvent) {
-        self.current.store(Arc::new(Snapshot {
-            version: event.policy_version,
-            compiler,
-            views: DashMap::default(),
-        }));
+        self.current
+            .store(Arc::new(Snapshot::new(event.policy_version, compiler)));
         let _ = self.changes.send(event);
     }
 

@@ -269,6 +269,40 @@ async fn trino_groups_only_when_trusted() {
     }
 }
 
+/// Answers are remembered per request: one that differs in any field is answered afresh.
+#[tokio::test]
+async fn remembered_answers_serve_only_equal_requests() {
+    let mut server = start(Settings {
+        trust_trino_groups: true,
+        ..Settings::default()
+    })
+    .await;
+    let dave = |groups: &[&str], project: &str| GetViewDefinitionRequest {
+        identity: identity("dave", groups, project),
+        schema: "sales".into(),
+        table: "customers".into(),
+    };
+    let first = server
+        .client
+        .get_view_definition(dave(&["analysts"], ""))
+        .await
+        .unwrap()
+        .into_inner();
+    for differing in [dave(&[], ""), dave(&["analysts", "x"], "fraud-2026")] {
+        let refused = server.client.get_view_definition(differing).await;
+        assert!(refused.is_err(), "{refused:?}");
+    }
+    let again = server
+        .client
+        .get_view_definition(dave(&["analysts"], ""))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again, first);
+    assert_eq!(server.state.current().answers.len(), 1);
+    server.shutdown().await;
+}
+
 #[tokio::test]
 async fn health_and_change_stream() {
     let mut server = start(Settings::default()).await;
