@@ -475,6 +475,18 @@ async fn over_grpc(
     );
 
     println!("server peak RSS: {}", peak_memory(pid));
+    // Every answer above was queued for the decision audit; say whether the writer kept up.
+    let audit = veil_proto::v1::policy_admin_client::PolicyAdminClient::new(channels[0].clone())
+        .list_decisions(v1::ListDecisionsRequest {
+            limit: 1,
+            user: String::new(),
+        })
+        .await?
+        .into_inner();
+    println!(
+        "decision audit: {} records dropped (queue full or store failing) over the whole load",
+        audit.dropped
+    );
     println!("\ntargets (SPEC §6):");
     let target = |name: &str, value: String, met: bool| {
         println!(

@@ -329,7 +329,7 @@ impl PolicyAdmin for AdminService {
                     project: record.project,
                     data_source: record.data_source,
                     allowed: record.allowed,
-                    policies: record.policies.to_vec(),
+                    policies: record.policies.names().to_vec(),
                     policy_version: record.version,
                     latency_micros: record.latency_micros,
                 })

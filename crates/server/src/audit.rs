@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
-use veil_store::{DecisionRecord, Store};
+use veil_store::{DecisionRecord, PolicyNames, Store};
 
 /// One answer, as cheap to queue as it can be: the strings are the request's own, the policy
 /// names are shared with the cached view.
@@ -19,7 +19,7 @@ pub struct AuditEntry {
     pub table: String,
     pub version: u64,
     /// `None`: refused.
-    pub policies: Option<Arc<[String]>>,
+    pub policies: Option<PolicyNames>,
     pub latency_micros: u64,
 }
 
@@ -85,7 +85,7 @@ impl Audit {
 }
 
 /// The nice value of the audit writer's thread (0 is the default; higher yields more).
-const NICE: i32 = 10;
+const NICE: i32 = 5;
 
 fn lower_priority() -> std::io::Result<()> {
     let thread = rustix::thread::gettid();
@@ -165,7 +165,7 @@ fn record(entry: AuditEntry) -> DecisionRecord {
         project: entry.project,
         data_source: format!("{}.{}", entry.schema, entry.table),
         allowed: entry.policies.is_some(),
-        policies: entry.policies.unwrap_or_else(|| Arc::new([])),
+        policies: entry.policies.unwrap_or_else(PolicyNames::none),
         version: entry.version,
         latency_micros: entry.latency_micros,
     }

@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use veil_policy::{Decision, Estate};
 
-use veil_store::ChangeRecord;
+use veil_store::{ChangeRecord, PolicyNames};
 
 use crate::audit::AuditEntry;
 use crate::convert;
@@ -54,7 +54,7 @@ impl DecisionService {
             let view = &answer.1;
             *audited = Some(Audited {
                 version: snapshot.version,
-                policies: Some(Arc::clone(&view.policies)),
+                policies: Some(view.policies.clone()),
             });
             return Ok(view.answer.clone());
         }
@@ -89,7 +89,7 @@ impl DecisionService {
                 view
             }
         };
-        audited.policies = Some(Arc::clone(&view.policies));
+        audited.policies = Some(view.policies.clone());
         if snapshot.answers.len() < self.state.settings.cache_capacity {
             snapshot
                 .answers
@@ -103,12 +103,12 @@ impl DecisionService {
 struct Audited {
     version: u64,
     /// `None`: refused.
-    policies: Option<Arc<[String]>>,
+    policies: Option<PolicyNames>,
 }
 
 /// The names of the policies that shaped a view: the data source's subscriptions, the masks and
 /// the row filters applied, each once.
-fn applied_policies(estate: &Estate, decision: &Decision) -> Arc<[String]> {
+fn applied_policies(estate: &Estate, decision: &Decision) -> PolicyNames {
     let mut names: Vec<String> = Vec::new();
     for &policy in estate.bindings[decision.data_source]
         .subscriptions
@@ -121,7 +121,7 @@ fn applied_policies(estate: &Estate, decision: &Decision) -> Arc<[String]> {
             names.push(name.clone());
         }
     }
-    names.into()
+    PolicyNames::new(names)
 }
 
 impl DecisionService {

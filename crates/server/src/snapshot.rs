@@ -11,7 +11,7 @@ use veil_compiler::{Compiler, Fact};
 use veil_policy::Decision;
 use veil_proto::EncodedView;
 use veil_proto::v1::{ChangeEvent, GetViewDefinitionRequest};
-use veil_store::Store;
+use veil_store::{PolicyNames, Store};
 
 use crate::audit::Audit;
 use crate::webhook::Webhooks;
@@ -50,7 +50,7 @@ pub struct ViewKey {
 #[derive(Clone)]
 pub struct CachedView {
     pub answer: EncodedView,
-    pub policies: Arc<[String]>,
+    pub policies: PolicyNames,
 }
 
 /// One policy version, immutable once published.

@@ -78,11 +78,42 @@ pub struct DecisionRecord {
     pub project: String,
     pub data_source: String,
     pub allowed: bool,
-    /// Names of the policies that shaped the answer (shared: every answer from one cached view
-    /// names the same ones).
-    pub policies: Arc<[String]>,
+    /// Names of the policies that shaped the answer.
+    pub policies: PolicyNames,
     pub version: u64,
     pub latency_micros: u64,
+}
+
+/// The names of the policies that shaped an answer, with the JSON text they are stored as: made
+/// once per compiled view and shared (cheaply cloned) by every answer it serves.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyNames(Arc<(Vec<String>, String)>);
+
+impl PolicyNames {
+    pub fn new(names: Vec<String>) -> PolicyNames {
+        let json = serde_json::to_string(&names).expect("strings serialize");
+        PolicyNames(Arc::new((names, json)))
+    }
+
+    /// No policies (a refused answer).
+    pub fn none() -> PolicyNames {
+        static NONE: std::sync::LazyLock<PolicyNames> =
+            std::sync::LazyLock::new(|| PolicyNames::new(Vec::new()));
+        NONE.clone()
+    }
+
+    pub fn names(&self) -> &[String] {
+        &self.0.0
+    }
+
+    fn json(&self) -> &str {
+        &self.0.1
+    }
+
+    fn from_json(json: String) -> PolicyNames {
+        let names = serde_json::from_str(&json).unwrap_or_default();
+        PolicyNames(Arc::new((names, json)))
+    }
 }
 
 #[derive(Clone)]
@@ -315,7 +346,7 @@ impl Store {
                     .bind(record.project.as_str())
                     .bind(record.data_source.as_str())
                     .bind(record.allowed as i32)
-                    .bind(serde_json::to_string(&record.policies).expect("strings serialize"))
+                    .bind(record.policies.json())
                     .bind(record.version as i64)
                     .bind(record.latency_micros as i64);
             }
@@ -348,9 +379,7 @@ impl Store {
                     project: row.try_get("project")?,
                     data_source: row.try_get("data_source")?,
                     allowed: row.try_get::<i32, _>("allowed")? != 0,
-                    policies: serde_json::from_str::<Vec<String>>(&policies)
-                        .unwrap_or_default()
-                        .into(),
+                    policies: PolicyNames::from_json(policies),
                     version: row.try_get::<i64, _>("version")? as u64,
                     latency_micros: row.try_get::<i64, _>("latency_micros")? as u64,
                 })

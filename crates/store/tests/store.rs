@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use veil_policy::PolicyFile;
-use veil_store::{ChangeRecord, DecisionRecord, Store, StoreError};
+use veil_store::{ChangeRecord, DecisionRecord, PolicyNames, Store, StoreError};
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
@@ -171,7 +171,7 @@ async fn decisions_are_recorded_and_read_newest_first() {
             project: String::new(),
             data_source: "sales.customers".into(),
             allowed,
-            policies: vec!["sub".into(), "m".into()].into(),
+            policies: PolicyNames::new(vec!["sub".into(), "m".into()]),
             version: 3,
             latency_micros: 12,
         };
