@@ -102,7 +102,8 @@ macro_rules! each_kind {
     };
 }
 
-trait Named {
+/// An entity of a policy file, known by its name within its kind.
+pub trait Named {
     fn entity_name(&self) -> &str;
 }
 
@@ -288,9 +289,40 @@ pub struct Affected {
     pub everything: bool,
 }
 
+/// Per policy, the data sources whose bindings name it (as a subscription, a row filter or a
+/// mask candidate of some column).
+fn reach(estate: &Estate) -> Vec<Vec<crate::DataSourceId>> {
+    let mut reach = vec![Vec::new(); estate.policies.len()];
+    for (id, bindings) in estate.bindings.iter().enumerate() {
+        let policies = bindings
+            .subscriptions
+            .iter()
+            .chain(&bindings.row_filters)
+            .chain(
+                bindings
+                    .masks
+                    .iter()
+                    .flatten()
+                    .map(|candidate| &candidate.policy),
+            );
+        for &policy in policies {
+            if reach[policy].last() != Some(&id) {
+                reach[policy].push(id);
+            }
+        }
+    }
+    reach
+}
+
 /// Which data sources and users `changes` (from `old` to `new`) can affect.
 pub fn affected(old: &Estate, new: &Estate, changes: &[EntityChange]) -> Affected {
     let mut result = Affected::default();
+    // Which data sources each policy reaches, in each estate: one pass over the bindings, and
+    // only when a policy changed.
+    let reaches = changes
+        .iter()
+        .any(|change| change.kind == EntityKind::Policy)
+        .then(|| [reach(old), reach(new)]);
     for change in changes {
         match change.kind {
             EntityKind::DataSource => {
@@ -301,23 +333,16 @@ pub fn affected(old: &Estate, new: &Estate, changes: &[EntityChange]) -> Affecte
             }
             EntityKind::Policy => {
                 // Every data source the policy reached before or reaches now, for every user.
-                for estate in [old, new] {
+                let reaches = reaches.as_ref().expect("computed when a policy changed");
+                for (estate, reach) in [old, new].into_iter().zip(reaches) {
                     let Some(policy) = estate.policies.iter().position(|p| p.name == change.name)
                     else {
                         continue;
                     };
-                    for (id, bindings) in estate.bindings.iter().enumerate() {
-                        let reaches = bindings.subscriptions.contains(&policy)
-                            || bindings.row_filters.contains(&policy)
-                            || bindings
-                                .masks
-                                .iter()
-                                .any(|candidates| candidates.iter().any(|c| c.policy == policy));
-                        if reaches {
-                            result
-                                .data_sources
-                                .insert(estate.data_sources[id].name.clone());
-                        }
+                    for &id in &reach[policy] {
+                        result
+                            .data_sources
+                            .insert(estate.data_sources[id].name.clone());
                     }
                 }
             }

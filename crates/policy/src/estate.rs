@@ -113,6 +113,10 @@ impl Estate {
         let projects = checker.projects(&file, &users, &purposes);
         let known = Known {
             data_sources: &data_sources,
+            data_source_names: data_sources
+                .iter()
+                .map(|data_source| data_source.name.as_str())
+                .collect(),
             users: &users,
             purposes: &purposes,
             tags: all_tags(&data_sources),
@@ -279,6 +283,7 @@ fn all_tags(data_sources: &[DataSource]) -> BTreeSet<String> {
 
 struct Known<'a> {
     data_sources: &'a [DataSource],
+    data_source_names: HashSet<&'a str>,
     users: &'a HashMap<String, usize>,
     purposes: &'a HashSet<String>,
     tags: BTreeSet<String>,
@@ -599,12 +604,7 @@ fn check_policy(spec: &PolicySpec, known: &Known<'_>, problems: &mut Vec<String>
 fn check_target(spec: &PolicySpec, known: &Known<'_>, problems: &mut Vec<String>) {
     for pattern in &spec.on.data_sources {
         let is_glob = pattern.contains(['*', '?']);
-        if !is_glob
-            && !known
-                .data_sources
-                .iter()
-                .any(|data_source| data_source.name == *pattern)
-        {
+        if !is_glob && !known.data_source_names.contains(pattern.as_str()) {
             problems.push(format!("unknown data source `{pattern}`"));
         }
     }
@@ -612,6 +612,9 @@ fn check_target(spec: &PolicySpec, known: &Known<'_>, problems: &mut Vec<String>
         if !known.has_tag(tag) {
             problems.push(format!("unknown tag `{tag}`"));
         }
+    }
+    if spec.on.columns.is_empty() {
+        return;
     }
     let targeted: Vec<&DataSource> = known
         .data_sources

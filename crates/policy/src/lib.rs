@@ -13,7 +13,9 @@ mod model;
 mod tag;
 mod trino_type;
 
-pub use change::{Affected, ChangeAction, EditError, EntityChange, EntityKind, affected, diff};
+pub use change::{
+    Affected, ChangeAction, EditError, EntityChange, EntityKind, Named, affected, diff,
+};
 pub use condition::Condition;
 pub use decision::{Decision, Explanation, Identity, PassReason, Passed, Subject, SubjectError};
 pub use estate::{

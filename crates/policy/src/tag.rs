@@ -23,15 +23,28 @@ pub fn deepest_match(policy_tags: &[String], carried: &[String]) -> Option<usize
 
 /// Whether `name` matches a data-source glob: `*` matches any run of characters, `?` one.
 pub fn glob_matches(pattern: &str, name: &str) -> bool {
-    let pattern: Vec<char> = pattern.chars().collect();
-    let name: Vec<char> = name.chars().collect();
+    if !pattern.contains(['*', '?']) {
+        return pattern == name;
+    }
+    // `?` is one character: bytes stand for characters only when both are ASCII.
+    if pattern.is_ascii() && name.is_ascii() {
+        matches(pattern.as_bytes(), name.as_bytes(), b'*', b'?')
+    } else {
+        let pattern: Vec<char> = pattern.chars().collect();
+        let name: Vec<char> = name.chars().collect();
+        matches(&pattern, &name, '*', '?')
+    }
+}
+
+/// Wildcard matching with backtracking to the last `*` only: linear in practice.
+fn matches<T: PartialEq + Copy>(pattern: &[T], name: &[T], any_run: T, any_one: T) -> bool {
     let (mut p, mut n) = (0, 0);
     let (mut star, mut star_n) = (None, 0);
     while n < name.len() {
-        if p < pattern.len() && (pattern[p] == '?' || pattern[p] == name[n]) {
+        if p < pattern.len() && (pattern[p] == any_one || pattern[p] == name[n]) {
             p += 1;
             n += 1;
-        } else if p < pattern.len() && pattern[p] == '*' {
+        } else if p < pattern.len() && pattern[p] == any_run {
             star = Some(p);
             star_n = n;
             p += 1;
@@ -43,7 +56,7 @@ pub fn glob_matches(pattern: &str, name: &str) -> bool {
             return false;
         }
     }
-    pattern[p..].iter().all(|&character| character == '*')
+    pattern[p..].iter().all(|&character| character == any_run)
 }
 
 #[cfg(test)]
@@ -73,5 +86,12 @@ mod tests {
         assert!(glob_matches("s?les.c*s", "sales.customers"));
         assert!(glob_matches("sales.customers", "sales.customers"));
         assert!(!glob_matches("sales.customer", "sales.customers"));
+        // `?` is one character, also when it takes more than one byte.
+        assert!(glob_matches("caf?.t", "café.t"));
+        assert!(!glob_matches("caf??.t", "café.t"));
+        assert!(glob_matches("*é*", "café.t"));
+        assert!(!glob_matches("*è*", "café.t"));
+        assert!(glob_matches("a*b*c", "axxbyyc"));
+        assert!(!glob_matches("a*b*c", "axxbyy"));
     }
 }

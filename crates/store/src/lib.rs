@@ -10,10 +10,11 @@ mod migrations;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use serde::Serialize;
 use serde_json::Value;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
-use veil_policy::{EntityKind, PolicyFile};
+use veil_policy::{EntityKind, Named, PolicyFile};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -245,25 +246,15 @@ impl Store {
                 found,
             });
         }
-        let before = rows(old);
-        let after = rows(file);
         // Rows that went away or changed are deleted; rows that are new or changed are inserted.
-        let stale: Vec<&EntityKey> = before
-            .iter()
-            .filter(|(key, row)| after.get(*key) != Some(*row))
-            .map(|(key, _)| key)
-            .collect();
-        for key in stale {
+        let Rows { stale, fresh } = changed_rows(old, file);
+        for key in &stale {
             sqlx::query("DELETE FROM veil_entities WHERE kind = $1 AND name = $2")
                 .bind(key.0)
                 .bind(key.1.as_str())
                 .execute(&mut *transaction)
                 .await?;
         }
-        let fresh: Vec<(&EntityKey, &EntityRow)> = after
-            .iter()
-            .filter(|(key, row)| before.get(*key) != Some(*row))
-            .collect();
         // Many rows per statement: a first load writes every entity of a large estate.
         for chunk in fresh.chunks(250) {
             let placeholders: Vec<String> = (0..chunk.len())
@@ -411,20 +402,60 @@ type EntityKey = (&'static str, String);
 type EntityRow = (usize, String);
 
 /// Every entity of a bundle.
-fn rows(file: &PolicyFile) -> HashMap<EntityKey, EntityRow> {
-    let document = serde_json::to_value(file).expect("a policy file serializes");
-    let mut rows = HashMap::new();
-    for kind in KINDS {
-        if let Some(Value::Array(entities)) = document.get(section(kind)) {
-            for (position, entity) in entities.iter().enumerate() {
-                let name = entity
-                    .get("name")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned();
-                rows.insert((kind.name(), name), (position, entity.to_string()));
-            }
+/// The entity rows a commit rewrites.
+struct Rows {
+    /// Rows to delete: gone, changed or moved.
+    stale: Vec<EntityKey>,
+    /// Rows to insert: new, changed or moved.
+    fresh: Vec<(EntityKey, EntityRow)>,
+}
+
+/// Compares the two files entity by entity, as values; only what is written is serialized, so
+/// editing one entity of a large estate costs little more than the comparison.
+fn changed_rows(old: &PolicyFile, new: &PolicyFile) -> Rows {
+    let mut rows = Rows {
+        stale: Vec::new(),
+        fresh: Vec::new(),
+    };
+    compare(
+        EntityKind::DataSource,
+        &old.data_sources,
+        &new.data_sources,
+        &mut rows,
+    );
+    compare(EntityKind::User, &old.users, &new.users, &mut rows);
+    compare(EntityKind::Purpose, &old.purposes, &new.purposes, &mut rows);
+    compare(EntityKind::Project, &old.projects, &new.projects, &mut rows);
+    compare(EntityKind::Policy, &old.policies, &new.policies, &mut rows);
+    rows
+}
+
+/// Each entity by name, with its position in the file.
+fn placed<T: Named>(entities: &[T]) -> HashMap<&str, (usize, &T)> {
+    entities
+        .iter()
+        .enumerate()
+        .map(|(position, entity)| (entity.entity_name(), (position, entity)))
+        .collect()
+}
+
+fn compare<T: Named + PartialEq + Serialize>(
+    kind: EntityKind,
+    old: &[T],
+    new: &[T],
+    rows: &mut Rows,
+) {
+    let (before, after) = (placed(old), placed(new));
+    for (name, place) in &before {
+        if after.get(name) != Some(place) {
+            rows.stale.push((kind.name(), (*name).to_owned()));
         }
     }
-    rows
+    for (name, place @ (position, entity)) in &after {
+        if before.get(name) != Some(place) {
+            let spec = serde_json::to_string(entity).expect("a policy entity serializes");
+            rows.fresh
+                .push(((kind.name(), (*name).to_owned()), (*position, spec)));
+        }
+    }
 }
