@@ -1,12 +1,13 @@
 //! The decision audit: every `GetViewDefinition` answer is queued without waiting, and a
 //! background task writes them to the store in batches. A full queue drops records and counts
-//! them; the count is logged and returned by `ListDecisions`, never silently lost.
+//! them; the count is logged and returned by `ListDecisions`, never silently lost. When the
+//! server stops, [`Audit::finish`] writes what is still queued.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use veil_store::{DecisionRecord, PolicyNames, Store};
 
 /// One answer, as cheap to queue as it can be: the strings are the request's own, the policy
@@ -26,6 +27,9 @@ pub struct AuditEntry {
 pub struct Audit {
     queue: Option<mpsc::Sender<AuditEntry>>,
     dropped: Arc<AtomicU64>,
+    /// Tells the writer to write what is queued and stop.
+    stop: Arc<Notify>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 const QUEUE: usize = 65_536;
@@ -36,6 +40,8 @@ impl Audit {
         Audit {
             queue: None,
             dropped: Arc::new(AtomicU64::new(0)),
+            stop: Arc::new(Notify::new()),
+            writer: Mutex::new(None),
         }
     }
 
@@ -45,8 +51,10 @@ impl Audit {
         let (queue, entries) = mpsc::channel::<AuditEntry>(QUEUE);
         let dropped = Arc::new(AtomicU64::new(0));
         let reported = Arc::clone(&dropped);
+        let stop = Arc::new(Notify::new());
+        let stopped = Arc::clone(&stop);
         let store_url = store_url.to_owned();
-        std::thread::Builder::new()
+        let writer = std::thread::Builder::new()
             .name("veil-audit".into())
             .spawn(move || {
                 // Answers come first: this thread (and the SQLite connection thread it starts)
@@ -58,12 +66,30 @@ impl Audit {
                     .enable_all()
                     .build()
                     .expect("a single-threaded runtime builds");
-                runtime.block_on(write(store_url, entries, reported));
+                runtime.block_on(write(store_url, entries, reported, stopped));
             })?;
         Ok(Audit {
             queue: Some(queue),
             dropped,
+            stop,
+            writer: Mutex::new(Some(writer)),
         })
+    }
+
+    /// Writes every queued record and stops the writer, waiting at most `patience`. Answers
+    /// recorded afterwards are counted as dropped.
+    pub async fn finish(&self, patience: Duration) {
+        let Some(writer) = self.writer.lock().expect("not poisoned").take() else {
+            return;
+        };
+        self.stop.notify_one();
+        let joined = tokio::task::spawn_blocking(move || writer.join());
+        match tokio::time::timeout(patience, joined).await {
+            Ok(_) => tracing::info!("decision audit written"),
+            Err(_) => tracing::warn!(
+                "the decision audit writer did not finish within {patience:?}; records still queued are lost"
+            ),
+        }
     }
 
     pub fn is_enabled(&self) -> bool {
@@ -92,12 +118,13 @@ fn lower_priority() -> std::io::Result<()> {
     rustix::process::setpriority_process(Some(thread), NICE).map_err(std::io::Error::from)
 }
 
-/// Writes queued entries in batches until every sender is gone. Records that cannot be written
-/// are counted in `dropped`.
+/// Writes queued entries in batches until every sender is gone or `stop` is notified; then
+/// writes what is queued and returns. Records that cannot be written are counted in `dropped`.
 async fn write(
     store_url: String,
     mut entries: mpsc::Receiver<AuditEntry>,
     dropped: Arc<AtomicU64>,
+    stop: Arc<Notify>,
 ) {
     let store = match Store::open(&store_url).await {
         Ok(store) => Some(store),
@@ -110,18 +137,32 @@ async fn write(
     let mut last_reported = 0;
     // The first drops are reported at once.
     let mut last_report = std::time::Instant::now() - Duration::from_secs(10);
-    while entries.recv_many(&mut batch, BATCH).await > 0 {
+    let mut stopping = false;
+    loop {
+        if !stopping {
+            tokio::select! {
+                received = entries.recv_many(&mut batch, BATCH) => if received == 0 { break },
+                () = stop.notified() => stopping = true,
+            }
+        }
+        if stopping {
+            // Whatever is queued now is written; later answers find no reader and count as
+            // dropped.
+            entries.close();
+            while let Ok(entry) = entries.try_recv() {
+                batch.push(entry);
+            }
+        }
         let records: Vec<DecisionRecord> = batch.drain(..).map(record).collect();
-        match &store {
-            Some(store) => {
-                if let Err(error) = write_with_retries(store, &records).await {
-                    dropped.fetch_add(records.len() as u64, Ordering::Relaxed);
-                    tracing::error!(%error, lost = records.len(), "writing decision records failed");
-                }
-            }
-            None => {
-                dropped.fetch_add(records.len() as u64, Ordering::Relaxed);
-            }
+        let written = match &store {
+            Some(store) => write_with_retries(store, &records).await,
+            None => Ok(()),
+        };
+        if store.is_none() || written.is_err() {
+            dropped.fetch_add(records.len() as u64, Ordering::Relaxed);
+        }
+        if let Err(error) = written {
+            tracing::error!(%error, lost = records.len(), "writing decision records failed");
         }
         // At most one warning every ten seconds, however many records are dropped.
         let now = dropped.load(Ordering::Relaxed);
@@ -133,8 +174,15 @@ async fn write(
             last_reported = now;
             last_report = std::time::Instant::now();
         }
-        // Let a burst gather into the next batch instead of one write per record.
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        if stopping {
+            break;
+        }
+        // Let a burst gather into the next batch instead of one write per record; a stop cuts
+        // the wait short.
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(20)) => {}
+            () = stop.notified() => stopping = true,
+        }
     }
 }
 

@@ -90,7 +90,8 @@ pub fn tls_config(
     Ok(config)
 }
 
-/// Serves every Veil service on `listener` until `shutdown` completes.
+/// Serves every Veil service on `listener` until `shutdown` completes, then writes the decision
+/// audit's queue.
 pub async fn serve(
     listener: TcpListener,
     state: Arc<State>,
@@ -115,6 +116,7 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
     tracing::info!(%address, version = state.current().version, "veil serving");
+    let audited = Arc::clone(&state);
     let mut builder = tonic::transport::Server::builder();
     if let Some(tls) = tls {
         builder = builder.tls_config(tls)?;
@@ -135,6 +137,10 @@ pub async fn serve(
         ))
         .serve_with_incoming_shutdown(incoming(listener), shutdown)
         .await?;
+    audited
+        .audit
+        .finish(std::time::Duration::from_secs(30))
+        .await;
     tracing::info!("veil stopped");
     Ok(())
 }

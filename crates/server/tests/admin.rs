@@ -473,6 +473,28 @@ async fn every_answer_is_audited() {
     server.stop().await;
 }
 
+/// Stopping the server writes every answer still queued for the audit.
+#[tokio::test]
+async fn a_stop_writes_the_queued_audit() {
+    let url = sqlite_url("audit-stop");
+    let server = Server::start(&url).await;
+    let mut admin = server.admin("admin-token-0000000").await;
+    admin.apply_bundle(example_bundle(false)).await.unwrap();
+    let mut decisions = server.decisions("plugin-token-000000").await;
+    let answers = 300;
+    for _ in 0..answers {
+        decisions
+            .get_view_definition(view("alice", "customers"))
+            .await
+            .unwrap();
+    }
+    // No pause: the last answers are still queued when the stop comes.
+    server.stop().await;
+    let store = veil_store::Store::open(&url).await.unwrap();
+    let recorded = store.decisions(10_000, Some("alice")).await.unwrap();
+    assert_eq!(recorded.len(), answers);
+}
+
 #[tokio::test]
 async fn replicas_on_one_postgres_converge_within_a_second() {
     let base = std::env::var("VEIL_TEST_POSTGRES_URL")
