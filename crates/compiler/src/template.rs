@@ -60,9 +60,63 @@ enum Slot {
     AttributeContains { key: String, expression: String },
 }
 
+/// Trino's aggregate functions, which a per-row expression cannot call (Trino would refuse the
+/// view at query time; Veil refuses the policy at load).
+const AGGREGATES: &[&str] = &[
+    "any_value",
+    "approx_distinct",
+    "approx_most_frequent",
+    "approx_percentile",
+    "approx_set",
+    "arbitrary",
+    "array_agg",
+    "avg",
+    "bitwise_and_agg",
+    "bitwise_or_agg",
+    "bitwise_xor_agg",
+    "bool_and",
+    "bool_or",
+    "checksum",
+    "corr",
+    "count",
+    "count_if",
+    "covar_pop",
+    "covar_samp",
+    "entropy",
+    "every",
+    "geometric_mean",
+    "histogram",
+    "kurtosis",
+    "listagg",
+    "map_agg",
+    "map_union",
+    "max",
+    "max_by",
+    "merge",
+    "min",
+    "min_by",
+    "multimap_agg",
+    "numeric_histogram",
+    "qdigest_agg",
+    "reduce_agg",
+    "regr_intercept",
+    "regr_slope",
+    "set_agg",
+    "set_union",
+    "skewness",
+    "stddev",
+    "stddev_pop",
+    "stddev_samp",
+    "sum",
+    "tdigest_agg",
+    "var_pop",
+    "var_samp",
+    "variance",
+];
+
 impl Template {
     /// Parses one SQL expression and checks it: a single expression, no subqueries, no window
-    /// functions, no qualified names, compile-time functions with literal arguments.
+    /// or aggregate functions, no qualified names, compile-time functions with literal arguments.
     pub fn parse(sql: &str) -> Result<Template, String> {
         if sql.contains(SLOT_PREFIX) {
             return Err(format!("`{SLOT_PREFIX}` is reserved"));
@@ -102,6 +156,17 @@ impl Template {
                     if function.over.is_some() {
                         problems.push(format!(
                             "window function `{}` is not allowed",
+                            function.name
+                        ));
+                    }
+                    let lowercase = function.name.to_string().to_lowercase();
+                    if AGGREGATES.contains(&lowercase.as_str())
+                        || function.filter.is_some()
+                        || !function.within_group.is_empty()
+                    {
+                        problems.push(format!(
+                            "aggregate function `{}` is not allowed: the expression is evaluated \
+                             per row",
                             function.name
                         ));
                     }

@@ -181,6 +181,13 @@ fn predicates_are_checked_at_load() {
         ("other.id > 1", "qualified name `other.id` is not allowed"),
         ("nope > 1", "unknown column `nope`"),
         ("row_number() OVER () > 1", "window function"),
+        ("count(*) > 1", "aggregate function `count` is not allowed"),
+        ("id > MAX(id)", "aggregate function `MAX` is not allowed"),
+        ("approx_percentile(id, 0.5) > 1", "aggregate function"),
+        (
+            "abs(id) FILTER (WHERE id > 0) > 1",
+            "aggregate function `abs`",
+        ),
         ("user_in_group(region)", "takes one string literal"),
         (
             "user_attribute_contains('a')",
