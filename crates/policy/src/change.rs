@@ -130,7 +130,7 @@ fn put_in<T: Named + DeserializeOwned>(
     kind: EntityKind,
     yaml: &str,
 ) -> Result<(String, ChangeAction), EditError> {
-    let entity: T = serde_norway::from_str(yaml).map_err(|error| EditError::Invalid {
+    let entity: T = crate::file::parse_yaml(yaml).map_err(|error| EditError::Invalid {
         kind: kind.name(),
         message: error.to_string(),
     })?;

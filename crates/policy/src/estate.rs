@@ -92,9 +92,9 @@ impl Estate {
     pub fn from_yaml(text: &str) -> Result<Estate, LoadErrors> {
         let file = PolicyFile::from_yaml(text).map_err(|error| {
             LoadErrors(vec![LoadError {
-                line: error.location().map(|location| location.line()),
+                line: error.line,
                 context: String::new(),
-                message: error.to_string(),
+                message: error.message,
             }])
         })?;
         Estate::new(file, Some(text))
