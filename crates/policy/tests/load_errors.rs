@@ -205,8 +205,8 @@ users:
         file.users[0].groups,
         ["no", "on", "off", "1", "1.0", "007", "0x1F", "~x"]
     );
-    let error = veil_policy::PolicyFile::from_yaml("users:\n  - name: ana\n    gruops: [g]\n")
-        .unwrap_err();
+    let error =
+        veil_policy::PolicyFile::from_yaml("users:\n  - name: ana\n    gruops: [g]\n").unwrap_err();
     assert_eq!(error.line, Some(3));
     assert!(error.message.contains("unknown field `gruops`"), "{error}");
 }
