@@ -85,7 +85,10 @@ impl Audit {
         self.stop.notify_one();
         let joined = tokio::task::spawn_blocking(move || writer.join());
         match tokio::time::timeout(patience, joined).await {
-            Ok(_) => tracing::info!("decision audit written"),
+            Ok(Ok(Ok(()))) => tracing::info!("decision audit written"),
+            Ok(_) => {
+                tracing::error!("the decision audit writer failed; records still queued are lost")
+            }
             Err(_) => tracing::warn!(
                 "the decision audit writer did not finish within {patience:?}; records still queued are lost"
             ),
