@@ -401,7 +401,6 @@ type EntityKey = (&'static str, String);
 /// An entity's position in its section and its JSON spec.
 type EntityRow = (usize, String);
 
-/// Every entity of a bundle.
 /// The entity rows a commit rewrites.
 struct Rows {
     /// Rows to delete: gone, changed or moved.
