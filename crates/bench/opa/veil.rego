@@ -155,8 +155,8 @@ masked(policy, candidate, column) := sprintf("CAST(NULL AS %s)", [column.columnT
 }
 
 masked(policy, candidate, column) := sprintf(
-	"lower(to_hex(sha256(to_utf8(concat(%s, CAST(%s AS varchar))))))",
-	[quote_literal(data.veil.salt), quote_identifier(column.columnName)],
+	"%s.\"system\".\"hash\"(%s, CAST(%s AS varchar))",
+	[quote_identifier(data.veil.functions_catalog), quote_literal(data.veil.mask_key), quote_identifier(column.columnName)],
 ) if {
 	not candidate.fallback
 	policy.method == "hash"

@@ -89,7 +89,7 @@ pub struct Plan {
 pub fn prepare(
     file: &PolicyFile,
     estate: &Estate,
-    salt: &str,
+    functions_catalog: &str,
     pairs: &[(String, usize)],
     user_limit: usize,
     out: &Path,
@@ -147,7 +147,8 @@ pub fn prepare(
             );
     }
     let document = json!({"veil": {
-        "salt": salt,
+        "functions_catalog": functions_catalog,
+        "mask_key": estate.settings().mask_key(),
         "users": users,
         "policies": policies,
         "tables": tables,

@@ -50,16 +50,17 @@ struct PolicyTemplates {
 #[derive(Debug, Clone)]
 pub struct Compiler {
     estate: Estate,
-    salt: String,
+    /// The Trino catalog whose Veil connector provides the keyed mask functions.
+    functions_catalog: String,
     // INVARIANT: one entry per policy of `estate`, in the same order.
     templates: Vec<PolicyTemplates>,
 }
 
 impl Compiler {
     /// Loads a YAML policy file: shape, references and SQL, all or nothing.
-    pub fn from_yaml(text: &str, salt: &str) -> Result<Compiler, LoadErrors> {
+    pub fn from_yaml(text: &str, functions_catalog: &str) -> Result<Compiler, LoadErrors> {
         let estate = Estate::from_yaml(text)?;
-        Compiler::new(estate, salt).map_err(|mut errors| {
+        Compiler::new(estate, functions_catalog).map_err(|mut errors| {
             for error in &mut errors.0 {
                 if let Some(name) = error
                     .context
@@ -75,7 +76,7 @@ impl Compiler {
 
     /// Parses and checks every predicate, expression and constant against the data sources
     /// each policy reaches.
-    pub fn new(estate: Estate, salt: &str) -> Result<Compiler, LoadErrors> {
+    pub fn new(estate: Estate, functions_catalog: &str) -> Result<Compiler, LoadErrors> {
         let mut errors = Vec::new();
         let mut templates = Vec::with_capacity(estate.policies.len());
         for policy in &estate.policies {
@@ -122,7 +123,7 @@ impl Compiler {
         }
         let compiler = Compiler {
             estate,
-            salt: salt.to_owned(),
+            functions_catalog: functions_catalog.to_owned(),
             templates,
         };
         compiler.check_against_data_sources(&mut errors);
@@ -193,9 +194,16 @@ impl Compiler {
         &self.estate
     }
 
-    /// The deployment-wide hash salt this compiler writes into `hash` masks.
-    pub fn salt(&self) -> &str {
-        &self.salt
+    /// The catalog named in calls of the keyed mask functions.
+    pub fn functions_catalog(&self) -> &str {
+        &self.functions_catalog
+    }
+
+    fn keyed(&self) -> mask::Keyed<'_> {
+        mask::Keyed {
+            catalog: &self.functions_catalog,
+            key: self.estate.settings().mask_key(),
+        }
     }
 
     /// The user facts the view for `decision` depends on, in rendering order. Equal decisions
@@ -257,7 +265,7 @@ impl Compiler {
                         out.push_str("CASE WHEN ");
                         out.push_str(&when);
                         out.push_str(" THEN ");
-                        mask::push_mask(&mut out, &mask.method, column, &self.salt, &expression);
+                        mask::push_mask(&mut out, &mask.method, column, &self.keyed(), &expression);
                         out.push_str(" ELSE ");
                         if output_type == column.data_type.to_string() {
                             push_identifier(&mut out, &column.name);
@@ -270,7 +278,7 @@ impl Compiler {
                         }
                         out.push_str(" END");
                     } else {
-                        mask::push_mask(&mut out, &mask.method, column, &self.salt, &expression);
+                        mask::push_mask(&mut out, &mask.method, column, &self.keyed(), &expression);
                     }
                     out.push_str(" AS ");
                     push_identifier(&mut out, &column.name);

@@ -43,13 +43,32 @@ pub fn output_type(method: &MaskMethod, column: &Column) -> String {
     }
 }
 
+/// Where a keyed method's function lives and which key it uses. The key itself is held by the
+/// Trino plugin: SQL names only its id, which is no secret.
+pub struct Keyed<'a> {
+    pub catalog: &'a str,
+    pub key: &'a str,
+}
+
+impl Keyed<'_> {
+    /// Appends `"<catalog>"."system"."<function>"('<key id>', `.
+    fn push_call(&self, out: &mut String, function: &str) {
+        push_identifier(out, self.catalog);
+        out.push_str(".\"system\".");
+        push_identifier(out, function);
+        out.push('(');
+        push_literal(out, self.key);
+        out.push_str(", ");
+    }
+}
+
 /// Appends the masked value of `column` (without `when`); `expression` is the already rendered
 /// SQL of an `expression` mask. A method that does not fit renders as `nullify`.
 pub fn push_mask(
     out: &mut String,
     method: &MaskMethod,
     column: &Column,
-    salt: &str,
+    keyed: &Keyed<'_>,
     expression: &str,
 ) {
     let data_type = column.data_type.to_string();
@@ -61,11 +80,11 @@ pub fn push_mask(
     let name = &column.name;
     match method {
         MaskMethod::Hash => {
-            out.push_str("lower(to_hex(sha256(to_utf8(concat(");
-            push_literal(out, salt);
-            out.push_str(", CAST(");
+            // HMAC-SHA256 of the value's text, lowercase hex, by the plugin's keyed function.
+            keyed.push_call(out, "hash");
+            out.push_str("CAST(");
             push_identifier(out, name);
-            out.push_str(" AS varchar))))))");
+            out.push_str(" AS varchar))");
         }
         MaskMethod::Nullify if column.data_type.family() == TypeFamily::Other => {
             // `if(FALSE, col)` is NULL of the column's own type, whatever that type is.

@@ -9,7 +9,7 @@ use sqlparser::parser::Parser;
 use veil_compiler::Compiler;
 use veil_policy::Identity;
 
-const SALT: &str = "golden-salt";
+const FUNCTIONS_CATALOG: &str = "veil";
 
 #[test]
 fn golden_views() {
@@ -31,7 +31,7 @@ fn golden_views() {
     let mut mismatches = Vec::new();
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();
-        let compiler = Compiler::from_yaml(&text, SALT)
+        let compiler = Compiler::from_yaml(&text, FUNCTIONS_CATALOG)
             .unwrap_or_else(|errors| panic!("{}: {errors}", file.display()));
         let mut actual = String::new();
         for case in text.lines().filter_map(|line| line.strip_prefix("# case:")) {

@@ -145,7 +145,7 @@ fn hostile_values_come_out_as_exactly_that_literal() {
             view.sql
         );
         let found = literals(&statements[0]);
-        // match IN list, user_name(), user_attribute_contains IN list, constant, hash salt.
+        // match IN list, user_name(), user_attribute_contains IN list, constant.
         let count = found.iter().filter(|literal| *literal == value).count();
         assert!(
             count >= 3,
@@ -209,7 +209,7 @@ policies:
     where: {predicate:?}
 "#
         );
-        let errors = Compiler::from_yaml(&text, "salt")
+        let errors = Compiler::from_yaml(&text, "veil")
             .expect_err(predicate)
             .to_string();
         assert!(
@@ -230,7 +230,7 @@ policies:
   - {name: sub, kind: subscription, on: {data_sources: [s.t]}, allow: everyone}
   - {name: m, kind: mask, on: {data_sources: [s.t], columns: [id]}, method: constant, value: 'abc'}
 "#;
-    let errors = Compiler::from_yaml(text, "salt").unwrap_err().to_string();
+    let errors = Compiler::from_yaml(text, "veil").unwrap_err().to_string();
     assert!(
         errors.contains("value `abc` cannot be cast to `bigint`"),
         "{errors}"
@@ -239,7 +239,7 @@ policies:
     let text = text
         .replace("columns: [id]}", "column_tags: [X]}")
         .replace("data_sources: [s.t], column_tags", "column_tags");
-    let compiler = Compiler::from_yaml(&text, "salt").unwrap();
+    let compiler = Compiler::from_yaml(&text, "veil").unwrap();
     let subject = compiler
         .estate()
         .subject(
@@ -260,4 +260,39 @@ policies:
             .contains("cannot be cast")
     );
     assert!(explained.view.unwrap().sql.contains("CAST(NULL AS bigint)"));
+}
+
+/// The catalog of the keyed functions is an identifier like any other, and a key id that could
+/// carry SQL is refused at load.
+#[test]
+fn keyed_function_names_are_escaped_and_key_ids_checked() {
+    let text = "data_sources:\n  - {name: s.t, table: c.s.t, columns: [{name: v, type: varchar}]}\npolicies:\n  - {name: read, kind: subscription, on: {data_sources: [s.t]}, allow: everyone}\n  - {name: h, kind: mask, on: {columns: [v]}, method: hash}\nsettings: {mask_key: k2}\n";
+    let compiler = Compiler::from_yaml(text, "we\"ird").unwrap();
+    let subject = compiler
+        .estate()
+        .subject(
+            Identity {
+                user: "anyone",
+                groups: &[],
+                project: None,
+            },
+            false,
+        )
+        .unwrap();
+    let sql = compiler.compile(0, &subject).unwrap().sql;
+    assert_eq!(
+        sql,
+        "SELECT \"we\"\"ird\".\"system\".\"hash\"('k2', CAST(\"v\" AS varchar)) AS \"v\" FROM \"c\".\"s\".\"t\""
+    );
+    Parser::parse_sql(&GenericDialect {}, &sql).unwrap();
+    for key in ["k'2", "", "a b", &"k".repeat(65)] {
+        let hostile = text.replace("mask_key: k2", &format!("mask_key: {key:?}"));
+        let errors = Compiler::from_yaml(&hostile, "veil")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            errors.contains("line 6: settings: `mask_key`"),
+            "{key:?}: {errors}"
+        );
+    }
 }

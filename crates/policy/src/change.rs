@@ -16,15 +16,21 @@ pub enum EntityKind {
     Purpose,
     Project,
     Policy,
+    /// The bundle's one [`crate::SettingsSpec`], named [`SETTINGS`].
+    Settings,
 }
 
+/// The name of the one settings entity.
+pub const SETTINGS: &str = "settings";
+
 impl EntityKind {
-    pub const ALL: [EntityKind; 5] = [
+    pub const ALL: [EntityKind; 6] = [
         EntityKind::DataSource,
         EntityKind::User,
         EntityKind::Purpose,
         EntityKind::Project,
         EntityKind::Policy,
+        EntityKind::Settings,
     ];
 
     pub fn name(self) -> &'static str {
@@ -34,6 +40,7 @@ impl EntityKind {
             EntityKind::Purpose => "purpose",
             EntityKind::Project => "project",
             EntityKind::Policy => "policy",
+            EntityKind::Settings => "settings",
         }
     }
 
@@ -98,6 +105,7 @@ macro_rules! each_kind {
                 let $list = &mut $file.policies;
                 $body
             }
+            EntityKind::Settings => unreachable!("settings are one entity, not a list"),
         }
     };
 }
@@ -115,6 +123,12 @@ macro_rules! named {
             }
         })*
     };
+}
+
+impl Named for crate::SettingsSpec {
+    fn entity_name(&self) -> &str {
+        SETTINGS
+    }
 }
 
 named!(
@@ -169,11 +183,31 @@ impl PolicyFile {
         kind: EntityKind,
         yaml: &str,
     ) -> Result<(String, ChangeAction), EditError> {
+        if kind == EntityKind::Settings {
+            let settings: crate::SettingsSpec =
+                crate::file::parse_yaml(yaml).map_err(|error| EditError::Invalid {
+                    kind: kind.name(),
+                    message: error.to_string(),
+                })?;
+            self.settings = settings;
+            return Ok((SETTINGS.to_owned(), ChangeAction::Changed));
+        }
         each_kind!(self, kind, |list| put_in(list, kind, yaml))
     }
 
     /// Removes one entity.
     pub fn remove(&mut self, kind: EntityKind, name: &str) -> Result<(), EditError> {
+        if kind == EntityKind::Settings {
+            // Removing the settings brings back every default.
+            if name != SETTINGS {
+                return Err(EditError::NotFound {
+                    kind: kind.name(),
+                    name: name.to_owned(),
+                });
+            }
+            self.settings = crate::SettingsSpec::default();
+            return Ok(());
+        }
         each_kind!(self, kind, |list| {
             let before = list.len();
             list.retain(|entity| entity.entity_name() != name);
@@ -195,6 +229,8 @@ impl PolicyFile {
             EntityKind::Purpose => get_in(&self.purposes, name),
             EntityKind::Project => get_in(&self.projects, name),
             EntityKind::Policy => get_in(&self.policies, name),
+            EntityKind::Settings => (name == SETTINGS)
+                .then(|| serde_norway::to_string(&self.settings).expect("settings serialize")),
         }
     }
 
@@ -205,6 +241,7 @@ impl PolicyFile {
             EntityKind::Purpose => names_in(&self.purposes),
             EntityKind::Project => names_in(&self.projects),
             EntityKind::Policy => names_in(&self.policies),
+            EntityKind::Settings => vec![SETTINGS.to_owned()],
         }
     }
 }
@@ -277,6 +314,13 @@ pub fn diff(old: &PolicyFile, new: &PolicyFile) -> Vec<EntityChange> {
         &new.policies,
         &mut changes,
     );
+    if old.settings != new.settings {
+        changes.push(EntityChange {
+            kind: EntityKind::Settings,
+            name: SETTINGS.to_owned(),
+            action: ChangeAction::Changed,
+        });
+    }
     changes
 }
 
@@ -346,6 +390,8 @@ pub fn affected(old: &Estate, new: &Estate, changes: &[EntityChange]) -> Affecte
                     }
                 }
             }
+            // Settings shape every view.
+            EntityKind::Settings => result.everything = true,
             EntityKind::Project | EntityKind::Purpose => {
                 // Members of the projects involved: the only users whose purposes change.
                 for estate in [old, new] {
@@ -362,7 +408,7 @@ pub fn affected(old: &Estate, new: &Estate, changes: &[EntityChange]) -> Affecte
             }
         }
     }
-    if result.data_sources.len() + result.users.len() > 10_000 {
+    if result.everything || result.data_sources.len() + result.users.len() > 10_000 {
         result = Affected {
             everything: true,
             ..Affected::default()

@@ -122,6 +122,7 @@ impl Estate {
             tags: all_tags(&data_sources),
         };
         let policies = checker.policies(&file, &known);
+        checker.settings(&file.settings);
         if !checker.errors.is_empty() {
             return Err(LoadErrors(checker.errors));
         }
@@ -195,6 +196,18 @@ impl Estate {
     pub fn has_purpose(&self, name: &str) -> bool {
         self.purposes.contains(name)
     }
+
+    pub fn settings(&self) -> &crate::SettingsSpec {
+        &self.file.settings
+    }
+}
+
+/// A key id as the Trino plugin's key ring names it; it reaches SQL only as an escaped literal.
+fn is_key_id(text: &str) -> bool {
+    (1..=64).contains(&text.len())
+        && text
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'.' | b'-'))
 }
 
 /// Whether a policy's `on:` reaches a data source (ignoring columns).
@@ -384,6 +397,25 @@ impl Checker<'_> {
             }
         }
         data_sources
+    }
+
+    fn settings(&mut self, settings: &crate::SettingsSpec) {
+        if let Some(key) = &settings.mask_key
+            && !is_key_id(key)
+        {
+            self.errors.push(LoadError {
+                line: self.source.and_then(|source| {
+                    source
+                        .lines()
+                        .position(|line| line.contains("mask_key"))
+                        .map(|index| index + 1)
+                }),
+                context: "settings".to_owned(),
+                message: format!(
+                    "`mask_key` `{key}` is not a key id (1 to 64 of `A-Z a-z 0-9 _ . -`)"
+                ),
+            });
+        }
     }
 
     fn users(&mut self, file: &PolicyFile) -> HashMap<String, usize> {

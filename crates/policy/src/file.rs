@@ -21,6 +21,33 @@ pub struct PolicyFile {
     pub projects: Vec<ProjectSpec>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub policies: Vec<PolicySpec>,
+    #[serde(default, skip_serializing_if = "SettingsSpec::is_default")]
+    pub settings: SettingsSpec,
+}
+
+/// Deployment-wide settings that shape every view, changed like any other entity (and
+/// recorded in the history), so a change reaches every plugin at once.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsSpec {
+    /// The id of the key the keyed mask functions use (`hash`); the key itself lives only in
+    /// the Trino plugin's configuration. Absent: [`SettingsSpec::DEFAULT_MASK_KEY`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mask_key: Option<String>,
+}
+
+impl SettingsSpec {
+    pub const DEFAULT_MASK_KEY: &'static str = "default";
+
+    pub fn is_default(&self) -> bool {
+        *self == SettingsSpec::default()
+    }
+
+    pub fn mask_key(&self) -> &str {
+        self.mask_key
+            .as_deref()
+            .unwrap_or(SettingsSpec::DEFAULT_MASK_KEY)
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

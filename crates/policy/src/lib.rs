@@ -14,7 +14,7 @@ mod tag;
 mod trino_type;
 
 pub use change::{
-    Affected, ChangeAction, EditError, EntityChange, EntityKind, Named, affected, diff,
+    Affected, ChangeAction, EditError, EntityChange, EntityKind, Named, SETTINGS, affected, diff,
 };
 pub use condition::Condition;
 pub use decision::{Decision, Explanation, Identity, PassReason, Passed, Subject, SubjectError};

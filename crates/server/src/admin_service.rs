@@ -4,14 +4,13 @@
 use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
-use veil_policy::EntityKind;
 use veil_proto::server::policy_admin_server::PolicyAdmin;
 use veil_proto::v1::{
     self, ApplyBundleRequest, ChangeSummary, ColumnExplanation, DeleteEntityRequest,
     ExplainRequest, ExplainResponse, ExportBundleRequest, ExportBundleResponse, GetEntityRequest,
-    GetEntityResponse, ListDecisionsRequest, ListDecisionsResponse, ListEntitiesRequest,
-    ListEntitiesResponse, PassedPolicy, PutEntityRequest, RowFilterExplanation,
-    SubscriptionExplanation,
+    GetEntityResponse, ListChangesRequest, ListChangesResponse, ListDecisionsRequest,
+    ListDecisionsResponse, ListEntitiesRequest, ListEntitiesResponse, PassedPolicy,
+    PutEntityRequest, RowFilterExplanation, SubscriptionExplanation,
 };
 
 use crate::auth::{Caller, Role};
@@ -27,6 +26,48 @@ impl AdminService {
     pub fn new(state: Arc<State>) -> AdminService {
         AdminService { state }
     }
+
+    fn store(&self) -> Result<&veil_store::Store, Status> {
+        self.state
+            .store
+            .as_ref()
+            .ok_or_else(|| Status::unavailable("this server keeps no history or audit (no store)"))
+    }
+
+    /// The bundle as it stood at `version`, rebuilt from the store's history and compiled.
+    async fn compiler_as_of(&self, version: u64) -> Result<veil_compiler::Compiler, Status> {
+        use veil_store::StoreError;
+        let file = self
+            .store()?
+            .bundle_at(version)
+            .await
+            .map_err(|error| match error {
+                StoreError::FutureVersion { .. } | StoreError::HistoryMissing { .. } => {
+                    Status::failed_precondition(error.to_string())
+                }
+                error => Status::unavailable(error.to_string()),
+            })?;
+        let estate = veil_policy::Estate::new(file, None).map_err(|errors| {
+            Status::internal(format!(
+                "the bundle of version {version} does not validate: {errors}"
+            ))
+        })?;
+        veil_compiler::Compiler::new(estate, self.state.functions_catalog()).map_err(|errors| {
+            Status::internal(format!(
+                "the bundle of version {version} does not compile: {errors}"
+            ))
+        })
+    }
+}
+
+/// A stored entity (JSON) as the YAML of its policy-file entry; empty stays empty.
+fn json_to_yaml(json: &str) -> String {
+    if json.is_empty() {
+        return String::new();
+    }
+    serde_json::from_str::<serde_json::Value>(json)
+        .map(|value| serde_norway::to_string(&value).expect("JSON values serialize"))
+        .unwrap_or_else(|_| json.to_owned())
 }
 
 fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
@@ -35,27 +76,6 @@ fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
         .get::<Caller>()
         .cloned()
         .ok_or_else(|| Status::unauthenticated("no caller"))
-}
-
-fn kind(value: i32) -> Result<EntityKind, Status> {
-    match v1::EntityKind::try_from(value) {
-        Ok(v1::EntityKind::DataSource) => Ok(EntityKind::DataSource),
-        Ok(v1::EntityKind::User) => Ok(EntityKind::User),
-        Ok(v1::EntityKind::Purpose) => Ok(EntityKind::Purpose),
-        Ok(v1::EntityKind::Project) => Ok(EntityKind::Project),
-        Ok(v1::EntityKind::Policy) => Ok(EntityKind::Policy),
-        _ => Err(Status::invalid_argument("`kind` must name an entity kind")),
-    }
-}
-
-fn proto_kind(kind: EntityKind) -> v1::EntityKind {
-    match kind {
-        EntityKind::DataSource => v1::EntityKind::DataSource,
-        EntityKind::User => v1::EntityKind::User,
-        EntityKind::Purpose => v1::EntityKind::Purpose,
-        EntityKind::Project => v1::EntityKind::Project,
-        EntityKind::Policy => v1::EntityKind::Policy,
-    }
 }
 
 fn status(error: ChangeError) -> Status {
@@ -84,7 +104,7 @@ fn summary(outcome: Outcome) -> ChangeSummary {
             .changes
             .iter()
             .map(|change| v1::EntityChange {
-                kind: proto_kind(change.kind) as i32,
+                kind: convert::proto_entity_kind(change.kind) as i32,
                 name: change.name.clone(),
                 action: change.action.name().to_owned(),
             })
@@ -121,13 +141,14 @@ impl PolicyAdmin for AdminService {
         }
         let request = request.into_inner();
         // Checked exactly as a policy file is loaded (errors carry their lines), once.
-        let compiler = veil_compiler::Compiler::from_yaml(&request.yaml, self.state.salt())
-            .map_err(|errors| {
-                Status::invalid_argument(format!("invalid bundle, nothing changed:\n{errors}"))
-            })?;
+        let compiler =
+            veil_compiler::Compiler::from_yaml(&request.yaml, self.state.functions_catalog())
+                .map_err(|errors| {
+                    Status::invalid_argument(format!("invalid bundle, nothing changed:\n{errors}"))
+                })?;
         let outcome = self
             .state
-            .replace(compiler, request.dry_run)
+            .replace(&caller, compiler, request.dry_run)
             .await
             .map_err(status)?;
         Ok(Response::new(summary(outcome)))
@@ -151,16 +172,18 @@ impl PolicyAdmin for AdminService {
     ) -> Result<Response<ChangeSummary>, Status> {
         let caller = caller(&request)?;
         let request = request.into_inner();
-        let kind = kind(request.kind)?;
+        let kind = convert::entity_kind(request.kind)?;
         let outcome = self
             .state
-            .change(request.dry_run, |file| {
+            .change(&caller, request.dry_run, |file| {
+                // Refused early, even when the entity would not change.
                 let (name, _) = file.put(kind, &request.yaml)?;
                 if !caller.may_write(kind, &name) {
                     return Err(ChangeError::Denied(format!(
-                        "`{}` may not change {} `{name}`",
+                        "`{}` may not change {} `{name}`: {}",
                         caller.name,
-                        kind.name()
+                        kind.name(),
+                        caller.role.writes()
                     )));
                 }
                 Ok(())
@@ -176,7 +199,7 @@ impl PolicyAdmin for AdminService {
     ) -> Result<Response<GetEntityResponse>, Status> {
         require_read(&caller(&request)?)?;
         let request = request.into_inner();
-        let kind = kind(request.kind)?;
+        let kind = convert::entity_kind(request.kind)?;
         let file = self.state.current().compiler.estate().to_file();
         let yaml = file
             .get(kind, &request.name)
@@ -189,7 +212,7 @@ impl PolicyAdmin for AdminService {
         request: Request<ListEntitiesRequest>,
     ) -> Result<Response<ListEntitiesResponse>, Status> {
         require_read(&caller(&request)?)?;
-        let kind = kind(request.into_inner().kind)?;
+        let kind = convert::entity_kind(request.into_inner().kind)?;
         let names = self.state.current().compiler.estate().to_file().names(kind);
         Ok(Response::new(ListEntitiesResponse { names }))
     }
@@ -200,21 +223,12 @@ impl PolicyAdmin for AdminService {
     ) -> Result<Response<ChangeSummary>, Status> {
         let caller = caller(&request)?;
         let request = request.into_inner();
-        let kind = kind(request.kind)?;
-        if !caller.may_write(kind, &request.name) {
-            return Err(Status::permission_denied(format!(
-                "`{}` may not change {} `{}`",
-                caller.name,
-                kind.name(),
-                request.name
-            )));
-        }
+        let kind = convert::entity_kind(request.kind)?;
         let outcome = self
             .state
-            .change(
-                request.dry_run,
-                |file| Ok(file.remove(kind, &request.name)?),
-            )
+            .change(&caller, request.dry_run, |file| {
+                Ok(file.remove(kind, &request.name)?)
+            })
             .await
             .map_err(status)?;
         Ok(Response::new(summary(outcome)))
@@ -230,12 +244,20 @@ impl PolicyAdmin for AdminService {
         let schema = convert::name("schema", &request.schema)?;
         let table = convert::name("table", &request.table)?;
         let snapshot = self.state.current();
-        let estate = snapshot.compiler.estate();
+        let past;
+        let (version, compiler) = match request.as_of_version {
+            0 => (snapshot.version, &snapshot.compiler),
+            version => {
+                past = self.compiler_as_of(version).await?;
+                (version, &past)
+            }
+        };
+        let estate = compiler.estate();
         let subject = convert::subject(estate, identity, &self.state.settings)?;
         let id = estate.data_source_id(schema, table).ok_or_else(|| {
             Status::not_found(format!("data source `{schema}.{table}` not found"))
         })?;
-        let explained = snapshot.compiler.explain(id, &subject);
+        let explained = compiler.explain(id, &subject);
         let view_columns = explained
             .view
             .as_ref()
@@ -296,7 +318,46 @@ impl PolicyAdmin for AdminService {
                 })
                 .collect(),
             text: explained.to_string(),
-            policy_version: snapshot.version,
+            policy_version: version,
+        }))
+    }
+
+    async fn list_changes(
+        &self,
+        request: Request<ListChangesRequest>,
+    ) -> Result<Response<ListChangesResponse>, Status> {
+        require_read(&caller(&request)?)?;
+        let request = request.into_inner();
+        let store = self.store()?;
+        let filter = veil_store::HistoryFilter {
+            kind: match request.kind {
+                0 => None,
+                kind => Some(convert::entity_kind(kind)?),
+            },
+            name: request.name,
+            caller: request.caller,
+            since_millis: request.since_unix_millis,
+            until_millis: request.until_unix_millis,
+            limit: request.limit.min(10_000),
+        };
+        let entries = store
+            .history(&filter)
+            .await
+            .map_err(|error| Status::unavailable(error.to_string()))?;
+        Ok(Response::new(ListChangesResponse {
+            changes: entries
+                .into_iter()
+                .map(|entry| v1::ChangeEntry {
+                    policy_version: entry.version,
+                    at_unix_millis: entry.at_millis,
+                    caller: entry.caller,
+                    kind: convert::proto_entity_kind(entry.kind) as i32,
+                    name: entry.name,
+                    action: entry.action.name().to_owned(),
+                    before_yaml: json_to_yaml(&entry.before),
+                    after_yaml: json_to_yaml(&entry.after),
+                })
+                .collect(),
         }))
     }
 
@@ -306,11 +367,7 @@ impl PolicyAdmin for AdminService {
     ) -> Result<Response<ListDecisionsResponse>, Status> {
         require_read(&caller(&request)?)?;
         let request = request.into_inner();
-        let Some(store) = &self.state.store else {
-            return Err(Status::unavailable(
-                "this server keeps no decision audit (no store)",
-            ));
-        };
+        let store = self.store()?;
         let limit = match request.limit {
             0 => 100,
             limit => limit.min(10_000),

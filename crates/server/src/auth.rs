@@ -18,8 +18,12 @@ pub enum Role {
     Admin,
     /// Policies, purposes and projects; reads everything.
     Governor,
-    /// The data sources matching these globs; reads everything.
-    Owner(Vec<String>),
+    /// The data sources whose governed name matches `data_sources` and whose backing table
+    /// matches `tables`, without lifting a policy from them; reads everything.
+    Owner {
+        data_sources: Vec<String>,
+        tables: Vec<String>,
+    },
     /// Reads only.
     Auditor,
     /// The query path (`PolicyDecision`) only.
@@ -33,7 +37,30 @@ pub struct Caller {
     pub role: Role,
 }
 
+impl Role {
+    /// What the role may change, as a refusal explains it.
+    pub fn writes(&self) -> &'static str {
+        match self {
+            Role::Admin => "admins change everything",
+            Role::Governor => "governors change policies, purposes and projects",
+            Role::Owner { .. } => {
+                "owners change the data sources whose names match their `data_sources`"
+            }
+            Role::Auditor => "auditors only read",
+            Role::Plugin => "plugin tokens only use the query path",
+        }
+    }
+}
+
 impl Caller {
+    /// The caller of changes the server makes itself, such as applying its policy file.
+    pub fn operator(name: String) -> Caller {
+        Caller {
+            name,
+            role: Role::Admin,
+        }
+    }
+
     pub fn may_read(&self) -> bool {
         !matches!(self.role, Role::Plugin)
     }
@@ -44,8 +71,8 @@ impl Caller {
         match &self.role {
             Role::Admin => true,
             Role::Governor => matches!(kind, Policy | Purpose | Project),
-            Role::Owner(globs) => {
-                kind == DataSource && globs.iter().any(|glob| glob_matches(glob, name))
+            Role::Owner { data_sources, .. } => {
+                kind == DataSource && data_sources.iter().any(|glob| glob_matches(glob, name))
             }
             Role::Auditor | Role::Plugin => false,
         }
@@ -69,9 +96,12 @@ struct TokenEntry {
     /// …its SHA-256 as lowercase hex.
     #[serde(default)]
     token_sha256: Option<String>,
-    /// For owners: the data sources they own.
+    /// For owners: the governed names of the data sources they own…
     #[serde(default)]
     data_sources: Vec<String>,
+    /// …and the backing tables (`catalog.schema.table` globs) those may point at.
+    #[serde(default)]
+    tables: Vec<String>,
 }
 
 struct Token {
@@ -107,7 +137,10 @@ impl Authenticator {
             let role = match entry.role.as_str() {
                 "admin" => Role::Admin,
                 "governor" => Role::Governor,
-                "owner" => Role::Owner(entry.data_sources.clone()),
+                "owner" => Role::Owner {
+                    data_sources: entry.data_sources.clone(),
+                    tables: entry.tables.clone(),
+                },
                 "auditor" => Role::Auditor,
                 "plugin" => Role::Plugin,
                 other => anyhow::bail!(
@@ -115,8 +148,12 @@ impl Authenticator {
                     entry.name
                 ),
             };
-            if entry.role != "owner" && !entry.data_sources.is_empty() {
-                anyhow::bail!("token `{}`: only owners have `data_sources`", entry.name);
+            if entry.role != "owner" && !(entry.data_sources.is_empty() && entry.tables.is_empty())
+            {
+                anyhow::bail!(
+                    "token `{}`: only owners have `data_sources` and `tables`",
+                    entry.name
+                );
             }
             let digest = match (&entry.token, &entry.token_sha256) {
                 (Some(token), None) if token.len() >= 16 => digest(token.as_bytes()),
@@ -280,16 +317,21 @@ mod tests {
         use veil_policy::EntityKind::*;
         let owner = Caller {
             name: "o".into(),
-            role: Role::Owner(vec!["sales.*".into()]),
+            role: Role::Owner {
+                data_sources: vec!["sales.*".into()],
+                tables: vec!["tpch.tiny.*".into()],
+            },
         };
         assert!(owner.may_write(DataSource, "sales.orders"));
         assert!(!owner.may_write(DataSource, "hr.people"));
         assert!(!owner.may_write(Policy, "p"));
+        assert!(!owner.may_write(Settings, "settings"));
         let governor = Caller {
             name: "g".into(),
             role: Role::Governor,
         };
         assert!(governor.may_write(Policy, "p") && !governor.may_write(User, "u"));
+        assert!(!governor.may_write(Settings, "settings"));
         let auditor = Caller {
             name: "a".into(),
             role: Role::Auditor,

@@ -7,6 +7,8 @@ use veil_policy::{Affected, EntityChange, Estate, LoadErrors, PolicyFile, affect
 use veil_proto::v1::ChangeEvent;
 use veil_store::{ChangeRecord, StoreError};
 
+use crate::auth::Caller;
+use crate::authority;
 use crate::snapshot::{Snapshot, State, next_version};
 
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +37,7 @@ impl State {
     /// commits; a dry run reports and changes nothing.
     pub async fn change(
         &self,
+        caller: &Caller,
         dry_run: bool,
         edit: impl FnOnce(&mut PolicyFile) -> Result<(), ChangeError>,
     ) -> Result<Outcome, ChangeError> {
@@ -43,17 +46,21 @@ impl State {
         let old_file = snapshot.compiler.estate().to_file();
         let mut new_file = old_file.clone();
         edit(&mut new_file)?;
-        let compiler = Compiler::new(Estate::new(new_file, None)?, &self.salt)?;
+        let touched = diff(&old_file, &new_file);
+        authority::check(caller, snapshot.compiler.estate(), &new_file, &touched)
+            .map_err(ChangeError::Denied)?;
+        let compiler = Compiler::new(Estate::new(new_file, None)?, &self.functions_catalog)?;
         // Read back from what was validated: no second copy, and types in canonical spelling,
         // as every other row of the store has them.
         let new_file = compiler.estate().to_file();
-        self.commit_prepared(&snapshot, old_file, new_file, compiler, dry_run)
+        self.commit_prepared(caller, &snapshot, old_file, new_file, compiler, dry_run)
             .await
     }
 
     /// Diffs, commits and publishes a validated change; the caller holds the writer lock.
     async fn commit_prepared(
         &self,
+        caller: &Caller,
         snapshot: &Snapshot,
         old_file: PolicyFile,
         new_file: PolicyFile,
@@ -79,13 +86,25 @@ impl State {
         };
         if let Some(store) = &self.store {
             store
-                .commit(snapshot.version, version, &old_file, &new_file, &record)
+                .commit(
+                    snapshot.version,
+                    version,
+                    &old_file,
+                    &new_file,
+                    &record,
+                    &caller.name,
+                )
                 .await?;
         }
         let event = event(&record);
         self.publish(compiler, event.clone());
         self.webhooks.send(event);
-        tracing::info!(version, changes = changes.len(), "policy change applied");
+        tracing::info!(
+            version,
+            changes = changes.len(),
+            caller = caller.name,
+            "policy change applied"
+        );
         Ok(Outcome {
             applied: true,
             version,
@@ -96,12 +115,20 @@ impl State {
 
     /// Replaces the whole bundle with one already validated (a policy file loaded with
     /// [`Compiler::from_yaml`]), without validating it a second time.
-    pub async fn replace(&self, compiler: Compiler, dry_run: bool) -> Result<Outcome, ChangeError> {
+    pub async fn replace(
+        &self,
+        caller: &Caller,
+        compiler: Compiler,
+        dry_run: bool,
+    ) -> Result<Outcome, ChangeError> {
         let _turn = self.writer.lock().await;
         let snapshot = self.current();
         let old_file = snapshot.compiler.estate().to_file();
         let new_file = compiler.estate().to_file();
-        self.commit_prepared(&snapshot, old_file, new_file, compiler, dry_run)
+        let touched = diff(&old_file, &new_file);
+        authority::check(caller, snapshot.compiler.estate(), &new_file, &touched)
+            .map_err(ChangeError::Denied)?;
+        self.commit_prepared(caller, &snapshot, old_file, new_file, compiler, dry_run)
             .await
     }
 
@@ -116,7 +143,7 @@ impl State {
         if version <= current {
             return Ok(());
         }
-        let compiler = Compiler::new(Estate::new(file, None)?, &self.salt)?;
+        let compiler = Compiler::new(Estate::new(file, None)?, &self.functions_catalog)?;
         let merged = ChangeRecord::merge(version, store.changes_since(current).await?);
         self.publish(compiler, event(&merged));
         tracing::info!(version, "caught up with a change from another replica");

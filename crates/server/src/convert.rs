@@ -2,7 +2,7 @@
 
 use tonic::Status;
 use veil_compiler::View;
-use veil_policy::{Estate, Identity, Subject, SubjectError};
+use veil_policy::{EntityKind, Estate, Identity, Subject, SubjectError};
 
 use crate::snapshot::Settings;
 use veil_proto::v1::{self, GetViewDefinitionResponse, ViewColumn};
@@ -67,5 +67,29 @@ pub fn view_response(view: View, owner: &str, version: u64) -> GetViewDefinition
         owner: owner.to_owned(),
         policy_version: version,
         comment: view.comment.unwrap_or_default(),
+    }
+}
+
+/// An entity kind as a request names it; `INVALID_ARGUMENT` for none or an unknown one.
+pub fn entity_kind(value: i32) -> Result<EntityKind, Status> {
+    match v1::EntityKind::try_from(value) {
+        Ok(v1::EntityKind::DataSource) => Ok(EntityKind::DataSource),
+        Ok(v1::EntityKind::User) => Ok(EntityKind::User),
+        Ok(v1::EntityKind::Purpose) => Ok(EntityKind::Purpose),
+        Ok(v1::EntityKind::Project) => Ok(EntityKind::Project),
+        Ok(v1::EntityKind::Policy) => Ok(EntityKind::Policy),
+        Ok(v1::EntityKind::Settings) => Ok(EntityKind::Settings),
+        _ => Err(Status::invalid_argument("`kind` must name an entity kind")),
+    }
+}
+
+pub fn proto_entity_kind(kind: EntityKind) -> v1::EntityKind {
+    match kind {
+        EntityKind::DataSource => v1::EntityKind::DataSource,
+        EntityKind::User => v1::EntityKind::User,
+        EntityKind::Purpose => v1::EntityKind::Purpose,
+        EntityKind::Project => v1::EntityKind::Project,
+        EntityKind::Policy => v1::EntityKind::Policy,
+        EntityKind::Settings => v1::EntityKind::Settings,
     }
 }

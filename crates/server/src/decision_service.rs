@@ -187,9 +187,7 @@ impl PolicyDecision for DecisionService {
         {
             let identity = request.identity.take().unwrap_or_default();
             self.state.audit.record(AuditEntry {
-                at_millis: std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |elapsed| elapsed.as_millis() as i64),
+                at_millis: veil_store::now_millis(),
                 user: identity.user,
                 project: identity.project,
                 schema: std::mem::take(&mut request.schema),

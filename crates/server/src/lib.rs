@@ -4,9 +4,10 @@
 mod admin_service;
 mod audit;
 pub mod auth;
+mod authority;
 mod change;
 mod coalesce;
-mod convert;
+pub mod convert;
 mod decision_service;
 mod snapshot;
 mod webhook;
@@ -40,12 +41,12 @@ pub use webhook::{Webhooks, sign};
 pub async fn open(
     store_url: &str,
     settings: Settings,
-    salt: String,
+    functions_catalog: String,
     webhooks: Webhooks,
 ) -> anyhow::Result<Arc<State>> {
     let store = Store::open(store_url).await?;
     let (version, file) = store.load().await?;
-    let compiler = Compiler::new(Estate::new(file, None)?, &salt)
+    let compiler = Compiler::new(Estate::new(file, None)?, &functions_catalog)
         .map_err(|errors| anyhow::anyhow!("the stored bundle does not validate:\n{errors}"))?;
     let audit = Audit::start(store_url)?;
     let postgres = store.backend() == Backend::Postgres;
@@ -53,7 +54,7 @@ pub async fn open(
         compiler,
         settings,
         version,
-        salt,
+        functions_catalog,
         Some(store),
         audit,
         webhooks,

@@ -1,6 +1,7 @@
 //! `veil`: serve the policy decision point, explain a decision, check a policy file, discover
-//! data sources from Trino.
+//! data sources from Trino; `client.rs` holds the commands that talk to a running server.
 
+mod client;
 mod discover;
 
 /// mimalloc hands memory freed after a load back to the system, and is quicker than the system
@@ -17,8 +18,9 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use veil_compiler::Compiler;
 use veil_policy::Identity;
-use veil_proto::v1;
 use veil_server::{Authenticator, Settings, State};
+
+use client::Connection;
 
 #[derive(Parser)]
 #[command(
@@ -45,7 +47,7 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:50051")]
         listen: SocketAddr,
         #[command(flatten)]
-        salt: SaltArgs,
+        functions: FunctionsArgs,
         /// Bearer tokens and their roles (YAML). Without it, authentication is off: development only.
         #[arg(long)]
         auth: Option<PathBuf>,
@@ -92,10 +94,39 @@ enum Command {
         #[command(flatten)]
         connection: Connection,
     },
-    /// Print the view a user gets for a table and which policies applied or were overridden.
-    Explain {
+    /// Print who changed what and when, newest first, with each entity before and after.
+    History {
+        #[command(flatten)]
+        connection: Connection,
+        /// Only this kind: data_source, user, purpose, project, policy or settings.
         #[arg(long)]
-        config: PathBuf,
+        kind: Option<String>,
+        /// Only the entity of this name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Only changes by this caller (the token's name in the auth file).
+        #[arg(long)]
+        caller: Option<String>,
+        /// Only changes at or after this time (RFC 3339, e.g. `2026-12-01T09:00:00Z`).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only changes at or before this time (RFC 3339).
+        #[arg(long)]
+        until: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Print the view a user gets for a table and which policies applied or were overridden:
+    /// from a policy file (`--config`), or from a running server, now or `--as-of` a version.
+    Explain {
+        /// Explain from this policy file, without a server.
+        #[arg(long, conflicts_with = "as_of")]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        connection: Connection,
+        /// Explain as the policies stood at this policy version (see `veil history`).
+        #[arg(long)]
+        as_of: Option<u64>,
         #[arg(long)]
         user: String,
         #[arg(long)]
@@ -104,7 +135,7 @@ enum Command {
         #[arg(long = "group")]
         groups: Vec<String>,
         #[command(flatten)]
-        salt: SaltArgs,
+        functions: FunctionsArgs,
         /// `schema.table` in the governed catalog.
         table: String,
     },
@@ -128,54 +159,11 @@ enum Command {
     },
 }
 
-/// How the CLI reaches a running server.
 #[derive(clap::Args)]
-struct Connection {
-    /// `http://host:port`, or `https://host:port` for a server with TLS.
-    #[arg(long, default_value = "http://127.0.0.1:50051")]
-    server: String,
-    /// The CA (PEM) that signed an https server's certificate (default: the system's roots).
-    #[arg(long, env = "VEIL_TLS_CA")]
-    tls_ca: Option<PathBuf>,
-    /// For a server with mutual TLS: this client's certificate chain (PEM)…
-    #[arg(long, env = "VEIL_TLS_CLIENT_CERT", requires = "tls_client_key")]
-    tls_client_cert: Option<PathBuf>,
-    /// …and its private key (PEM).
-    #[arg(long, env = "VEIL_TLS_CLIENT_KEY", requires = "tls_client_cert")]
-    tls_client_key: Option<PathBuf>,
-    #[arg(long, env = "VEIL_TOKEN", hide_env_values = true)]
-    token: Option<String>,
-}
-
-#[derive(clap::Args)]
-struct SaltArgs {
-    /// The deployment-wide hash salt. Never part of the policy file.
-    #[arg(long, env = "VEIL_HASH_SALT", hide_env_values = true)]
-    hash_salt: Option<String>,
-    /// A file holding the hash salt (trailing newline ignored).
-    #[arg(long, conflicts_with = "hash_salt")]
-    hash_salt_file: Option<PathBuf>,
-}
-
-impl SaltArgs {
-    fn resolve(&self) -> anyhow::Result<String> {
-        if let Some(salt) = &self.hash_salt {
-            return Ok(salt.clone());
-        }
-        if let Some(path) = &self.hash_salt_file {
-            let salt = std::fs::read_to_string(path)
-                .with_context(|| format!("reading the hash salt from {}", path.display()))?;
-            return Ok(salt.trim_end_matches(['\n', '\r']).to_owned());
-        }
-        tracing::warn!(
-            "no hash salt configured (VEIL_HASH_SALT or --hash-salt-file): using a random one, \
-             so hashed values change on every restart and differ between replicas"
-        );
-        let mut bytes = [0u8; 16];
-        use std::io::Read;
-        std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
-        Ok(bytes.iter().map(|byte| format!("{byte:02x}")).collect())
-    }
+struct FunctionsArgs {
+    /// The Trino catalog of the Veil connector, whose keyed mask functions (`hash`) views call.
+    #[arg(long, env = "VEIL_FUNCTIONS_CATALOG", default_value = "veil")]
+    functions_catalog: String,
 }
 
 fn main() -> ExitCode {
@@ -200,10 +188,10 @@ fn main() -> ExitCode {
     }
 }
 
-fn load(path: &Path, salt: &str) -> anyhow::Result<Compiler> {
+fn load(path: &Path, functions_catalog: &str) -> anyhow::Result<Compiler> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading policy file {}", path.display()))?;
-    Compiler::from_yaml(&text, salt)
+    Compiler::from_yaml(&text, functions_catalog)
         .map_err(|errors| anyhow::anyhow!("{}: invalid policy file:\n{errors}", path.display()))
 }
 
@@ -258,14 +246,26 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Explain {
-            config,
+            config: None,
+            connection,
+            as_of,
             user,
             project,
             groups,
-            salt,
+            functions: _,
+            table,
+        } => client::explain(&connection, as_of, &user, project, groups, &table),
+        Command::Explain {
+            config: Some(config),
+            connection: _,
+            as_of: _,
+            user,
+            project,
+            groups,
+            functions,
             table,
         } => {
-            let compiler = load(&config, &salt.resolve()?)?;
+            let compiler = load(&config, &functions.functions_catalog)?;
             let estate = compiler.estate();
             let (schema, table_name) = table
                 .split_once('.')
@@ -286,7 +286,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             config,
             store,
             listen,
-            salt,
+            functions,
             auth,
             tls_cert,
             tls_key,
@@ -310,7 +310,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     None
                 }
             };
-            let salt = salt.resolve()?;
             let authenticator = match &auth {
                 Some(path) => Authenticator::from_file(path)?,
                 None => {
@@ -328,9 +327,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async move {
                 let webhooks = veil_server::Webhooks::start(webhooks, webhook_secret);
-                let state = veil_server::open(&store, settings, salt, webhooks)
-                    .await
-                    .with_context(|| format!("opening the store {store}"))?;
+                let state =
+                    veil_server::open(&store, settings, functions.functions_catalog, webhooks)
+                        .await
+                        .with_context(|| format!("opening the store {store}"))?;
                 if let Some(config) = &config {
                     apply_file(&state, config).await?;
                 }
@@ -348,138 +348,38 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             file,
             connection,
             dry_run,
-        } => {
-            let yaml = std::fs::read_to_string(&file)
-                .with_context(|| format!("reading policy file {}", file.display()))?;
-            let runtime = tokio::runtime::Runtime::new()?;
-            let summary = runtime.block_on(async {
-                let mut client = admin_client(&connection).await?;
-                let request = v1::ApplyBundleRequest { yaml, dry_run };
-                anyhow::Ok(
-                    client
-                        .apply_bundle(request)
-                        .await
-                        .map_err(status_error)?
-                        .into_inner(),
-                )
-            })?;
-            let verb = if summary.applied {
-                "applied"
-            } else if dry_run {
-                "would change"
-            } else {
-                "no change"
-            };
-            println!("{verb}: policy version {}", summary.policy_version);
-            for change in &summary.changes {
-                let kind =
-                    v1::EntityKind::try_from(change.kind).map_or("?", |kind| kind.as_str_name());
-                println!(
-                    "  {} {} {}",
-                    change.action,
-                    kind.trim_start_matches("ENTITY_KIND_").to_lowercase(),
-                    change.name
-                );
-            }
-            if summary.affects_everything {
-                println!("affects every view");
-            } else {
-                println!(
-                    "affected data sources: {}",
-                    summary.affected_data_sources.join(", ")
-                );
-                println!("affected users: {}", summary.affected_users.join(", "));
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Export { connection } => {
-            let runtime = tokio::runtime::Runtime::new()?;
-            let bundle = runtime.block_on(async {
-                let mut client = admin_client(&connection).await?;
-                anyhow::Ok(
-                    client
-                        .export_bundle(v1::ExportBundleRequest {})
-                        .await
-                        .map_err(status_error)?
-                        .into_inner(),
-                )
-            })?;
-            print!("{}", bundle.yaml);
-            Ok(ExitCode::SUCCESS)
-        }
+        } => client::apply(&file, &connection, dry_run),
+        Command::Export { connection } => client::export(&connection),
+        Command::History {
+            connection,
+            kind,
+            name,
+            caller,
+            since,
+            until,
+            limit,
+        } => client::history(
+            &connection,
+            client::HistoryFilter {
+                kind,
+                name,
+                caller,
+                since,
+                until,
+                limit,
+            },
+        ),
     }
-}
-
-type AdminClient = v1::policy_admin_client::PolicyAdminClient<
-    tonic::service::interceptor::InterceptedService<tonic::transport::Channel, BearerToken>,
->;
-
-#[derive(Clone)]
-struct BearerToken(Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>);
-
-impl tonic::service::Interceptor for BearerToken {
-    fn call(
-        &mut self,
-        mut request: tonic::Request<()>,
-    ) -> Result<tonic::Request<()>, tonic::Status> {
-        if let Some(token) = &self.0 {
-            request
-                .metadata_mut()
-                .insert("authorization", token.clone());
-        }
-        Ok(request)
-    }
-}
-
-async fn admin_client(connection: &Connection) -> anyhow::Result<AdminClient> {
-    let server = &connection.server;
-    let mut endpoint = tonic::transport::Channel::from_shared(server.clone())?;
-    if server.starts_with("https://") {
-        let mut tls = tonic::transport::ClientTlsConfig::new().with_enabled_roots();
-        let read = |path: &PathBuf| {
-            std::fs::read(path).with_context(|| format!("reading {}", path.display()))
-        };
-        if let Some(path) = &connection.tls_ca {
-            tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(read(path)?));
-        }
-        if let (Some(certificate), Some(key)) =
-            (&connection.tls_client_cert, &connection.tls_client_key)
-        {
-            tls = tls.identity(tonic::transport::Identity::from_pem(
-                read(certificate)?,
-                read(key)?,
-            ));
-        }
-        endpoint = endpoint.tls_config(tls)?;
-    }
-    let channel = endpoint
-        .connect()
-        .await
-        .with_context(|| format!("connecting to {server}"))?;
-    let token = connection
-        .token
-        .clone()
-        .map(|token| format!("Bearer {token}").parse())
-        .transpose()
-        .context("the token has characters a header cannot carry")?;
-    Ok(
-        v1::policy_admin_client::PolicyAdminClient::with_interceptor(channel, BearerToken(token))
-            .max_decoding_message_size(veil_server::MAX_BUNDLE_BYTES)
-            .max_encoding_message_size(veil_server::MAX_BUNDLE_BYTES),
-    )
-}
-
-fn status_error(status: tonic::Status) -> anyhow::Error {
-    anyhow::anyhow!("{:?}: {}", status.code(), status.message())
 }
 
 /// Applies a policy file through the write path: validated with line numbers, then committed.
 async fn apply_file(state: &State, path: &Path) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading policy file {}", path.display()))?;
-    let compiler = Compiler::from_yaml(&text, state.salt())
+    let compiler = Compiler::from_yaml(&text, state.functions_catalog())
         .map_err(|errors| anyhow::anyhow!("{}: invalid policy file:\n{errors}", path.display()))?;
-    let outcome = state.replace(compiler, false).await?;
+    let caller = veil_server::auth::Caller::operator(format!("policy file {}", path.display()));
+    let outcome = state.replace(&caller, compiler, false).await?;
     tracing::info!(
         file = %path.display(),
         version = outcome.version,

@@ -90,7 +90,8 @@ pub struct State {
     current: ArcSwap<Snapshot>,
     pub settings: Settings,
     changes: broadcast::Sender<ChangeEvent>,
-    pub(crate) salt: String,
+    /// The catalog every compiler of this state names in keyed mask function calls.
+    pub(crate) functions_catalog: String,
     pub(crate) store: Option<Store>,
     /// Held by whoever prepares and commits a change, so changes apply one at a time.
     pub(crate) writer: Mutex<()>,
@@ -101,12 +102,12 @@ pub struct State {
 impl State {
     /// A state without a store or audit (tests, benchmarks): starts at `version`.
     pub fn new(compiler: Compiler, settings: Settings, version: u64) -> State {
-        let salt = compiler.salt().to_owned();
+        let functions_catalog = compiler.functions_catalog().to_owned();
         State::build(
             compiler,
             settings,
             version,
-            salt,
+            functions_catalog,
             None,
             Audit::disabled(),
             Webhooks::none(),
@@ -117,7 +118,7 @@ impl State {
         compiler: Compiler,
         settings: Settings,
         version: u64,
-        salt: String,
+        functions_catalog: String,
         store: Option<Store>,
         audit: Audit,
         webhooks: Webhooks,
@@ -127,7 +128,7 @@ impl State {
             current: ArcSwap::from_pointee(Snapshot::new(version, compiler)),
             settings,
             changes,
-            salt,
+            functions_catalog,
             store,
             writer: Mutex::new(()),
             audit,
@@ -135,9 +136,9 @@ impl State {
         }
     }
 
-    /// The deployment-wide hash salt every compiler of this state uses.
-    pub fn salt(&self) -> &str {
-        &self.salt
+    /// The catalog whose Veil connector provides the keyed mask functions.
+    pub fn functions_catalog(&self) -> &str {
+        &self.functions_catalog
     }
 
     pub fn current(&self) -> Arc<Snapshot> {

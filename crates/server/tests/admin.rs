@@ -11,9 +11,10 @@ use veil_proto::v1::policy_admin_client::PolicyAdminClient;
 use veil_proto::v1::policy_decision_client::PolicyDecisionClient;
 use veil_proto::v1::{
     ApplyBundleRequest, DeleteEntityRequest, EntityKind, ExplainRequest, ExportBundleRequest,
-    GetEntityRequest, GetViewDefinitionRequest, Identity, ListDecisionsRequest, PutEntityRequest,
-    WatchChangesRequest,
+    GetEntityRequest, GetViewDefinitionRequest, Identity, ListChangesRequest, ListDecisionsRequest,
+    PutEntityRequest, WatchChangesRequest,
 };
+use veil_server::auth::Caller;
 use veil_server::{Authenticator, Settings, State, Webhooks};
 
 const EXAMPLE: &str = include_str!("../../../examples/tpch.yaml");
@@ -23,6 +24,7 @@ const AUTH: &str = "tokens:
   - {name: gov, role: governor, token: governor-token-000}
   - {name: sales-owner, role: owner, token: owner-token-0000000, data_sources: ['sales.*']}
   - {name: audit, role: auditor, token: auditor-token-00000}
+  - {name: crm-owner, role: owner, token: crm-owner-token-000, data_sources: ['sales.*'], tables: ['tpch.tiny.customer', 'tpch.tiny.orders', 'tpch.tiny.lineitem']}
 ";
 
 struct Server {
@@ -37,7 +39,7 @@ impl Server {
         let state = veil_server::open(
             store_url,
             Settings::default(),
-            "salt".into(),
+            "veil".into(),
             Webhooks::none(),
         )
         .await
@@ -356,6 +358,7 @@ async fn entities_are_edited_one_at_a_time_within_roles() {
             identity: view("bob", "orders").identity,
             schema: "sales".into(),
             table: "orders".into(),
+            as_of_version: 0,
         })
         .await
         .unwrap()
@@ -629,13 +632,13 @@ async fn changes_reach_webhooks_signed_and_retried() {
     let state = veil_server::open(
         &sqlite_url("webhooks"),
         Settings::default(),
-        "salt".into(),
+        "veil".into(),
         webhooks,
     )
     .await
     .unwrap();
     let outcome = state
-        .change(false, |file| {
+        .change(&Caller::operator("test".into()), false, |file| {
             *file = veil_policy::PolicyFile::from_yaml(EXAMPLE).unwrap();
             Ok(())
         })
@@ -711,4 +714,266 @@ async fn a_reconnecting_watcher_catches_up_with_exactly_what_changed() {
         .unwrap();
     assert!(from_scratch.everything);
     server.stop().await;
+}
+
+fn put(kind: EntityKind, yaml: &str) -> PutEntityRequest {
+    PutEntityRequest {
+        kind: kind as i32,
+        yaml: yaml.into(),
+        dry_run: false,
+    }
+}
+
+/// Each way an owner could widen what others see, refused with the rule named and nothing
+/// stored; what stays within the owner's authority still goes through.
+#[tokio::test]
+async fn no_role_widens_access_beyond_its_authority() {
+    let server = Server::start(&sqlite_url("authority")).await;
+    let mut admin = server.admin("admin-token-0000000").await;
+    admin.apply_bundle(example_bundle(false)).await.unwrap();
+    let mut owner = server.admin("crm-owner-token-000").await;
+    let version = server.state.current().version;
+    let refused = async |owner: &mut PolicyAdminClient<WithToken>, request: PutEntityRequest| {
+        let status = owner.put_entity(request).await.unwrap_err();
+        assert_eq!(
+            status.code(),
+            Code::PermissionDenied,
+            "{}",
+            status.message()
+        );
+        status.message().to_owned()
+    };
+    let leak = "{name: sales.leak, table: tpch.sf1.supplier, tags: [Finance], columns: [{name: name, type: varchar(25)}]}";
+    let message = refused(&mut owner, put(EntityKind::DataSource, leak)).await;
+    assert!(message.contains("`crm-owner` may not point data source `sales.leak` at `tpch.sf1.supplier`: the table is outside its `tables`"), "{message}");
+    let mut dry = put(EntityKind::DataSource, leak);
+    dry.dry_run = true;
+    refused(&mut owner, dry).await;
+
+    let orders = admin
+        .get_entity(GetEntityRequest {
+            kind: EntityKind::DataSource as i32,
+            name: "sales.orders".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .yaml;
+    let moved = orders.replace("table: tpch.tiny.orders", "table: tpch.sf1.orders");
+    let message = refused(&mut owner, put(EntityKind::DataSource, &moved)).await;
+    assert!(message.contains("at `tpch.sf1.orders`"), "{message}");
+
+    let copy = "{name: sales.copy, table: tpch.tiny.customer, tags: [Finance], columns: [{name: name, type: varchar(25)}]}";
+    let message = refused(&mut owner, put(EntityKind::DataSource, copy)).await;
+    assert!(
+        message.contains("data source `sales.customers` already governs it"),
+        "{message}"
+    );
+
+    let untagged_clerk = orders.replace(
+        "- name: clerk\n  type: varchar(15)\n  tags:\n  - PII.Name\n",
+        "- name: clerk\n  type: varchar(15)\n",
+    );
+    assert_ne!(untagged_clerk, orders);
+    let message = refused(&mut owner, put(EntityKind::DataSource, &untagged_clerk)).await;
+    assert!(message.contains("`crm-owner` may not remove tag `PII.Name` from column `clerk` of data source `sales.orders`: policy `hash-pii` targets it"), "{message}");
+
+    // A second subscription restricts who sees the orders; dropping its tag would widen that.
+    let confidential = orders.replace("tags:\n- Finance\n", "tags:\n- Finance\n- Confidential\n");
+    assert_ne!(confidential, orders);
+    admin
+        .put_entity(put(EntityKind::DataSource, &confidential))
+        .await
+        .unwrap();
+    admin.put_entity(put(EntityKind::Policy, "{name: confidential-readers, kind: subscription, on: {tags: [Confidential]}, allow: {groups: [finance]}}")).await.unwrap();
+    let version = server.state.current().version.max(version);
+    let message = refused(&mut owner, put(EntityKind::DataSource, &orders)).await;
+    assert!(message.contains("may not remove tag `Confidential` from data source `sales.orders`: policy `confidential-readers` targets it"), "{message}");
+
+    let status = owner
+        .delete_entity(DeleteEntityRequest {
+            kind: EntityKind::DataSource as i32,
+            name: "sales.customers".into(),
+            dry_run: false,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+    assert!(
+        status
+            .message()
+            .contains("may not delete data source `sales.customers`: policy `"),
+        "{}",
+        status.message()
+    );
+
+    let mut governor = server.admin("governor-token-000").await;
+    let status = governor
+        .put_entity(put(EntityKind::Settings, "{mask_key: k2}"))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+    assert!(
+        status
+            .message()
+            .contains("governors change policies, purposes and projects"),
+        "{}",
+        status.message()
+    );
+
+    // Nothing refused was stored.
+    assert_eq!(server.state.current().version, version);
+    let exported = admin
+        .export_bundle(ExportBundleRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .yaml;
+    assert!(
+        !exported.contains("sales.leak")
+            && !exported.contains("sales.copy")
+            && !exported.contains("tpch.sf1")
+    );
+
+    // Within the owner's authority: a new data source over a table it owns, a tag added, a
+    // description, and deleting a data source no mask or row filter reaches.
+    owner.put_entity(put(EntityKind::DataSource, "{name: sales.lines, table: tpch.tiny.lineitem, columns: [{name: orderkey, type: bigint}]}")).await.unwrap();
+    owner
+        .put_entity(put(
+            EntityKind::DataSource,
+            &confidential.replace("- Confidential\n", "- Confidential\n- Orders\n"),
+        ))
+        .await
+        .unwrap();
+    owner
+        .delete_entity(DeleteEntityRequest {
+            kind: EntityKind::DataSource as i32,
+            name: "sales.lines".into(),
+            dry_run: false,
+        })
+        .await
+        .unwrap();
+    let summary = admin
+        .put_entity(put(EntityKind::Settings, "{mask_key: k2}"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(summary.affects_everything);
+    let view = server
+        .decisions("plugin-token-000000")
+        .await
+        .get_view_definition(view("alice", "customers"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        view.sql
+            .contains("\"veil\".\"system\".\"hash\"('k2', CAST(\"name\" AS varchar))"),
+        "{}",
+        view.sql
+    );
+}
+
+/// Who changed what and when, with each entity before and after, for auditors; and a decision
+/// as the policies stood at an earlier version.
+#[tokio::test]
+async fn history_answers_who_changed_what_and_what_a_user_saw() {
+    let server = Server::start(&sqlite_url("history")).await;
+    let mut admin = server.admin("admin-token-0000000").await;
+    let first = admin
+        .apply_bundle(example_bundle(false))
+        .await
+        .unwrap()
+        .into_inner()
+        .policy_version;
+    let mut governor = server.admin("governor-token-000").await;
+    // The governor lets interns read the customers.
+    governor
+        .put_entity(put(EntityKind::Policy, "{name: finance-readers, kind: subscription, on: {tags: [Finance]}, allow: {groups: [analysts, finance, interns]}}"))
+        .await
+        .unwrap();
+    let mut auditor = server.admin("auditor-token-00000").await;
+    let changes = auditor
+        .list_changes(ListChangesRequest {
+            caller: "gov".into(),
+            ..ListChangesRequest::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .changes;
+    assert_eq!(changes.len(), 1);
+    let change = &changes[0];
+    assert_eq!(
+        (change.kind, change.name.as_str(), change.action.as_str()),
+        (EntityKind::Policy as i32, "finance-readers", "changed")
+    );
+    assert!(
+        change.before_yaml.contains("- finance\n") && !change.before_yaml.contains("interns"),
+        "{}",
+        change.before_yaml
+    );
+    assert!(
+        change.after_yaml.contains("- interns"),
+        "{}",
+        change.after_yaml
+    );
+    assert!(change.policy_version > first);
+    let by_name = auditor
+        .list_changes(ListChangesRequest {
+            kind: EntityKind::Policy as i32,
+            name: "finance-readers".into(),
+            ..ListChangesRequest::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .changes;
+    assert_eq!(
+        by_name
+            .iter()
+            .map(|entry| entry.caller.as_str())
+            .collect::<Vec<_>>(),
+        ["gov", "ops"]
+    );
+    assert_eq!(by_name[1].action, "added");
+    assert!(by_name[1].before_yaml.is_empty());
+    let plugin = server
+        .admin("plugin-token-000000")
+        .await
+        .list_changes(ListChangesRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(plugin.code(), Code::PermissionDenied);
+
+    // Dave (an intern) sees the customers now, and did not at the first version.
+    let explain = |as_of_version| ExplainRequest {
+        identity: Some(Identity {
+            user: "dave".into(),
+            groups: vec![],
+            project: String::new(),
+        }),
+        schema: "sales".into(),
+        table: "customers".into(),
+        as_of_version,
+    };
+    let now = auditor.explain(explain(0)).await.unwrap().into_inner();
+    assert!(now.visible);
+    let then = auditor.explain(explain(first)).await.unwrap().into_inner();
+    assert!(!then.visible, "{}", then.text);
+    assert_eq!(then.policy_version, first);
+    let before_anything = auditor.explain(explain(first - 1)).await.unwrap_err();
+    assert_eq!(
+        before_anything.code(),
+        Code::NotFound,
+        "{}",
+        before_anything.message()
+    );
+    let future = auditor.explain(explain(u64::MAX)).await.unwrap_err();
+    assert_eq!(
+        future.code(),
+        Code::FailedPrecondition,
+        "{}",
+        future.message()
+    );
 }

@@ -34,7 +34,6 @@ fn serve(store: &str, port: u16) -> Killed {
                 "--listen",
                 &format!("127.0.0.1:{port}"),
             ])
-            .env("VEIL_HASH_SALT", "salt")
             .env("VEIL_LOG", "warn")
             .stderr(Stdio::null())
             .spawn()

@@ -12,7 +12,7 @@ use veil_proto::v1::{
 };
 use veil_server::{Settings, State};
 
-const SALT: &str = "test-salt";
+const FUNCTIONS_CATALOG: &str = "governed";
 
 struct Server {
     client: PolicyDecisionClient<Channel>,
@@ -28,7 +28,7 @@ fn example() -> Compiler {
         "/../../examples/tpch.yaml"
     ))
     .unwrap();
-    Compiler::from_yaml(&text, SALT).unwrap()
+    Compiler::from_yaml(&text, FUNCTIONS_CATALOG).unwrap()
 }
 
 async fn start(settings: Settings) -> Server {
@@ -91,13 +91,14 @@ async fn view_definitions_and_errors() {
         .await
         .unwrap()
         .into_inner();
+    // The keyed function of the configured catalog, with the key's id and never a key.
     assert!(
-        view.sql
-            .starts_with("SELECT \"custkey\", lower(to_hex(sha256("),
+        view.sql.starts_with(
+            "SELECT \"custkey\", \"governed\".\"system\".\"hash\"('default', CAST(\"name\" AS varchar)) AS \"name\""
+        ),
         "{}",
         view.sql
     );
-    assert!(view.sql.contains("'test-salt'"));
     assert!(
         view.sql
             .ends_with("WHERE (CAST(\"nationkey\" AS varchar) IN ('1', '2'))"),

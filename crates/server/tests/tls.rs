@@ -67,7 +67,7 @@ async fn start(client_ca: Option<&Authority>) -> (String, Authority, oneshot::Se
     .unwrap();
     let text = include_str!("../../../examples/tpch.yaml");
     let state = Arc::new(State::new(
-        veil_compiler::Compiler::from_yaml(text, "salt").unwrap(),
+        veil_compiler::Compiler::from_yaml(text, "veil").unwrap(),
         Settings::default(),
         1,
     ));

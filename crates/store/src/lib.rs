@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
-use veil_policy::{EntityKind, Named, PolicyFile};
+use veil_policy::{ChangeAction, EntityKind, Named, PolicyFile, SettingsSpec};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -32,6 +32,12 @@ pub enum StoreError {
     Conflict { expected: u64, found: u64 },
     #[error("store: unsupported URL `{0}` (use sqlite://PATH or postgres://...)")]
     UnsupportedUrl(String),
+    #[error("store: version {requested} is after the current version {current}")]
+    FutureVersion { requested: u64, current: u64 },
+    #[error(
+        "store: the bundle as of version {requested} cannot be rebuilt: version {unrecorded} was committed before the store kept entity history"
+    )]
+    HistoryMissing { requested: u64, unrecorded: u64 },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +75,31 @@ impl ChangeRecord {
         }
         merged
     }
+}
+
+/// One entity as one accepted change left it: who made the change, when, and the entity's
+/// JSON before and after (empty when it did not exist).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryEntry {
+    pub version: u64,
+    pub at_millis: i64,
+    pub caller: String,
+    pub kind: EntityKind,
+    pub name: String,
+    pub action: ChangeAction,
+    pub before: String,
+    pub after: String,
+}
+
+/// Which history entries to read; empty strings and zeros match everything.
+#[derive(Debug, Clone, Default)]
+pub struct HistoryFilter {
+    pub kind: Option<EntityKind>,
+    pub name: String,
+    pub caller: String,
+    pub since_millis: i64,
+    pub until_millis: i64,
+    pub limit: u32,
 }
 
 /// One `GetViewDefinition` answer.
@@ -123,7 +154,7 @@ pub struct Store {
     backend: Backend,
 }
 
-const KINDS: [EntityKind; 5] = EntityKind::ALL;
+const KINDS: [EntityKind; 6] = EntityKind::ALL;
 
 impl Store {
     /// Opens (and creates, for SQLite) the store at `url` and brings its schema up to date.
@@ -190,6 +221,7 @@ impl Store {
                 .await?;
         transaction.commit().await?;
         let mut documents: HashMap<&'static str, Vec<Value>> = HashMap::new();
+        let mut settings = None;
         for row in rows {
             let kind: String = row.try_get("kind")?;
             let name: String = row.try_get("name")?;
@@ -207,12 +239,19 @@ impl Store {
                 name,
                 message: error.to_string(),
             })?;
-            documents.entry(section(kind)).or_default().push(value);
+            if kind == EntityKind::Settings {
+                settings = Some(value);
+            } else {
+                documents.entry(section(kind)).or_default().push(value);
+            }
         }
-        let bundle: serde_json::Map<String, Value> = documents
+        let mut bundle: serde_json::Map<String, Value> = documents
             .into_iter()
             .map(|(key, values)| (key.to_owned(), Value::Array(values)))
             .collect();
+        if let Some(settings) = settings {
+            bundle.insert(section(EntityKind::Settings).to_owned(), settings);
+        }
         let file: PolicyFile =
             serde_json::from_value(Value::Object(bundle)).map_err(|error| StoreError::Corrupt {
                 kind: "bundle".into(),
@@ -223,7 +262,8 @@ impl Store {
     }
 
     /// Replaces the stored bundle with `file` as version `new_version`, provided the store is
-    /// still at `expected_version`. Only entities that differ are written.
+    /// still at `expected_version`. Only entities that differ are written; each one's before and
+    /// after is kept in the history with `caller` and the time.
     pub async fn commit(
         &self,
         expected_version: u64,
@@ -231,6 +271,7 @@ impl Store {
         old: &PolicyFile,
         file: &PolicyFile,
         change: &ChangeRecord,
+        caller: &str,
     ) -> Result<(), StoreError> {
         let mut transaction = self.pool.begin().await?;
         let updated =
@@ -247,7 +288,11 @@ impl Store {
             });
         }
         // Rows that went away or changed are deleted; rows that are new or changed are inserted.
-        let Rows { stale, fresh } = changed_rows(old, file);
+        let Rows {
+            stale,
+            fresh,
+            history,
+        } = changed_rows(old, file);
         for key in &stale {
             sqlx::query("DELETE FROM veil_entities WHERE kind = $1 AND name = $2")
                 .bind(key.0)
@@ -274,13 +319,35 @@ impl Store {
             }
             query.execute(&mut *transaction).await?;
         }
-        sqlx::query("INSERT INTO veil_changes (version, data_sources, users, everything) VALUES ($1, $2, $3, $4)")
+        sqlx::query("INSERT INTO veil_changes (version, data_sources, users, everything, at_millis, caller, recorded) VALUES ($1, $2, $3, $4, $5, $6, 1)")
             .bind(new_version as i64)
             .bind(serde_json::to_string(&change.data_sources).expect("strings serialize"))
             .bind(serde_json::to_string(&change.users).expect("strings serialize"))
             .bind(change.everything as i32)
+            .bind(now_millis())
+            .bind(caller)
             .execute(&mut *transaction)
             .await?;
+        for chunk in history.chunks(150) {
+            let placeholders: Vec<String> = (0..chunk.len())
+                .map(|row| self.row_placeholders(row, 6))
+                .collect();
+            let sql = format!(
+                "INSERT INTO veil_entity_history (version, kind, name, action, before_spec, after_spec) VALUES {}",
+                placeholders.join(", ")
+            );
+            let mut query = sqlx::query(&sql);
+            for entry in chunk {
+                query = query
+                    .bind(new_version as i64)
+                    .bind(entry.kind)
+                    .bind(entry.name.as_str())
+                    .bind(entry.action.name())
+                    .bind(entry.before.as_str())
+                    .bind(entry.after.as_str());
+            }
+            query.execute(&mut *transaction).await?;
+        }
         if self.backend == Backend::Postgres {
             // Delivered to every listening replica when (and only if) the transaction commits.
             sqlx::query("SELECT pg_notify('veil_changes', $1)")
@@ -316,6 +383,111 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// Entity history, newest first.
+    pub async fn history(&self, filter: &HistoryFilter) -> Result<Vec<HistoryEntry>, StoreError> {
+        let until = if filter.until_millis == 0 {
+            i64::MAX
+        } else {
+            filter.until_millis
+        };
+        let rows = sqlx::query(
+            "SELECT h.version, c.at_millis, c.caller, h.kind, h.name, h.action, h.before_spec, h.after_spec \
+             FROM veil_entity_history h JOIN veil_changes c ON c.version = h.version \
+             WHERE ($1 = '' OR h.kind = $1) AND ($2 = '' OR h.name = $2) AND ($3 = '' OR c.caller = $3) \
+             AND c.at_millis >= $4 AND c.at_millis <= $5 \
+             ORDER BY h.version DESC, h.kind, h.name LIMIT $6",
+        )
+        .bind(filter.kind.map_or("", EntityKind::name))
+        .bind(filter.name.as_str())
+        .bind(filter.caller.as_str())
+        .bind(filter.since_millis)
+        .bind(until)
+        .bind(match filter.limit {
+            0 => 100,
+            limit => i64::from(limit),
+        })
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                let kind: String = row.try_get("kind")?;
+                let action: String = row.try_get("action")?;
+                let corrupt = |what: &str| StoreError::Corrupt {
+                    kind: "history".into(),
+                    name: what.to_owned(),
+                    message: "unknown value".into(),
+                };
+                Ok(HistoryEntry {
+                    version: row.try_get::<i64, _>("version")? as u64,
+                    at_millis: row.try_get("at_millis")?,
+                    caller: row.try_get("caller")?,
+                    kind: EntityKind::parse(&kind).ok_or_else(|| corrupt(&kind))?,
+                    name: row.try_get("name")?,
+                    action: [
+                        ChangeAction::Added,
+                        ChangeAction::Changed,
+                        ChangeAction::Removed,
+                    ]
+                    .into_iter()
+                    .find(|known| known.name() == action)
+                    .ok_or_else(|| corrupt(&action))?,
+                    before: row.try_get("before_spec")?,
+                    after: row.try_get("after_spec")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The bundle as it stood at `version`: the current one with every later change undone.
+    pub async fn bundle_at(&self, version: u64) -> Result<PolicyFile, StoreError> {
+        let (current, mut file) = self.load().await?;
+        if version > current {
+            return Err(StoreError::FutureVersion {
+                requested: version,
+                current,
+            });
+        }
+        let unrecorded = sqlx::query(
+            "SELECT MAX(version) AS version FROM veil_changes WHERE version > $1 AND recorded = 0",
+        )
+        .bind(version as i64)
+        .fetch_one(&self.pool)
+        .await?
+        .try_get::<Option<i64>, _>("version")?;
+        if let Some(unrecorded) = unrecorded {
+            return Err(StoreError::HistoryMissing {
+                requested: version,
+                unrecorded: unrecorded as u64,
+            });
+        }
+        let rows = sqlx::query(
+            "SELECT kind, name, before_spec FROM veil_entity_history WHERE version > $1 ORDER BY version DESC",
+        )
+        .bind(version as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        for row in rows {
+            let kind: String = row.try_get("kind")?;
+            let name: String = row.try_get("name")?;
+            let before: String = row.try_get("before_spec")?;
+            let corrupt = |message: String| StoreError::Corrupt {
+                kind: kind.clone(),
+                name: name.clone(),
+                message,
+            };
+            let entity_kind =
+                EntityKind::parse(&kind).ok_or_else(|| corrupt("unknown kind".into()))?;
+            // JSON is YAML: the stored spec is put back exactly as an edit would put it.
+            let undone = if before.is_empty() {
+                file.remove(entity_kind, &name)
+            } else {
+                file.put(entity_kind, &before).map(|_| ())
+            };
+            undone.map_err(|error| corrupt(error.to_string()))?;
+        }
+        Ok(file)
     }
 
     /// Appends decision records in one transaction.
@@ -379,6 +551,13 @@ impl Store {
     }
 }
 
+/// Milliseconds since the Unix epoch: the clock of every record the store keeps.
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as i64)
+}
+
 async fn current_version(connection: &mut sqlx::AnyConnection) -> Result<u64, StoreError> {
     let row = sqlx::query("SELECT version FROM veil_state WHERE id = 1")
         .fetch_one(connection)
@@ -393,6 +572,7 @@ fn section(kind: EntityKind) -> &'static str {
         EntityKind::Purpose => "purposes",
         EntityKind::Project => "projects",
         EntityKind::Policy => "policies",
+        EntityKind::Settings => "settings",
     }
 }
 
@@ -407,6 +587,18 @@ struct Rows {
     stale: Vec<EntityKey>,
     /// Rows to insert: new, changed or moved.
     fresh: Vec<(EntityKey, EntityRow)>,
+    /// Entities added, changed or removed (not merely moved), with their JSON before and after.
+    history: Vec<HistoryRow>,
+}
+
+struct HistoryRow {
+    kind: &'static str,
+    name: String,
+    action: ChangeAction,
+    /// Empty when added.
+    before: String,
+    /// Empty when removed.
+    after: String,
 }
 
 /// Compares the two files entity by entity, as values; only what is written is serialized, so
@@ -415,6 +607,7 @@ fn changed_rows(old: &PolicyFile, new: &PolicyFile) -> Rows {
     let mut rows = Rows {
         stale: Vec::new(),
         fresh: Vec::new(),
+        history: Vec::new(),
     };
     compare(
         EntityKind::DataSource,
@@ -426,7 +619,26 @@ fn changed_rows(old: &PolicyFile, new: &PolicyFile) -> Rows {
     compare(EntityKind::Purpose, &old.purposes, &new.purposes, &mut rows);
     compare(EntityKind::Project, &old.projects, &new.projects, &mut rows);
     compare(EntityKind::Policy, &old.policies, &new.policies, &mut rows);
+    compare(
+        EntityKind::Settings,
+        settings_rows(old),
+        settings_rows(new),
+        &mut rows,
+    );
     rows
+}
+
+/// The settings as a list of entity rows: none while every setting is at its default.
+fn settings_rows(file: &PolicyFile) -> &[SettingsSpec] {
+    if file.settings.is_default() {
+        &[]
+    } else {
+        std::slice::from_ref(&file.settings)
+    }
+}
+
+fn to_json<T: Serialize>(entity: &T) -> String {
+    serde_json::to_string(entity).expect("a policy entity serializes")
 }
 
 /// Each entity by name, with its position in the file.
@@ -445,14 +657,36 @@ fn compare<T: Named + PartialEq + Serialize>(
     rows: &mut Rows,
 ) {
     let (before, after) = (placed(old), placed(new));
-    for (name, place) in &before {
+    for (name, place @ (_, entity)) in &before {
         if after.get(name) != Some(place) {
             rows.stale.push((kind.name(), (*name).to_owned()));
+        }
+        if !after.contains_key(name) {
+            rows.history.push(HistoryRow {
+                kind: kind.name(),
+                name: (*name).to_owned(),
+                action: ChangeAction::Removed,
+                before: to_json(entity),
+                after: String::new(),
+            });
         }
     }
     for (name, place @ (position, entity)) in &after {
         if before.get(name) != Some(place) {
-            let spec = serde_json::to_string(entity).expect("a policy entity serializes");
+            let spec = to_json(entity);
+            let previous = before.get(name).map(|(_, previous)| *previous);
+            if previous != Some(*entity) {
+                rows.history.push(HistoryRow {
+                    kind: kind.name(),
+                    name: (*name).to_owned(),
+                    action: match previous {
+                        None => ChangeAction::Added,
+                        Some(_) => ChangeAction::Changed,
+                    },
+                    before: previous.map(to_json).unwrap_or_default(),
+                    after: spec.clone(),
+                });
+            }
             rows.fresh
                 .push(((kind.name(), (*name).to_owned()), (*position, spec)));
         }

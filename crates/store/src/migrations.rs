@@ -32,6 +32,21 @@ const MIGRATIONS: &[&str] = &[
          latency_micros BIGINT NOT NULL
      );
      CREATE INDEX veil_decisions_at ON veil_decisions (at_millis);",
+    // 2: who made each change and when, and the before/after of every entity it changed.
+    // Changes committed before this migration have `recorded = 0`: their entities are unknown.
+    "ALTER TABLE veil_changes ADD COLUMN at_millis BIGINT NOT NULL DEFAULT 0;
+     ALTER TABLE veil_changes ADD COLUMN caller TEXT NOT NULL DEFAULT '';
+     ALTER TABLE veil_changes ADD COLUMN recorded INTEGER NOT NULL DEFAULT 0;
+     CREATE TABLE veil_entity_history (
+         version BIGINT NOT NULL,
+         kind TEXT NOT NULL,
+         name TEXT NOT NULL,
+         action TEXT NOT NULL,
+         before_spec TEXT NOT NULL,
+         after_spec TEXT NOT NULL
+     );
+     CREATE INDEX veil_entity_history_entity ON veil_entity_history (kind, name);
+     CREATE INDEX veil_entity_history_version ON veil_entity_history (version);",
 ];
 
 /// Applies what is missing. On PostgreSQL an advisory lock makes replicas that start together

@@ -4,7 +4,8 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use veil_policy::PolicyFile;
-use veil_store::{ChangeRecord, DecisionRecord, PolicyNames, Store, StoreError};
+use veil_policy::{ChangeAction, EntityKind};
+use veil_store::{ChangeRecord, DecisionRecord, HistoryFilter, PolicyNames, Store, StoreError};
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
@@ -86,7 +87,7 @@ async fn a_committed_bundle_survives_a_restart_exactly() {
     for (url, store) in stores().await {
         let file = bundle();
         store
-            .commit(0, 10, &PolicyFile::default(), &file, &change(10))
+            .commit(0, 10, &PolicyFile::default(), &file, &change(10), "ops")
             .await
             .unwrap();
         drop(store);
@@ -108,13 +109,13 @@ async fn a_stale_writer_loses_and_changes_nothing() {
     for (url, store) in stores().await {
         let file = bundle();
         store
-            .commit(0, 5, &PolicyFile::default(), &file, &change(5))
+            .commit(0, 5, &PolicyFile::default(), &file, &change(5), "ops")
             .await
             .unwrap();
         let mut other = file.clone();
         other.users.retain(|user| user.name != "bob");
         let error = store
-            .commit(0, 6, &PolicyFile::default(), &other, &change(6))
+            .commit(0, 6, &PolicyFile::default(), &other, &change(6), "ops")
             .await
             .unwrap_err();
         assert!(
@@ -137,7 +138,7 @@ async fn edits_write_only_what_changed_and_keep_order() {
     for (url, store) in stores().await {
         let first = bundle();
         store
-            .commit(0, 1, &PolicyFile::default(), &first, &change(1))
+            .commit(0, 1, &PolicyFile::default(), &first, &change(1), "ops")
             .await
             .unwrap();
         let mut second = first.clone();
@@ -148,7 +149,7 @@ async fn edits_write_only_what_changed_and_keep_order() {
             ..Default::default()
         });
         store
-            .commit(1, 2, &first, &second, &change(2))
+            .commit(1, 2, &first, &second, &change(2), "gov")
             .await
             .unwrap();
         let (version, loaded) = store.load().await.unwrap();
@@ -159,6 +160,104 @@ async fn edits_write_only_what_changed_and_keep_order() {
             vec![change(2)],
             "{url}"
         );
+    }
+}
+
+#[tokio::test]
+async fn history_says_who_changed_what_and_rebuilds_past_bundles() {
+    for (url, store) in stores().await {
+        let first = bundle();
+        store
+            .commit(0, 1, &PolicyFile::default(), &first, &change(1), "ops")
+            .await
+            .unwrap();
+        let mut second = first.clone();
+        second.users[1].groups.push("hr".into());
+        second.policies.remove(1);
+        second.settings.mask_key = Some("k2".into());
+        // Reordered but equal: moved rows are rewritten, yet nothing is recorded for them.
+        second.purposes.reverse();
+        store
+            .commit(1, 2, &first, &second, &change(2), "gov")
+            .await
+            .unwrap();
+        let all = store.history(&HistoryFilter::default()).await.unwrap();
+        let summary: Vec<_> = all
+            .iter()
+            .map(|entry| {
+                (
+                    entry.version,
+                    entry.caller.as_str(),
+                    entry.kind,
+                    entry.name.as_str(),
+                    entry.action,
+                )
+            })
+            .collect();
+        assert_eq!(
+            &summary[..3],
+            &[
+                (2, "gov", EntityKind::Policy, "m", ChangeAction::Removed),
+                (
+                    2,
+                    "gov",
+                    EntityKind::Settings,
+                    "settings",
+                    ChangeAction::Added
+                ),
+                (2, "gov", EntityKind::User, "bob", ChangeAction::Changed),
+            ],
+            "{url}"
+        );
+        // Version 1 added every entity of the first bundle: 7 entities.
+        assert_eq!(summary.len(), 3 + 7, "{url}: {summary:?}");
+        let bob = &all[2];
+        assert_eq!(bob.before, r#"{"name":"bob"}"#, "{url}");
+        assert_eq!(bob.after, r#"{"name":"bob","groups":["hr"]}"#, "{url}");
+        assert!(bob.at_millis > 1_700_000_000_000, "{url}");
+        let by_caller = store
+            .history(&HistoryFilter {
+                caller: "ops".into(),
+                kind: Some(EntityKind::User),
+                ..HistoryFilter::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(by_caller.len(), 2, "{url}");
+        assert!(by_caller.iter().all(|entry| entry.version == 1), "{url}");
+        let later = store
+            .history(&HistoryFilter {
+                since_millis: bob.at_millis + 60_000,
+                ..HistoryFilter::default()
+            })
+            .await
+            .unwrap();
+        assert!(later.is_empty(), "{url}");
+        // Every version can be rebuilt: the past as it was, the present as it is.
+        let mut past = store.bundle_at(1).await.unwrap();
+        past.purposes.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut expected = first.clone();
+        expected.purposes.sort_by(|a, b| a.name.cmp(&b.name));
+        assert_eq!(past.users, expected.users, "{url}");
+        assert_eq!(past.policies.len(), expected.policies.len(), "{url}");
+        assert_eq!(past.settings, expected.settings, "{url}");
+        assert_eq!(
+            store.bundle_at(0).await.unwrap(),
+            PolicyFile::default(),
+            "{url}"
+        );
+        assert_eq!(
+            store.bundle_at(2).await.unwrap(),
+            store.load().await.unwrap().1,
+            "{url}"
+        );
+        assert!(matches!(
+            store.bundle_at(3).await.unwrap_err(),
+            StoreError::FutureVersion {
+                requested: 3,
+                current: 2
+            }
+        ));
     }
 }
 

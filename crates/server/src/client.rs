@@ -1,0 +1,256 @@
+//! The `veil` commands that talk to a running server over the admin path: `apply`, `export`,
+//! `history` and `explain` against the server (now or as of a past policy version).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, UNIX_EPOCH};
+
+use anyhow::Context;
+use veil_policy::EntityKind;
+use veil_proto::v1;
+
+/// How the CLI reaches a running server.
+#[derive(clap::Args)]
+pub struct Connection {
+    /// `http://host:port`, or `https://host:port` for a server with TLS.
+    #[arg(long, default_value = "http://127.0.0.1:50051")]
+    server: String,
+    /// The CA (PEM) that signed an https server's certificate (default: the system's roots).
+    #[arg(long, env = "VEIL_TLS_CA")]
+    tls_ca: Option<PathBuf>,
+    /// For a server with mutual TLS: this client's certificate chain (PEM)…
+    #[arg(long, env = "VEIL_TLS_CLIENT_CERT", requires = "tls_client_key")]
+    tls_client_cert: Option<PathBuf>,
+    /// …and its private key (PEM).
+    #[arg(long, env = "VEIL_TLS_CLIENT_KEY", requires = "tls_client_cert")]
+    tls_client_key: Option<PathBuf>,
+    #[arg(long, env = "VEIL_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+}
+
+type AdminClient = v1::policy_admin_client::PolicyAdminClient<
+    tonic::service::interceptor::InterceptedService<tonic::transport::Channel, BearerToken>,
+>;
+
+#[derive(Clone)]
+struct BearerToken(Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>);
+
+impl tonic::service::Interceptor for BearerToken {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(token) = &self.0 {
+            request
+                .metadata_mut()
+                .insert("authorization", token.clone());
+        }
+        Ok(request)
+    }
+}
+
+async fn admin_client(connection: &Connection) -> anyhow::Result<AdminClient> {
+    let server = &connection.server;
+    let mut endpoint = tonic::transport::Channel::from_shared(server.clone())?;
+    if server.starts_with("https://") {
+        let mut tls = tonic::transport::ClientTlsConfig::new().with_enabled_roots();
+        let read = |path: &PathBuf| {
+            std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+        };
+        if let Some(path) = &connection.tls_ca {
+            tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(read(path)?));
+        }
+        if let (Some(certificate), Some(key)) =
+            (&connection.tls_client_cert, &connection.tls_client_key)
+        {
+            tls = tls.identity(tonic::transport::Identity::from_pem(
+                read(certificate)?,
+                read(key)?,
+            ));
+        }
+        endpoint = endpoint.tls_config(tls)?;
+    }
+    let channel = endpoint
+        .connect()
+        .await
+        .with_context(|| format!("connecting to {server}"))?;
+    let token = connection
+        .token
+        .clone()
+        .map(|token| format!("Bearer {token}").parse())
+        .transpose()
+        .context("the token has characters a header cannot carry")?;
+    Ok(
+        v1::policy_admin_client::PolicyAdminClient::with_interceptor(channel, BearerToken(token))
+            .max_decoding_message_size(veil_server::MAX_BUNDLE_BYTES)
+            .max_encoding_message_size(veil_server::MAX_BUNDLE_BYTES),
+    )
+}
+
+fn status_error(status: tonic::Status) -> anyhow::Error {
+    anyhow::anyhow!("{:?}: {}", status.code(), status.message())
+}
+
+/// Runs one admin call to completion on a runtime of its own.
+fn call<T>(
+    connection: &Connection,
+    request: impl AsyncFnOnce(&mut AdminClient) -> Result<tonic::Response<T>, tonic::Status>,
+) -> anyhow::Result<T> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let mut client = admin_client(connection).await?;
+        anyhow::Ok(
+            request(&mut client)
+                .await
+                .map_err(status_error)?
+                .into_inner(),
+        )
+    })
+}
+
+fn kind_name(kind: i32) -> String {
+    v1::EntityKind::try_from(kind)
+        .map_or("?", |kind| kind.as_str_name())
+        .trim_start_matches("ENTITY_KIND_")
+        .to_lowercase()
+}
+
+pub fn apply(file: &Path, connection: &Connection, dry_run: bool) -> anyhow::Result<ExitCode> {
+    let yaml = std::fs::read_to_string(file)
+        .with_context(|| format!("reading policy file {}", file.display()))?;
+    let summary = call(connection, async |client| {
+        client
+            .apply_bundle(v1::ApplyBundleRequest { yaml, dry_run })
+            .await
+    })?;
+    let verb = if summary.applied {
+        "applied"
+    } else if dry_run {
+        "would change"
+    } else {
+        "no change"
+    };
+    println!("{verb}: policy version {}", summary.policy_version);
+    for change in &summary.changes {
+        println!(
+            "  {} {} {}",
+            change.action,
+            kind_name(change.kind),
+            change.name
+        );
+    }
+    if summary.affects_everything {
+        println!("affects every view");
+    } else {
+        println!(
+            "affected data sources: {}",
+            summary.affected_data_sources.join(", ")
+        );
+        println!("affected users: {}", summary.affected_users.join(", "));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn export(connection: &Connection) -> anyhow::Result<ExitCode> {
+    let bundle = call(connection, async |client| {
+        client.export_bundle(v1::ExportBundleRequest {}).await
+    })?;
+    print!("{}", bundle.yaml);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `veil history`'s filters as typed on the command line.
+pub struct HistoryFilter {
+    pub kind: Option<String>,
+    pub name: Option<String>,
+    pub caller: Option<String>,
+    pub since: Option<String>,
+    pub until: Option<String>,
+    pub limit: u32,
+}
+
+fn millis(flag: &str, time: Option<&str>) -> anyhow::Result<i64> {
+    let Some(time) = time else { return Ok(0) };
+    let at = humantime::parse_rfc3339_weak(time)
+        .with_context(|| format!("`--{flag} {time}` is not an RFC 3339 time"))?;
+    Ok(at
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_millis() as i64))
+}
+
+pub fn history(connection: &Connection, filter: HistoryFilter) -> anyhow::Result<ExitCode> {
+    let kind = match filter.kind.as_deref() {
+        None => v1::EntityKind::Unspecified,
+        Some(text) => {
+            let kind = EntityKind::parse(text).with_context(|| {
+                format!("`--kind {text}`: data_source, user, purpose, project, policy or settings")
+            })?;
+            veil_server::convert::proto_entity_kind(kind)
+        }
+    };
+    let request = v1::ListChangesRequest {
+        kind: kind as i32,
+        name: filter.name.unwrap_or_default(),
+        caller: filter.caller.unwrap_or_default(),
+        since_unix_millis: millis("since", filter.since.as_deref())?,
+        until_unix_millis: millis("until", filter.until.as_deref())?,
+        limit: filter.limit,
+    };
+    let response = call(connection, async |client| {
+        client.list_changes(request).await
+    })?;
+    for change in &response.changes {
+        let at = UNIX_EPOCH + Duration::from_millis(change.at_unix_millis.max(0) as u64);
+        println!(
+            "version {}  {}  by {}: {} {} `{}`",
+            change.policy_version,
+            humantime::format_rfc3339_millis(at),
+            change.caller,
+            change.action,
+            kind_name(change.kind),
+            change.name
+        );
+        for (label, yaml) in [
+            ("before", &change.before_yaml),
+            ("after", &change.after_yaml),
+        ] {
+            if !yaml.is_empty() {
+                println!("  {label}:");
+                for line in yaml.lines() {
+                    println!("    {line}");
+                }
+            }
+        }
+    }
+    if response.changes.is_empty() {
+        println!("no changes match");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn explain(
+    connection: &Connection,
+    as_of: Option<u64>,
+    user: &str,
+    project: Option<String>,
+    groups: Vec<String>,
+    table: &str,
+) -> anyhow::Result<ExitCode> {
+    let (schema, table) = table
+        .split_once('.')
+        .context("the table is `schema.table`")?;
+    let request = v1::ExplainRequest {
+        identity: Some(v1::Identity {
+            user: user.to_owned(),
+            groups,
+            project: project.unwrap_or_default(),
+        }),
+        schema: schema.to_owned(),
+        table: table.to_owned(),
+        as_of_version: as_of.unwrap_or(0),
+    };
+    let response = call(connection, async |client| client.explain(request).await)?;
+    println!("# as of policy version {}", response.policy_version);
+    print!("{}", response.text);
+    Ok(ExitCode::SUCCESS)
+}
