@@ -15,7 +15,9 @@ import static java.util.Objects.requireNonNull;
 
 /**
  * The catalog properties of a Veil catalog, parsed and validated once when the catalog is created.
- * Unknown properties are rejected so that a typo cannot silently weaken the configuration.
+ * Unknown properties are rejected so that a typo cannot silently weaken the configuration. Mask
+ * keys are held in {@link MaskKeys}, so neither this record's {@code toString} nor an error shows a
+ * mask key.
  */
 public record VeilConfig(
         String pdpAddress,
@@ -26,7 +28,8 @@ public record VeilConfig(
         Optional<String> pdpToken,
         boolean tlsEnabled,
         Optional<Path> tlsTrustCertificates,
-        Optional<ClientCertificate> tlsClientCertificate)
+        Optional<ClientCertificate> tlsClientCertificate,
+        MaskKeys maskKeys)
 {
     /** The plugin's own certificate chain and PKCS#8 key (PEM), for a PDP that requires mutual TLS. */
     public record ClientCertificate(Path certificateChain, Path privateKey)
@@ -48,10 +51,12 @@ public record VeilConfig(
     public static final String TLS_TRUST_CERTIFICATES = "veil.pdp.tls.trust-certificates";
     public static final String TLS_CLIENT_CERTIFICATE = "veil.pdp.tls.client-certificate";
     public static final String TLS_CLIENT_KEY = "veil.pdp.tls.client-key";
+    /** {@code ID:HEX[,ID:HEX...]}, usually {@code ${ENV:VEIL_MASK_KEYS}}; the keys of the keyed mask functions. */
+    public static final String MASK_KEYS = "veil.mask.keys";
 
     private static final Set<String> KNOWN = Set.of(
             PDP_ADDRESS, RUN_AS_USER, PDP_TIMEOUT, CACHE_MAX_SIZE, CACHE_TTL, PDP_TOKEN, TLS_ENABLED, TLS_TRUST_CERTIFICATES,
-            TLS_CLIENT_CERTIFICATE, TLS_CLIENT_KEY);
+            TLS_CLIENT_CERTIFICATE, TLS_CLIENT_KEY, MASK_KEYS);
 
     public VeilConfig
     {
@@ -62,6 +67,15 @@ public record VeilConfig(
         requireNonNull(pdpToken, "pdpToken is null");
         requireNonNull(tlsTrustCertificates, "tlsTrustCertificates is null");
         requireNonNull(tlsClientCertificate, "tlsClientCertificate is null");
+        requireNonNull(maskKeys, "maskKeys is null");
+    }
+
+    /** Every setting but the secrets: the PDP token shows only whether it is set. */
+    @Override
+    public String toString()
+    {
+        return "VeilConfig[pdpAddress=%s, runAsUser=%s, pdpTimeout=%s, cacheMaxSize=%d, cacheTtl=%s, pdpToken=%s, tlsEnabled=%s, tlsTrustCertificates=%s, tlsClientCertificate=%s, maskKeys=%s]".formatted(
+                pdpAddress, runAsUser, pdpTimeout, cacheMaxSize, cacheTtl, pdpToken.isPresent() ? "(set)" : "(none)", tlsEnabled, tlsTrustCertificates, tlsClientCertificate, maskKeys);
     }
 
     /**
@@ -119,6 +133,7 @@ public record VeilConfig(
         Optional<ClientCertificate> client = clientCertificate.isPresent() && clientKey.isPresent()
                 ? Optional.of(new ClientCertificate(clientCertificate.get(), clientKey.get()))
                 : Optional.empty();
+        MaskKeys maskKeys = MaskKeys.parse(MASK_KEYS, remaining.remove(MASK_KEYS), errors);
 
         for (String unknown : new TreeSet<>(remaining.keySet())) {
             errors.add("unknown property `%s`".formatted(unknown));
@@ -126,7 +141,7 @@ public record VeilConfig(
         if (!errors.isEmpty()) {
             throw new IllegalArgumentException("Veil: invalid catalog configuration: " + String.join("; ", errors));
         }
-        return new VeilConfig(address, runAsUser, timeout, maxSize, ttl, token, tlsEnabled, trust, client);
+        return new VeilConfig(address, runAsUser, timeout, maxSize, ttl, token, tlsEnabled, trust, client, maskKeys);
     }
 
     private static String required(Map<String, String> properties, String name, List<String> errors)

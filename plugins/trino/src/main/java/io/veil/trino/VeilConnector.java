@@ -5,6 +5,7 @@ import io.trino.spi.connector.ConnectorMetadata;
 import io.trino.spi.connector.ConnectorSession;
 import io.trino.spi.connector.ConnectorTransactionHandle;
 import io.trino.spi.connector.ConnectorViewDefinition;
+import io.trino.spi.function.FunctionProvider;
 import io.trino.spi.session.PropertyMetadata;
 import io.trino.spi.transaction.IsolationLevel;
 import io.trino.spi.type.TypeManager;
@@ -16,7 +17,8 @@ import java.util.Optional;
 import static java.util.Objects.requireNonNull;
 
 /**
- * One Veil catalog: a PDP client, the view cache, and the change stream that keeps the cache honest.
+ * One Veil catalog: a PDP client, the view cache, the change stream that keeps the cache honest,
+ * and the keyed mask functions its views call.
  */
 public final class VeilConnector
         implements Connector
@@ -24,12 +26,14 @@ public final class VeilConnector
     private final PdpClient client;
     private final Optional<ChangeWatcher> watcher;
     private final VeilMetadata metadata;
+    private final VeilFunctionProvider functions;
 
-    private VeilConnector(PdpClient client, Optional<ChangeWatcher> watcher, VeilMetadata metadata)
+    private VeilConnector(PdpClient client, Optional<ChangeWatcher> watcher, VeilMetadata metadata, VeilFunctionProvider functions)
     {
         this.client = requireNonNull(client, "client is null");
         this.watcher = requireNonNull(watcher, "watcher is null");
         this.metadata = requireNonNull(metadata, "metadata is null");
+        this.functions = requireNonNull(functions, "functions is null");
     }
 
     /**
@@ -44,7 +48,9 @@ public final class VeilConnector
         if (coordinator) {
             watcher = Optional.of(new ChangeWatcher(client.streamingStub(), catalogName, views::invalidate, Duration.ofMillis(200), Duration.ofSeconds(30)).start());
         }
-        return new VeilConnector(client, watcher, new VeilMetadata(client, views, config.runAsUser(), typeManager));
+        // Workers need the functions too: they evaluate the views' masks.
+        VeilFunctionProvider functions = new VeilFunctionProvider(catalogName, config.maskKeys());
+        return new VeilConnector(client, watcher, new VeilMetadata(client, views, config.runAsUser(), typeManager), functions);
     }
 
     @Override
@@ -57,6 +63,12 @@ public final class VeilConnector
     public ConnectorMetadata getMetadata(ConnectorSession session, ConnectorTransactionHandle transactionHandle)
     {
         return metadata;
+    }
+
+    @Override
+    public Optional<FunctionProvider> getFunctionProvider()
+    {
+        return Optional.of(functions);
     }
 
     @Override

@@ -7,7 +7,8 @@ import io.trino.spi.ErrorType;
 import static io.trino.spi.ErrorType.EXTERNAL;
 
 /**
- * The Trino error codes the Veil connector reports when the policy decision point cannot give an answer.
+ * The Trino error codes the Veil connector reports when the policy decision point cannot give an
+ * answer, or when the catalog cannot do what a view the PDP compiled asks of it.
  */
 public enum VeilErrorCode
         implements ErrorCodeSupplier
@@ -17,7 +18,9 @@ public enum VeilErrorCode
     /** The PDP refused the request (bad arguments, bad plugin credentials). */
     VEIL_PDP_REJECTED(1, EXTERNAL),
     /** The PDP answered with a view the plugin cannot hand to Trino. */
-    VEIL_INVALID_VIEW(2, EXTERNAL);
+    VEIL_INVALID_VIEW(2, EXTERNAL),
+    /** A keyed mask names a key id this catalog has no key for ({@code veil.mask.keys}). */
+    VEIL_MASK_KEY_UNKNOWN(3, EXTERNAL);
 
     private final ErrorCode errorCode;
 

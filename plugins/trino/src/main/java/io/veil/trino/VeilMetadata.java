@@ -7,9 +7,15 @@ import io.trino.spi.connector.ConnectorTableVersion;
 import io.trino.spi.connector.ConnectorViewDefinition;
 import io.trino.spi.connector.RelationType;
 import io.trino.spi.connector.SchemaTableName;
+import io.trino.spi.function.BoundSignature;
+import io.trino.spi.function.FunctionDependencyDeclaration;
+import io.trino.spi.function.FunctionId;
+import io.trino.spi.function.FunctionMetadata;
+import io.trino.spi.function.SchemaFunctionName;
 import io.trino.spi.type.TypeId;
 import io.trino.spi.type.TypeManager;
 
+import java.util.Collection;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -22,7 +28,8 @@ import static java.util.stream.Collectors.toMap;
 
 /**
  * The governed catalog as Trino sees it: schemas and views only, each answered by the PDP for the
- * session's identity. It has no tables of its own, so it cannot read or write data.
+ * session's identity. It has no tables of its own, so it cannot read or write data. It also declares
+ * the keyed mask functions those views call ({@link VeilFunctions}), which need no PDP.
  */
 public final class VeilMetadata
         implements ConnectorMetadata
@@ -101,5 +108,30 @@ public final class VeilMetadata
                 ViewKey.of(identity, name.getSchemaName(), name.getTableName()),
                 () -> client.getViewDefinition(identity, name.getSchemaName(), name.getTableName())
                         .map(response -> ViewDefinitions.toView(name.getSchemaName(), name.getTableName(), response, runAsUser, typeIds)));
+    }
+
+    @Override
+    public Collection<FunctionMetadata> listFunctions(ConnectorSession session, String schemaName)
+    {
+        return VeilFunctions.list(schemaName);
+    }
+
+    @Override
+    public Collection<FunctionMetadata> getFunctions(ConnectorSession session, SchemaFunctionName name)
+    {
+        return VeilFunctions.get(name);
+    }
+
+    @Override
+    public FunctionMetadata getFunctionMetadata(ConnectorSession session, FunctionId functionId)
+    {
+        return VeilFunctions.metadata(functionId);
+    }
+
+    @Override
+    public FunctionDependencyDeclaration getFunctionDependencies(ConnectorSession session, FunctionId functionId, BoundSignature boundSignature)
+    {
+        // Required: the SPI's default throws, and Trino asks for every function it resolves.
+        return VeilFunctions.dependencies(functionId);
     }
 }

@@ -6,6 +6,12 @@ import io.trino.spi.connector.ConnectorSession;
 import io.trino.spi.connector.ConnectorViewDefinition;
 import io.trino.spi.connector.RelationType;
 import io.trino.spi.connector.SchemaTableName;
+import io.trino.spi.function.BoundSignature;
+import io.trino.spi.function.CatalogSchemaFunctionName;
+import io.trino.spi.function.FunctionDependencyDeclaration;
+import io.trino.spi.function.FunctionId;
+import io.trino.spi.function.FunctionMetadata;
+import io.trino.spi.function.SchemaFunctionName;
 import io.trino.spi.security.ConnectorIdentity;
 import io.trino.spi.type.TimeZoneKey;
 import io.trino.spi.type.TypeId;
@@ -22,6 +28,7 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.function.Function;
 
+import static io.trino.spi.type.VarcharType.VARCHAR;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -188,6 +195,31 @@ class VeilMetadataTest
 
         var good = response.toBuilder().setColumns(0, veil.v1.Decision.ViewColumn.newBuilder().setName("x").setType("integer")).build();
         assertEquals(Optional.of("other_admin"), ViewDefinitions.toView("s", "t", good, "veil_admin", TYPES).getOwner());
+    }
+
+    @Test
+    void theHashFunctionIsInSchemaSystemOnly()
+    {
+        ConnectorSession bob = session("bob", Set.of(), "");
+        List<FunctionMetadata> listed = List.copyOf(metadata.listFunctions(bob, "system"));
+        assertEquals(1, listed.size());
+        FunctionMetadata hash = listed.getFirst();
+        assertEquals("hash", hash.getCanonicalName());
+        assertEquals("hash(varchar,varchar):varchar", hash.getFunctionId().toString());
+        assertEquals(List.of(hash), List.copyOf(metadata.getFunctions(bob, new SchemaFunctionName("system", "hash"))));
+        assertEquals(List.of(hash), List.copyOf(metadata.getFunctions(bob, new SchemaFunctionName("SYSTEM", "Hash"))));
+        assertEquals(hash, metadata.getFunctionMetadata(bob, hash.getFunctionId()));
+        BoundSignature bound = new BoundSignature(new CatalogSchemaFunctionName("veil", "system", "hash"), VARCHAR, List.of(VARCHAR, VARCHAR));
+        assertEquals(FunctionDependencyDeclaration.NO_DEPENDENCIES, metadata.getFunctionDependencies(bob, hash.getFunctionId(), bound));
+
+        assertEquals(List.of(), List.copyOf(metadata.listFunctions(bob, "sales")));
+        assertEquals(List.of(), List.copyOf(metadata.listFunctions(bob, "information_schema")));
+        assertEquals(List.of(), List.copyOf(metadata.getFunctions(bob, new SchemaFunctionName("sales", "hash"))));
+        assertEquals(List.of(), List.copyOf(metadata.getFunctions(bob, new SchemaFunctionName("system", "sha256"))));
+        assertThrows(IllegalArgumentException.class, () -> metadata.getFunctionMetadata(bob, new FunctionId("sha256(varchar):varchar")));
+        assertThrows(IllegalArgumentException.class, () -> metadata.getFunctionDependencies(bob, new FunctionId("sha256(varchar):varchar"), bound));
+        // Functions need no PDP: it was never called.
+        assertEquals(List.of(), pdp.authorizations);
     }
 
     private static ConnectorSession session(String user, Set<String> groups, String project)
