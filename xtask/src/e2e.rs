@@ -20,12 +20,13 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use serde_json::{Value, json};
 
+mod trust;
+
 const TRINO_VERSION: &str = "476";
 /// Trino 476 needs Java 24 or newer; this is where CI images keep Temurin 25.
 const DEFAULT_JAVA_HOME: &str = "/usr/lib/jvm/temurin-25-jdk-amd64";
 /// The run-as user of `deploy/trino/catalog/veil.properties`: owns every view, reads the backing catalogs.
 const ADMIN: &str = "veil_admin";
-const HASH_SALT: &str = "e2e-salt";
 /// The plugin's bearer token (given to Trino as `VEIL_PDP_TOKEN`) and the admin's (`veil apply`).
 const PLUGIN_TOKEN: &str = "e2e-plugin-token-0123456789";
 const ADMIN_TOKEN: &str = "e2e-admin-token-0123456789";
@@ -153,8 +154,9 @@ fn with_alice_as_auditor(scenario: &str) -> Result<String> {
     Ok(scenario.replace(from, "{name: alice, groups: [analysts, auditors],"))
 }
 
+/// What the hash mask of `column` must equal: its HMAC-SHA256 under the plugin's `default` key.
 fn hashed(column: &str) -> String {
-    format!("lower(to_hex(sha256(to_utf8(concat('{HASH_SALT}', CAST({column} AS varchar))))))")
+    trust::hmac(column, trust::MASK_KEY)
 }
 
 fn scenarios(trino: &Trino, report: &mut Report, processes: &mut Processes, pdp: &PdpLauncher) {
@@ -305,10 +307,13 @@ fn scenarios(trino: &Trino, report: &mut Report, processes: &mut Processes, pdp:
             ),
         )
     };
-    report.check("mask hash: salted SHA-256 of the value", || {
-        customers("custkey, phone", &format!("custkey, {}", hashed("phone")))?;
-        distinct_from_backing(trino, "alice", "phone", "phone")
-    });
+    report.check(
+        "mask hash: HMAC-SHA256 of the value under the plugin's key",
+        || {
+            customers("custkey, phone", &format!("custkey, {}", hashed("phone")))?;
+            distinct_from_backing(trino, "alice", "phone", "phone")
+        },
+    );
     report.check(
         "mask nullify: NULL of the column type (deeper tag beats the PII hash)",
         || customers("custkey, address", "custkey, CAST(NULL AS varchar(40))"),
@@ -786,6 +791,8 @@ fn scenarios(trino: &Trino, report: &mut Report, processes: &mut Processes, pdp:
             Ok(())
         },
     );
+
+    trust::scenarios(trino, report, pdp);
 
     // Fail closed: the PDP goes away mid-run. Sam may see sales.customers but has not asked for it
     // yet, so nothing is cached for it (a cached view would be served until its TTL).
@@ -1712,7 +1719,8 @@ fn trino_command(run_dir: &Path, trino: &TrinoDistribution, java_home: &Path) ->
         .arg("io.trino.server.TrinoServer")
         .current_dir(run_dir)
         .env("JAVA_HOME", java_home)
-        .env("VEIL_PDP_TOKEN", PLUGIN_TOKEN);
+        .env("VEIL_PDP_TOKEN", PLUGIN_TOKEN)
+        .env("VEIL_MASK_KEYS", trust::mask_keys());
     Ok(command)
 }
 
@@ -1832,8 +1840,7 @@ impl PdpLauncher {
             .arg("--tls-client-ca")
             .arg(&self.tls.client_authority)
             .arg("--listen")
-            .arg(format!("127.0.0.1:{}", self.port))
-            .env("VEIL_HASH_SALT", HASH_SALT);
+            .arg(format!("127.0.0.1:{}", self.port));
         processes.spawn("veil", command, &self.log)?;
         let address = SocketAddr::from(([127, 0, 0, 1], self.port));
         let deadline = Instant::now() + PDP_START_DEADLINE;
