@@ -547,7 +547,7 @@ async fn over_grpc(
         audit.dropped
     );
     edit_one_user(&channels[0], &edited).await?;
-    println!("\ntargets (SPEC §6):");
+    println!("\ntargets:");
     let target = |name: &str, value: String, met: bool| {
         println!(
             "  {:<52} {:<26} {}",

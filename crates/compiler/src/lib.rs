@@ -1,5 +1,5 @@
 //! Veil's view compiler: turns a policy [`Decision`] for one user on one data source into the
-//! Trino SQL view that enforces it (SPEC §2), with the exact type of every output column.
+//! Trino SQL view that enforces it, with the exact type of every output column.
 //!
 //! Pure: no I/O, no knowledge of gRPC or of the store. Every identifier and literal in the
 //! output is escaped by [`sql`], never by sqlparser's printer.

@@ -1,4 +1,4 @@
-//! The policy file (SPEC §4) as plain serde data: what governors write and what `veil export`
+//! The policy file as plain serde data: what governors write and what `veil export`
 //! writes back. Nothing here is validated; [`crate::Estate::new`] turns it into a checked model.
 
 use std::collections::BTreeMap;

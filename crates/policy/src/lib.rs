@@ -1,5 +1,5 @@
-//! Veil's policy model: data sources, users, purposes, projects and policies (SPEC §2), the
-//! policy file that carries them (SPEC §4), and decisions — which data sources a user may see
+//! Veil's policy model: data sources, users, purposes, projects and policies, the
+//! policy file that carries them, and decisions — which data sources a user may see
 //! and which masks and row filters apply to them, with the reasons.
 //!
 //! Pure: no I/O, no SQL generation, no knowledge of gRPC.

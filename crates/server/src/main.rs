@@ -310,6 +310,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     None
                 }
             };
+            if std::env::var_os("VEIL_HASH_SALT").is_some() {
+                tracing::warn!(
+                    "VEIL_HASH_SALT is no longer read: hash masks are keyed by the Trino plugin \
+                     (veil.mask.keys), and views name only the key's id (settings: mask_key)"
+                );
+            }
             let authenticator = match &auth {
                 Some(path) => Authenticator::from_file(path)?,
                 None => {

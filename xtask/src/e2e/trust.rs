@@ -250,6 +250,34 @@ pub(super) fn scenarios(trino: &Trino, report: &mut Report, pdp: &PdpLauncher) {
                 history.matches("by e2e").count() >= 3 && history.contains("mask_key: next"),
                 "veil history does not show the rotation:\n{history}"
             );
+            // As of the rotation (the third newest settings change), alice's view named `next`.
+            let rotation: u64 = history
+                .lines()
+                .filter_map(|line| line.strip_prefix("version "))
+                .nth(2)
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|version| version.parse().ok())
+                .with_context(|| format!("no third change in:\n{history}"))?;
+            let explain = |as_of: Option<u64>| -> Result<String> {
+                let mut command = pdp.cli(ADMIN_TOKEN);
+                command.args(["explain", "--server", &pdp.url(), "--user", "alice"]);
+                if let Some(version) = as_of {
+                    command.args(["--as-of", &version.to_string()]);
+                }
+                let output = command.arg("sales.customers").output()?;
+                ensure!(
+                    output.status.success(),
+                    "veil explain failed: {}",
+                    String::from_utf8_lossy(&output.stderr)
+                );
+                Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+            };
+            let then = explain(Some(rotation))?;
+            let now = explain(None)?;
+            ensure!(
+                then.contains("hash\"('next'") && now.contains("hash\"('default'"),
+                "veil explain --as-of {rotation} does not show the rotated key:\n{then}\nnow:\n{now}"
+            );
             Ok(())
         },
     );
