@@ -209,8 +209,9 @@ async fn history_says_who_changed_what_and_rebuilds_past_bundles() {
             ],
             "{url}"
         );
-        // Version 1 added every entity of the first bundle: 7 entities.
-        assert_eq!(summary.len(), 3 + 7, "{url}: {summary:?}");
+        // Version 1 added every entity of the first bundle: a data source, two users, a
+        // purpose, a project and three policies.
+        assert_eq!(summary.len(), 3 + 8, "{url}: {summary:?}");
         let bob = &all[2];
         assert_eq!(bob.before, r#"{"name":"bob"}"#, "{url}");
         assert_eq!(bob.after, r#"{"name":"bob","groups":["hr"]}"#, "{url}");
