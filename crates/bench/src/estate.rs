@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use veil_policy::{
-    ColumnSpec, Condition, DataSourceSpec, MatchSpec, PolicyFile, PolicyKind, PolicySpec,
-    ProjectSpec, PurposeSpec, SampleSpec, TargetSpec, TimeWindowSpec, UserSpec,
+    Bundle, ColumnSpec, Condition, DataSourceSpec, MatchSpec, PolicyKind, PolicySpec, ProjectSpec,
+    PurposeSpec, SampleSpec, TargetSpec, TimeWindowSpec, UserSpec,
 };
 
 /// A small, fast, deterministic generator (xorshift64*).
@@ -80,9 +80,9 @@ fn strings(values: &[&str]) -> Vec<String> {
     values.iter().map(|value| value.to_string()).collect()
 }
 
-pub fn generate(size: Size, seed: u64) -> PolicyFile {
+pub fn generate(size: Size, seed: u64) -> Bundle {
     let mut random = Random::new(seed);
-    let mut file = PolicyFile::default();
+    let mut file = Bundle::default();
     for index in 0..size.data_sources {
         let domain = DOMAINS[index % DOMAINS.len()];
         let column_count = 5 + random.below(46);

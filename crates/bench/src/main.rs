@@ -132,7 +132,7 @@ fn main() -> anyhow::Result<()> {
 /// Installs OPA and writes its policy and data; `None` (and why, printed) when that fails.
 fn prepare_opa(
     arguments: &Arguments,
-    file: &veil_policy::PolicyFile,
+    file: &veil_policy::Bundle,
     estate: &Estate,
     requests: &[GetViewDefinitionRequest],
 ) -> Option<(PathBuf, opa::Plan)> {

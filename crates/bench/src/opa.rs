@@ -15,9 +15,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 use veil_compiler::misfit;
-use veil_policy::{
-    Condition, Decision, Estate, Identity, MaskMethod, PolicyFile, RowPredicate, Rule,
-};
+use veil_policy::{Bundle, Condition, Decision, Estate, Identity, MaskMethod, RowPredicate, Rule};
 
 use crate::estate::Random;
 
@@ -87,7 +85,7 @@ pub struct Plan {
 /// Writes the data document and the policy under `out`, and the requests for `pairs`
 /// (user, data source) plus as many pairs the users may not see.
 pub fn prepare(
-    file: &PolicyFile,
+    file: &Bundle,
     estate: &Estate,
     functions_catalog: &str,
     pairs: &[(String, usize)],

@@ -8,7 +8,7 @@ use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::Parser;
 use veil_compiler::{Compiler, sql};
 use veil_policy::{
-    ColumnSpec, DataSourceSpec, Estate, Identity, PolicyFile, PolicyKind, PolicySpec, TargetSpec,
+    Bundle, ColumnSpec, DataSourceSpec, Estate, Identity, PolicyKind, PolicySpec, TargetSpec,
     UserSpec,
 };
 
@@ -37,8 +37,8 @@ fn policy(name: &str, kind: PolicyKind) -> PolicySpec {
     .unwrap()
 }
 
-fn estate_for(user: &str, value: &str, column: &str) -> PolicyFile {
-    let mut file = PolicyFile {
+fn estate_for(user: &str, value: &str, column: &str) -> Bundle {
+    let mut file = Bundle {
         data_sources: vec![DataSourceSpec {
             name: "s.t".to_owned(),
             table: format!("c.{column}.t"),
@@ -68,7 +68,7 @@ fn estate_for(user: &str, value: &str, column: &str) -> PolicyFile {
             .into_iter()
             .collect(),
         }],
-        ..PolicyFile::default()
+        ..Bundle::default()
     };
     let mut subscription = policy("sub", PolicyKind::Subscription);
     subscription.on = TargetSpec {

@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::{Estate, PolicyFile};
+use crate::{Bundle, Estate};
 
 /// The kinds of things a bundle holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -144,7 +144,7 @@ fn put_in<T: Named + DeserializeOwned>(
     kind: EntityKind,
     yaml: &str,
 ) -> Result<(String, ChangeAction), EditError> {
-    let entity: T = crate::file::parse_yaml(yaml).map_err(|error| EditError::Invalid {
+    let entity: T = crate::bundle::parse_yaml(yaml).map_err(|error| EditError::Invalid {
         kind: kind.name(),
         message: error.to_string(),
     })?;
@@ -176,7 +176,7 @@ fn names_in<T: Named>(list: &[T]) -> Vec<String> {
         .collect()
 }
 
-impl PolicyFile {
+impl Bundle {
     /// Creates or replaces one entity given as YAML; returns its name and what happened.
     pub fn put(
         &mut self,
@@ -185,7 +185,7 @@ impl PolicyFile {
     ) -> Result<(String, ChangeAction), EditError> {
         if kind == EntityKind::Settings {
             let settings: crate::SettingsSpec =
-                crate::file::parse_yaml(yaml).map_err(|error| EditError::Invalid {
+                crate::bundle::parse_yaml(yaml).map_err(|error| EditError::Invalid {
                     kind: kind.name(),
                     message: error.to_string(),
                 })?;
@@ -287,7 +287,7 @@ fn diff_list<T: Named + PartialEq>(
 }
 
 /// What differs between two bundles, entity by entity.
-pub fn diff(old: &PolicyFile, new: &PolicyFile) -> Vec<EntityChange> {
+pub fn diff(old: &Bundle, new: &Bundle) -> Vec<EntityChange> {
     let mut changes = Vec::new();
     diff_list(
         EntityKind::DataSource,

@@ -1,4 +1,4 @@
-//! The estate: a validated [`PolicyFile`] with the indexes the decision path needs, built once
+//! The estate: a validated [`Bundle`] with the indexes the decision path needs, built once
 //! per policy version and read-only afterwards.
 
 use std::collections::{BTreeSet, HashSet};
@@ -8,8 +8,8 @@ use std::collections::{BTreeSet, HashSet};
 type HashMap<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
 use std::fmt;
 
+use crate::bundle::{Bundle, PolicyKind, PolicySpec, UserSpec};
 use crate::condition::Condition;
-use crate::file::{PolicyFile, PolicyKind, PolicySpec, UserSpec};
 use crate::model::*;
 use crate::tag::{deepest_match, glob_matches};
 use crate::trino_type::TrinoType;
@@ -76,7 +76,7 @@ pub struct MaskCandidate {
 pub struct Estate {
     // INVARIANT: `file` is the bundle the other fields were built from, except that its data
     // sources live (parsed) in `data_sources` only, so that large estates are stored once.
-    file: PolicyFile,
+    file: Bundle,
     pub data_sources: Vec<DataSource>,
     pub policies: Vec<Policy>,
     pub bindings: Vec<Bindings>,
@@ -90,7 +90,7 @@ pub struct Estate {
 impl Estate {
     /// Parses and validates YAML text; every error names its line where it can.
     pub fn from_yaml(text: &str) -> Result<Estate, LoadErrors> {
-        let file = PolicyFile::from_yaml(text).map_err(|error| {
+        let file = Bundle::from_yaml(text).map_err(|error| {
             LoadErrors(vec![LoadError {
                 line: error.line,
                 context: String::new(),
@@ -102,7 +102,7 @@ impl Estate {
 
     /// Validates a bundle and builds the indexes. `source` is the YAML it came from, used only
     /// to point errors at lines.
-    pub fn new(file: PolicyFile, source: Option<&str>) -> Result<Estate, LoadErrors> {
+    pub fn new(file: Bundle, source: Option<&str>) -> Result<Estate, LoadErrors> {
         let mut checker = Checker {
             errors: Vec::new(),
             source,
@@ -152,7 +152,7 @@ impl Estate {
     }
 
     /// The bundle, for export: as written, with column types in Trino's canonical spelling.
-    pub fn to_file(&self) -> PolicyFile {
+    pub fn to_file(&self) -> Bundle {
         let mut file = self.file.clone();
         file.data_sources = self
             .data_sources
@@ -327,7 +327,7 @@ impl Checker<'_> {
         });
     }
 
-    fn data_sources(&mut self, file: &PolicyFile) -> Vec<DataSource> {
+    fn data_sources(&mut self, file: &Bundle) -> Vec<DataSource> {
         let mut seen = HashSet::new();
         let mut data_sources = Vec::new();
         for spec in &file.data_sources {
@@ -418,7 +418,7 @@ impl Checker<'_> {
         }
     }
 
-    fn users(&mut self, file: &PolicyFile) -> HashMap<String, usize> {
+    fn users(&mut self, file: &Bundle) -> HashMap<String, usize> {
         let mut users =
             HashMap::with_capacity_and_hasher(file.users.len(), ahash::RandomState::new());
         for (index, spec) in file.users.iter().enumerate() {
@@ -437,7 +437,7 @@ impl Checker<'_> {
         users
     }
 
-    fn purposes(&mut self, file: &PolicyFile) -> HashSet<String> {
+    fn purposes(&mut self, file: &Bundle) -> HashSet<String> {
         let mut purposes = HashSet::new();
         for spec in &file.purposes {
             if !purposes.insert(spec.name.clone()) {
@@ -454,7 +454,7 @@ impl Checker<'_> {
 
     fn projects(
         &mut self,
-        file: &PolicyFile,
+        file: &Bundle,
         users: &HashMap<String, usize>,
         purposes: &HashSet<String>,
     ) -> HashMap<String, Project> {
@@ -497,7 +497,7 @@ impl Checker<'_> {
         projects
     }
 
-    fn policies(&mut self, file: &PolicyFile, known: &Known<'_>) -> Vec<Policy> {
+    fn policies(&mut self, file: &Bundle, known: &Known<'_>) -> Vec<Policy> {
         let mut seen = HashSet::new();
         let mut policies = Vec::new();
         for spec in &file.policies {

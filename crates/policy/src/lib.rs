@@ -4,15 +4,16 @@
 //!
 //! Pure: no I/O, no SQL generation, no knowledge of gRPC.
 
+mod bundle;
 mod change;
 mod condition;
 mod decision;
 mod estate;
-mod file;
 mod model;
 mod tag;
 mod trino_type;
 
+pub use bundle::*;
 pub use change::{
     Affected, ChangeAction, EditError, EntityChange, EntityKind, Named, SETTINGS, affected, diff,
 };
@@ -21,7 +22,6 @@ pub use decision::{Decision, Explanation, Identity, PassReason, Passed, Subject,
 pub use estate::{
     Bindings, Estate, LoadError, LoadErrors, MaskCandidate, locate_line, targets_data_source,
 };
-pub use file::*;
 pub use model::*;
 pub use tag::{deepest_match, glob_matches, match_depth};
 pub use trino_type::{TrinoType, TypeError, TypeFamily, TypeParameter};

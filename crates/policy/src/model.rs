@@ -1,5 +1,5 @@
 //! The checked policy model: data sources with parsed types, users, projects and typed policies.
-//! Built from a [`crate::PolicyFile`] by [`crate::Estate::new`]; every value here is valid.
+//! Built from a [`crate::Bundle`] by [`crate::Estate::new`]; every value here is valid.
 
 use std::collections::HashSet;
 

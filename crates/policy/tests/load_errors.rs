@@ -199,14 +199,14 @@ fn plain_scalars_stay_strings_and_shape_errors_name_their_line() {
 users:
   - {name: yes, groups: [no, on, off, "1", 1.0, 007, 0x1F, ~x]}
 "#;
-    let file = veil_policy::PolicyFile::from_yaml(text).unwrap();
+    let file = veil_policy::Bundle::from_yaml(text).unwrap();
     assert_eq!(file.users[0].name, "yes");
     assert_eq!(
         file.users[0].groups,
         ["no", "on", "off", "1", "1.0", "007", "0x1F", "~x"]
     );
     let error =
-        veil_policy::PolicyFile::from_yaml("users:\n  - name: ana\n    gruops: [g]\n").unwrap_err();
+        veil_policy::Bundle::from_yaml("users:\n  - name: ana\n    gruops: [g]\n").unwrap_err();
     assert_eq!(error.line, Some(3));
     assert!(error.message.contains("unknown field `gruops`"), "{error}");
 }

@@ -3,7 +3,7 @@
 //! authority. A refusal names the rule and, where one is involved, the policy.
 
 use veil_policy::{
-    DataSource, DataSourceSpec, EntityChange, EntityKind, Estate, PolicyFile, Rule, glob_matches,
+    Bundle, DataSource, DataSourceSpec, EntityChange, EntityKind, Estate, Rule, glob_matches,
     match_depth, targets_data_source,
 };
 
@@ -15,7 +15,7 @@ use crate::auth::{Caller, Role};
 pub fn check(
     caller: &Caller,
     old: &Estate,
-    new: &PolicyFile,
+    new: &Bundle,
     changes: &[EntityChange],
 ) -> Result<(), String> {
     for change in changes {
@@ -47,7 +47,7 @@ fn check_owner(
     owner: &str,
     tables: &[String],
     old: &Estate,
-    new: &PolicyFile,
+    new: &Bundle,
     change: &EntityChange,
 ) -> Result<(), String> {
     debug_assert_eq!(change.kind, EntityKind::DataSource);

@@ -3,7 +3,7 @@
 //! version-guarded transaction, then published as a new snapshot and announced.
 
 use veil_compiler::Compiler;
-use veil_policy::{Affected, EntityChange, Estate, LoadErrors, PolicyFile, affected, diff};
+use veil_policy::{Affected, Bundle, EntityChange, Estate, LoadErrors, affected, diff};
 use veil_proto::v1::ChangeEvent;
 use veil_store::{ChangeRecord, StoreError};
 
@@ -39,7 +39,7 @@ impl State {
         &self,
         caller: &Caller,
         dry_run: bool,
-        edit: impl FnOnce(&mut PolicyFile) -> Result<(), ChangeError>,
+        edit: impl FnOnce(&mut Bundle) -> Result<(), ChangeError>,
     ) -> Result<Outcome, ChangeError> {
         let _turn = self.writer.lock().await;
         let snapshot = self.current();
@@ -62,8 +62,8 @@ impl State {
         &self,
         caller: &Caller,
         snapshot: &Snapshot,
-        old_file: PolicyFile,
-        new_file: PolicyFile,
+        old_file: Bundle,
+        new_file: Bundle,
         compiler: Compiler,
         dry_run: bool,
     ) -> Result<Outcome, ChangeError> {

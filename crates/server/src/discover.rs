@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use serde_json::Value;
 use veil_compiler::sql::{quote_identifier, quote_literal};
-use veil_policy::{ColumnSpec, DataSourceSpec, Estate, PolicyFile};
+use veil_policy::{Bundle, ColumnSpec, DataSourceSpec, Estate};
 
 /// Runs one statement and returns its rows, following `nextUri` until the result is complete.
 pub fn query(trino: &str, user: &str, sql: &str) -> anyhow::Result<Vec<Vec<Value>>> {
@@ -104,7 +104,7 @@ pub fn merge_into(path: &Path, discovered: Vec<DataSourceSpec>) -> anyhow::Resul
         String::new()
     };
     let mut file =
-        PolicyFile::from_yaml(&text).with_context(|| format!("parsing {}", path.display()))?;
+        Bundle::from_yaml(&text).with_context(|| format!("parsing {}", path.display()))?;
     for mut fresh in discovered {
         match file
             .data_sources

@@ -236,7 +236,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 None => print!(
                     "{}",
-                    veil_policy::PolicyFile {
+                    veil_policy::Bundle {
                         data_sources,
                         ..Default::default()
                     }

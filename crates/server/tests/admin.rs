@@ -201,9 +201,9 @@ async fn bundles_apply_atomically_with_a_dry_run_and_survive_a_restart() {
         .unwrap()
         .into_inner();
     assert_eq!(exported.policy_version, applied.policy_version);
-    let expected = veil_policy::PolicyFile::from_yaml(EXAMPLE).unwrap();
+    let expected = veil_policy::Bundle::from_yaml(EXAMPLE).unwrap();
     assert_eq!(
-        veil_policy::PolicyFile::from_yaml(&exported.yaml).unwrap(),
+        veil_policy::Bundle::from_yaml(&exported.yaml).unwrap(),
         expected,
         "export round-trips the bundle"
     );
@@ -639,7 +639,7 @@ async fn changes_reach_webhooks_signed_and_retried() {
     .unwrap();
     let outcome = state
         .change(&Caller::operator("test".into()), false, |file| {
-            *file = veil_policy::PolicyFile::from_yaml(EXAMPLE).unwrap();
+            *file = veil_policy::Bundle::from_yaml(EXAMPLE).unwrap();
             Ok(())
         })
         .await

@@ -148,7 +148,7 @@ async fn a_kill_mid_write_loses_nothing_acknowledged() {
         );
         assert_eq!(
             file,
-            veil_policy::PolicyFile::from_yaml(&bundle(generation.parse().unwrap())).unwrap(),
+            veil_policy::Bundle::from_yaml(&bundle(generation.parse().unwrap())).unwrap(),
             "round {round}"
         );
     }

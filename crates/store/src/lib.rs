@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
-use veil_policy::{ChangeAction, EntityKind, Named, PolicyFile, SettingsSpec};
+use veil_policy::{Bundle, ChangeAction, EntityKind, Named, SettingsSpec};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -212,7 +212,7 @@ impl Store {
     }
 
     /// The current version and bundle.
-    pub async fn load(&self) -> Result<(u64, PolicyFile), StoreError> {
+    pub async fn load(&self) -> Result<(u64, Bundle), StoreError> {
         let mut transaction = self.pool.begin().await?;
         let version = current_version(&mut transaction).await?;
         let rows =
@@ -252,7 +252,7 @@ impl Store {
         if let Some(settings) = settings {
             bundle.insert(section(EntityKind::Settings).to_owned(), settings);
         }
-        let file: PolicyFile =
+        let file: Bundle =
             serde_json::from_value(Value::Object(bundle)).map_err(|error| StoreError::Corrupt {
                 kind: "bundle".into(),
                 name: String::new(),
@@ -268,8 +268,8 @@ impl Store {
         &self,
         expected_version: u64,
         new_version: u64,
-        old: &PolicyFile,
-        file: &PolicyFile,
+        old: &Bundle,
+        file: &Bundle,
         change: &ChangeRecord,
         caller: &str,
     ) -> Result<(), StoreError> {
@@ -441,7 +441,7 @@ impl Store {
     }
 
     /// The bundle as it stood at `version`: the current one with every later change undone.
-    pub async fn bundle_at(&self, version: u64) -> Result<PolicyFile, StoreError> {
+    pub async fn bundle_at(&self, version: u64) -> Result<Bundle, StoreError> {
         let (current, mut file) = self.load().await?;
         if version > current {
             return Err(StoreError::FutureVersion {
@@ -603,7 +603,7 @@ struct HistoryRow {
 
 /// Compares the two files entity by entity, as values; only what is written is serialized, so
 /// editing one entity of a large estate costs little more than the comparison.
-fn changed_rows(old: &PolicyFile, new: &PolicyFile) -> Rows {
+fn changed_rows(old: &Bundle, new: &Bundle) -> Rows {
     let mut rows = Rows {
         stale: Vec::new(),
         fresh: Vec::new(),
@@ -629,7 +629,7 @@ fn changed_rows(old: &PolicyFile, new: &PolicyFile) -> Rows {
 }
 
 /// The settings as a list of entity rows: none while every setting is at its default.
-fn settings_rows(file: &PolicyFile) -> &[SettingsSpec] {
+fn settings_rows(file: &Bundle) -> &[SettingsSpec] {
     if file.settings.is_default() {
         &[]
     } else {

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use veil_policy::PolicyFile;
+use veil_policy::Bundle;
 use veil_policy::{ChangeAction, EntityKind};
 use veil_store::{ChangeRecord, DecisionRecord, HistoryFilter, PolicyNames, Store, StoreError};
 
@@ -61,8 +61,8 @@ policies:
   - {name: f, kind: row_filter, on: {data_sources: [sales.customers]}, where: "custkey > 0 AND user_name() <> 'x'"}
 "#;
 
-fn bundle() -> PolicyFile {
-    PolicyFile::from_yaml(BUNDLE).unwrap()
+fn bundle() -> Bundle {
+    Bundle::from_yaml(BUNDLE).unwrap()
 }
 
 fn change(version: u64) -> ChangeRecord {
@@ -78,7 +78,7 @@ fn change(version: u64) -> ChangeRecord {
 async fn an_empty_store_is_version_zero() {
     for (url, store) in stores().await {
         let (version, file) = store.load().await.unwrap();
-        assert_eq!((version, file), (0, PolicyFile::default()), "{url}");
+        assert_eq!((version, file), (0, Bundle::default()), "{url}");
     }
 }
 
@@ -87,7 +87,7 @@ async fn a_committed_bundle_survives_a_restart_exactly() {
     for (url, store) in stores().await {
         let file = bundle();
         store
-            .commit(0, 10, &PolicyFile::default(), &file, &change(10), "ops")
+            .commit(0, 10, &Bundle::default(), &file, &change(10), "ops")
             .await
             .unwrap();
         drop(store);
@@ -109,13 +109,13 @@ async fn a_stale_writer_loses_and_changes_nothing() {
     for (url, store) in stores().await {
         let file = bundle();
         store
-            .commit(0, 5, &PolicyFile::default(), &file, &change(5), "ops")
+            .commit(0, 5, &Bundle::default(), &file, &change(5), "ops")
             .await
             .unwrap();
         let mut other = file.clone();
         other.users.retain(|user| user.name != "bob");
         let error = store
-            .commit(0, 6, &PolicyFile::default(), &other, &change(6), "ops")
+            .commit(0, 6, &Bundle::default(), &other, &change(6), "ops")
             .await
             .unwrap_err();
         assert!(
@@ -138,7 +138,7 @@ async fn edits_write_only_what_changed_and_keep_order() {
     for (url, store) in stores().await {
         let first = bundle();
         store
-            .commit(0, 1, &PolicyFile::default(), &first, &change(1), "ops")
+            .commit(0, 1, &Bundle::default(), &first, &change(1), "ops")
             .await
             .unwrap();
         let mut second = first.clone();
@@ -168,7 +168,7 @@ async fn history_says_who_changed_what_and_rebuilds_past_bundles() {
     for (url, store) in stores().await {
         let first = bundle();
         store
-            .commit(0, 1, &PolicyFile::default(), &first, &change(1), "ops")
+            .commit(0, 1, &Bundle::default(), &first, &change(1), "ops")
             .await
             .unwrap();
         let mut second = first.clone();
@@ -244,7 +244,7 @@ async fn history_says_who_changed_what_and_rebuilds_past_bundles() {
         assert_eq!(past.settings, expected.settings, "{url}");
         assert_eq!(
             store.bundle_at(0).await.unwrap(),
-            PolicyFile::default(),
+            Bundle::default(),
             "{url}"
         );
         assert_eq!(

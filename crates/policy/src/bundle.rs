@@ -1,5 +1,6 @@
-//! The policy file as plain serde data: what governors write and what `veil export`
-//! writes back. Nothing here is validated; [`crate::Estate::new`] turns it into a checked model.
+//! A bundle: everything Veil knows, as plain serde data, exactly as a policy file (its YAML form)
+//! holds it and `veil export` writes it back. Nothing here is validated; [`crate::Estate::new`]
+//! turns it into a checked model.
 
 use std::collections::BTreeMap;
 
@@ -10,7 +11,7 @@ use crate::Condition;
 /// A whole policy bundle: everything Veil knows.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PolicyFile {
+pub struct Bundle {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub data_sources: Vec<DataSourceSpec>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -225,11 +226,11 @@ pub fn parse_yaml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, YamlE
     })
 }
 
-impl PolicyFile {
+impl Bundle {
     /// Parses YAML text; syntax and shape errors carry their line.
-    pub fn from_yaml(text: &str) -> Result<PolicyFile, YamlError> {
+    pub fn from_yaml(text: &str) -> Result<Bundle, YamlError> {
         if text.trim().is_empty() {
-            return Ok(PolicyFile::default());
+            return Ok(Bundle::default());
         }
         parse_yaml(text)
     }
