@@ -14,9 +14,9 @@ use veil_proto::v1::{
 };
 
 use crate::auth::{Caller, Role};
-use crate::change::{ChangeError, Outcome};
 use crate::convert;
-use crate::snapshot::State;
+use crate::state::State;
+use crate::write::{ChangeError, Outcome};
 
 pub struct AdminService {
     state: Arc<State>,

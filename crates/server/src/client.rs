@@ -116,8 +116,7 @@ fn kind_name(kind: i32) -> String {
 }
 
 pub fn apply(file: &Path, connection: &Connection, dry_run: bool) -> anyhow::Result<ExitCode> {
-    let yaml = std::fs::read_to_string(file)
-        .with_context(|| format!("reading policy file {}", file.display()))?;
+    let yaml = crate::policy_file::read(file)?;
     let summary = call(connection, async |client| {
         client
             .apply_bundle(v1::ApplyBundleRequest { yaml, dry_run })

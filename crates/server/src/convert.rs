@@ -4,8 +4,9 @@ use tonic::Status;
 use veil_compiler::View;
 use veil_policy::{EntityKind, Estate, Identity, Subject, SubjectError};
 
-use crate::snapshot::Settings;
-use veil_proto::v1::{self, GetViewDefinitionResponse, ViewColumn};
+use crate::state::Settings;
+use veil_proto::v1::{self, ChangeEvent, GetViewDefinitionResponse, ViewColumn};
+use veil_store::ChangeRecord;
 
 /// Reads the identity of a request; a missing one or an empty user is `INVALID_ARGUMENT`.
 pub fn identity(identity: Option<&v1::Identity>) -> Result<Identity<'_>, Status> {
@@ -91,5 +92,25 @@ pub fn proto_entity_kind(kind: EntityKind) -> v1::EntityKind {
         EntityKind::Project => v1::EntityKind::Project,
         EntityKind::Policy => v1::EntityKind::Policy,
         EntityKind::Settings => v1::EntityKind::Settings,
+    }
+}
+
+/// The event that announces a committed change: what it may affect.
+pub fn change_event(record: &ChangeRecord) -> ChangeEvent {
+    ChangeEvent {
+        policy_version: record.version,
+        data_sources: record.data_sources.clone(),
+        users: record.users.clone(),
+        everything: record.everything,
+    }
+}
+
+/// The event that tells a watcher to drop everything it caches (version 0: unknown).
+pub fn everything_changed(version: u64) -> ChangeEvent {
+    ChangeEvent {
+        policy_version: version,
+        data_sources: Vec::new(),
+        users: Vec::new(),
+        everything: true,
     }
 }

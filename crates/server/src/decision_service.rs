@@ -20,7 +20,8 @@ use veil_store::{ChangeRecord, PolicyNames};
 
 use crate::audit::AuditEntry;
 use crate::convert;
-use crate::snapshot::{CachedView, State, ViewKey};
+use crate::snapshot::{CachedView, ViewKey};
+use crate::state::State;
 
 pub struct DecisionService {
     state: Arc<State>,
@@ -128,12 +129,7 @@ impl DecisionService {
     /// One event for everything after `since`: exactly what changed when the store still has
     /// every change since then, else everything.
     async fn catch_up(&self, since: u64, current: u64) -> ChangeEvent {
-        let everything = ChangeEvent {
-            policy_version: current,
-            data_sources: Vec::new(),
-            users: Vec::new(),
-            everything: true,
-        };
+        let everything = convert::everything_changed(current);
         let Some(store) = &self.state.store else {
             return everything;
         };
@@ -151,13 +147,7 @@ impl DecisionService {
         if records.last().map(|record| record.version) != Some(current) {
             return everything;
         }
-        let merged = ChangeRecord::merge(current, records);
-        ChangeEvent {
-            policy_version: current,
-            data_sources: merged.data_sources,
-            users: merged.users,
-            everything: merged.everything,
-        }
+        convert::change_event(&ChangeRecord::merge(current, records))
     }
 }
 
@@ -263,12 +253,7 @@ impl PolicyDecision for DecisionService {
             Ok(event) if event.policy_version > since => Some(Ok(event)),
             Ok(_) => None,
             // A watcher that fell behind cannot know what it missed: drop everything.
-            Err(_) => Some(Ok(ChangeEvent {
-                policy_version: 0,
-                data_sources: Vec::new(),
-                users: Vec::new(),
-                everything: true,
-            })),
+            Err(_) => Some(Ok(convert::everything_changed(0))),
         });
         let stream = tokio_stream::iter(catch_up.map(Ok)).chain(live);
         Ok(Response::new(Box::pin(stream)))

@@ -99,7 +99,7 @@ pub fn discover(
 /// already had; the result must validate before anything is written, and it is written whole.
 pub fn merge_into(path: &Path, discovered: Vec<DataSourceSpec>) -> anyhow::Result<()> {
     let text = if path.exists() {
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
+        crate::policy_file::read(path)?
     } else {
         String::new()
     };

@@ -1,16 +1,29 @@
-//! The Veil policy decision point: the `veil.v1.PolicyDecision` gRPC service over an immutable,
-//! swappable policy snapshot, with health and reflection. Only this crate knows tonic.
+//! The Veil policy decision point: the gRPC services over an immutable, swappable policy
+//! snapshot, with health and reflection. Only this crate knows tonic. In the order a request
+//! meets them:
+//!
+//! - transport: `coalesce` (the accepted socket, writes coalesced into one per read) and `auth`
+//!   (bearer tokens → `Caller` and `Role`);
+//! - the query path, request → identity → decision → SQL → response: `decision_service`
+//!   (`PolicyDecision`: answers, caches, the change stream), `convert` (proto ↔ model: identity,
+//!   subject, answer, entity kinds, change events), `snapshot` (one policy version with its
+//!   compiled views and answers), `state` (the current snapshot, settings, store, audit, change
+//!   stream), `audit` (a bounded queue and a writer thread);
+//! - the admin path: `admin_service` (`PolicyAdmin`: bundles, entities, explain, history,
+//!   audit), `authority` (what each role may change), `write` (the one write path: authority →
+//!   validate → commit with history → publish) and `webhook` (signed change notifications).
 
 mod admin_service;
 mod audit;
 pub mod auth;
 mod authority;
-mod change;
 mod coalesce;
 pub mod convert;
 mod decision_service;
 mod snapshot;
+mod state;
 mod webhook;
+mod write;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -31,10 +44,11 @@ use crate::coalesce::Coalesced;
 pub use admin_service::AdminService;
 pub use audit::Audit;
 pub use auth::Authenticator;
-pub use change::{ChangeError, Outcome};
 pub use decision_service::DecisionService;
-pub use snapshot::{Settings, Snapshot, State, next_version};
+pub use snapshot::Snapshot;
+pub use state::{Settings, State, next_version};
 pub use webhook::{Webhooks, sign};
+pub use write::{ChangeError, Outcome};
 
 /// Opens the store, loads the bundle it holds and starts the audit writer, the webhook sender
 /// and (on PostgreSQL) the follower of other replicas' changes.
@@ -60,7 +74,7 @@ pub async fn open(
         webhooks,
     ));
     if postgres {
-        tokio::spawn(change::follow_postgres(
+        tokio::spawn(write::follow_postgres(
             Arc::clone(&state),
             store_url.to_owned(),
         ));

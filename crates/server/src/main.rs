@@ -3,6 +3,7 @@
 
 mod client;
 mod discover;
+mod policy_file;
 
 /// mimalloc hands memory freed after a load back to the system, and is quicker than the system
 /// allocator for the decision path's small, short-lived allocations.
@@ -188,18 +189,10 @@ fn main() -> ExitCode {
     }
 }
 
-fn load(path: &Path, functions_catalog: &str) -> anyhow::Result<Compiler> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading policy file {}", path.display()))?;
-    Compiler::from_yaml(&text, functions_catalog)
-        .map_err(|errors| anyhow::anyhow!("{}: invalid policy file:\n{errors}", path.display()))
-}
-
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Check { file } => {
-            let text = std::fs::read_to_string(&file)
-                .with_context(|| format!("reading policy file {}", file.display()))?;
+            let text = policy_file::read(&file)?;
             match Compiler::from_yaml(&text, "") {
                 Ok(compiler) => {
                     let estate = compiler.estate();
@@ -265,7 +258,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             functions,
             table,
         } => {
-            let compiler = load(&config, &functions.functions_catalog)?;
+            let compiler = policy_file::compile(&config, &functions.functions_catalog)?;
             let estate = compiler.estate();
             let (schema, table_name) = table
                 .split_once('.')
@@ -380,10 +373,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// Applies a policy file through the write path: validated with line numbers, then committed.
 async fn apply_file(state: &State, path: &Path) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading policy file {}", path.display()))?;
-    let compiler = Compiler::from_yaml(&text, state.functions_catalog())
-        .map_err(|errors| anyhow::anyhow!("{}: invalid policy file:\n{errors}", path.display()))?;
+    let compiler = policy_file::compile(path, state.functions_catalog())?;
     let caller = veil_server::auth::Caller::operator(format!("policy file {}", path.display()));
     let outcome = state.replace(&caller, compiler, false).await?;
     tracing::info!(

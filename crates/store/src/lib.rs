@@ -148,6 +148,28 @@ impl PolicyNames {
     }
 }
 
+/// The PostgreSQL channel every commit notifies, inside its transaction.
+const CHANGES_CHANNEL: &str = "veil_changes";
+
+/// Notifications of the commits of every replica sharing a PostgreSQL store (LISTEN/NOTIFY,
+/// not polling). A notification says only that something was committed: read what from
+/// [`Store::load`] and [`Store::changes_since`].
+pub struct CommitListener(sqlx::postgres::PgListener);
+
+impl CommitListener {
+    pub async fn connect(url: &str) -> Result<CommitListener, StoreError> {
+        let mut listener = sqlx::postgres::PgListener::connect(url).await?;
+        listener.listen(CHANGES_CHANNEL).await?;
+        Ok(CommitListener(listener))
+    }
+
+    /// Waits for the next commit; an error means the connection was lost.
+    pub async fn next(&mut self) -> Result<(), StoreError> {
+        self.0.recv().await?;
+        Ok(())
+    }
+}
+
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
@@ -350,7 +372,8 @@ impl Store {
         }
         if self.backend == Backend::Postgres {
             // Delivered to every listening replica when (and only if) the transaction commits.
-            sqlx::query("SELECT pg_notify('veil_changes', $1)")
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(CHANGES_CHANNEL)
                 .bind(new_version.to_string())
                 .execute(&mut *transaction)
                 .await?;

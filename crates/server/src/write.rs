@@ -4,12 +4,13 @@
 
 use veil_compiler::Compiler;
 use veil_policy::{Affected, Bundle, EntityChange, Estate, LoadErrors, affected, diff};
-use veil_proto::v1::ChangeEvent;
-use veil_store::{ChangeRecord, StoreError};
+use veil_store::{ChangeRecord, CommitListener, StoreError};
 
 use crate::auth::Caller;
 use crate::authority;
-use crate::snapshot::{Snapshot, State, next_version};
+use crate::convert;
+use crate::snapshot::Snapshot;
+use crate::state::{State, next_version};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ChangeError {
@@ -96,7 +97,7 @@ impl State {
                 )
                 .await?;
         }
-        let event = event(&record);
+        let event = convert::change_event(&record);
         self.publish(compiler, event.clone());
         self.webhooks.send(event);
         tracing::info!(
@@ -145,49 +146,27 @@ impl State {
         }
         let compiler = Compiler::new(Estate::new(file, None)?, &self.functions_catalog)?;
         let merged = ChangeRecord::merge(version, store.changes_since(current).await?);
-        self.publish(compiler, event(&merged));
+        self.publish(compiler, convert::change_event(&merged));
         tracing::info!(version, "caught up with a change from another replica");
         Ok(())
     }
 }
 
-fn event(record: &ChangeRecord) -> ChangeEvent {
-    ChangeEvent {
-        policy_version: record.version,
-        data_sources: record.data_sources.clone(),
-        users: record.users.clone(),
-        everything: record.everything,
-    }
-}
-
-/// Follows PostgreSQL notifications of commits by any replica (LISTEN/NOTIFY, not polling).
+/// Follows the commits of every replica on the same PostgreSQL store; whatever happened while
+/// not listening is read from the store first.
 pub async fn follow_postgres(state: std::sync::Arc<State>, url: String) {
     loop {
-        match sqlx::postgres::PgListener::connect(&url).await {
-            Ok(mut listener) => {
-                if let Err(error) = listener.listen("veil_changes").await {
-                    tracing::error!(%error, "LISTEN veil_changes failed");
-                } else {
-                    // Whatever happened while not listening is read from the store first.
-                    if let Err(error) = state.refresh_from_store().await {
-                        tracing::error!(%error, "catching up from the store failed");
-                    }
-                    loop {
-                        match listener.recv().await {
-                            Ok(_) => {
-                                if let Err(error) = state.refresh_from_store().await {
-                                    tracing::error!(%error, "catching up from the store failed");
-                                }
-                            }
-                            Err(error) => {
-                                tracing::warn!(%error, "lost the PostgreSQL notification connection");
-                                break;
-                            }
-                        }
-                    }
+        match CommitListener::connect(&url).await {
+            Ok(mut listener) => loop {
+                if let Err(error) = state.refresh_from_store().await {
+                    tracing::error!(%error, "catching up from the store failed");
                 }
-            }
-            Err(error) => tracing::warn!(%error, "connecting the PostgreSQL listener failed"),
+                if let Err(error) = listener.next().await {
+                    tracing::warn!(%error, "lost the PostgreSQL notification connection");
+                    break;
+                }
+            },
+            Err(error) => tracing::warn!(%error, "listening for PostgreSQL notifications failed"),
         }
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
