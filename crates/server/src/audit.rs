@@ -10,9 +10,9 @@ use std::time::Duration;
 use tokio::sync::{Notify, mpsc};
 use veil_store::{DecisionRecord, PolicyNames, Store};
 
-/// One answer, as cheap to queue as it can be: the strings are the request's own, the policy
-/// names are shared with the cached view.
-pub struct AuditEntry {
+/// A decision record as it is queued, as cheap as it can be: the strings are the request's
+/// own, the policy names are shared with the cached view.
+pub struct PendingDecisionRecord {
     pub at_millis: i64,
     pub user: String,
     pub project: String,
@@ -25,7 +25,7 @@ pub struct AuditEntry {
 }
 
 pub struct Audit {
-    queue: Option<mpsc::Sender<AuditEntry>>,
+    queue: Option<mpsc::Sender<PendingDecisionRecord>>,
     dropped: Arc<AtomicU64>,
     /// Tells the writer to write what is queued and stop.
     stop: Arc<Notify>,
@@ -48,7 +48,7 @@ impl Audit {
     /// Starts the writer: its own thread, below the answering threads' priority, with its own
     /// connection to the store at `store_url`.
     pub fn start(store_url: &str) -> std::io::Result<Audit> {
-        let (queue, entries) = mpsc::channel::<AuditEntry>(QUEUE);
+        let (queue, entries) = mpsc::channel::<PendingDecisionRecord>(QUEUE);
         let dropped = Arc::new(AtomicU64::new(0));
         let reported = Arc::clone(&dropped);
         let stop = Arc::new(Notify::new());
@@ -100,7 +100,7 @@ impl Audit {
     }
 
     /// Queues an entry without waiting; a full queue counts a drop.
-    pub fn record(&self, entry: AuditEntry) {
+    pub fn record(&self, entry: PendingDecisionRecord) {
         if let Some(queue) = &self.queue
             && queue.try_send(entry).is_err()
         {
@@ -125,7 +125,7 @@ fn lower_priority() -> std::io::Result<()> {
 /// writes what is queued and returns. Records that cannot be written are counted in `dropped`.
 async fn write(
     store_url: String,
-    mut entries: mpsc::Receiver<AuditEntry>,
+    mut entries: mpsc::Receiver<PendingDecisionRecord>,
     dropped: Arc<AtomicU64>,
     stop: Arc<Notify>,
 ) {
@@ -209,7 +209,7 @@ async fn write_with_retries(
     }
 }
 
-fn record(entry: AuditEntry) -> DecisionRecord {
+fn record(entry: PendingDecisionRecord) -> DecisionRecord {
     DecisionRecord {
         at_millis: entry.at_millis,
         user: entry.user,

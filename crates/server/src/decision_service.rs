@@ -18,7 +18,7 @@ use veil_policy::{Decision, Estate};
 
 use veil_store::{ChangeRecord, PolicyNames};
 
-use crate::audit::AuditEntry;
+use crate::audit::PendingDecisionRecord;
 use crate::convert;
 use crate::snapshot::{CachedView, ViewKey};
 use crate::state::State;
@@ -40,12 +40,12 @@ impl DecisionService {
         self.answer(request, &mut None)
     }
 
-    /// As [`DecisionService::view_definition`]. Once the request is well formed, `audited`
+    /// As [`DecisionService::view_definition`]. Once the request is well formed, `answered_by`
     /// holds the policy version it is answered from, and then the policies of the answer.
     fn answer(
         &self,
         request: &GetViewDefinitionRequest,
-        audited: &mut Option<Audited>,
+        answered_by: &mut Option<AnsweredBy>,
     ) -> Result<EncodedView, Status> {
         let snapshot = self.state.current();
         let hash = snapshot.request_hash(request);
@@ -53,7 +53,7 @@ impl DecisionService {
             && answer.0 == *request
         {
             let view = &answer.1;
-            *audited = Some(Audited {
+            *answered_by = Some(AnsweredBy {
                 version: snapshot.version,
                 policies: Some(view.policies.clone()),
             });
@@ -62,7 +62,7 @@ impl DecisionService {
         let identity = convert::identity(request.identity.as_ref())?;
         let schema = convert::name("schema", &request.schema)?;
         let table = convert::name("table", &request.table)?;
-        let audited = audited.insert(Audited {
+        let answered_by = answered_by.insert(AnsweredBy {
             version: snapshot.version,
             policies: None,
         });
@@ -90,7 +90,7 @@ impl DecisionService {
                 view
             }
         };
-        audited.policies = Some(view.policies.clone());
+        answered_by.policies = Some(view.policies.clone());
         if snapshot.answers.len() < self.state.settings.cache_capacity {
             snapshot
                 .answers
@@ -100,8 +100,8 @@ impl DecisionService {
     }
 }
 
-/// What the audit takes from an answer.
-struct Audited {
+/// The policy version and the policies an answer came from: what its decision record keeps.
+struct AnsweredBy {
     version: u64,
     /// `None`: refused.
     policies: Option<PolicyNames>,
@@ -161,8 +161,8 @@ impl PolicyDecision for DecisionService {
     ) -> Result<Response<EncodedView>, Status> {
         let started = Instant::now();
         let mut request = request.into_inner();
-        let mut audited = None;
-        let result = self.answer(&request, &mut audited);
+        let mut answered_by = None;
+        let result = self.answer(&request, &mut answered_by);
         if let Err(status) = &result {
             tracing::debug!(
                 user = request.identity.as_ref().map(|identity| identity.user.as_str()),
@@ -172,11 +172,11 @@ impl PolicyDecision for DecisionService {
                 "view definition refused"
             );
         }
-        if let Some(Audited { version, policies }) = audited
+        if let Some(AnsweredBy { version, policies }) = answered_by
             && self.state.audit.is_enabled()
         {
             let identity = request.identity.take().unwrap_or_default();
-            self.state.audit.record(AuditEntry {
+            self.state.audit.record(PendingDecisionRecord {
                 at_millis: veil_store::now_millis(),
                 user: identity.user,
                 project: identity.project,
