@@ -1,0 +1,13 @@
+//! Veil server's integration tests, in one binary: `harness` starts servers in-process and holds
+//! what the tests share; every other module is one theme.
+
+mod admin;
+mod audit;
+mod authority;
+mod crash;
+mod decision;
+mod harness;
+mod history;
+mod replicas;
+mod tls;
+mod webhooks;

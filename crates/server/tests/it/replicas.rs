@@ -1,0 +1,75 @@
+//! Replicas sharing one PostgreSQL hear each other's changes within a second. Needs
+//! `VEIL_TEST_POSTGRES_URL` (`cargo xtask test` starts PostgreSQL and sets it).
+
+use std::time::{Duration, Instant};
+
+use veil_proto::v1::{DeleteEntityRequest, EntityKind, WatchChangesRequest};
+
+use crate::harness::{Server, example_bundle, view_request};
+
+#[tokio::test]
+async fn replicas_on_one_postgres_converge_within_a_second() {
+    let base = std::env::var("VEIL_TEST_POSTGRES_URL")
+        .expect("VEIL_TEST_POSTGRES_URL is not set: run the tests with `cargo xtask test`, which starts PostgreSQL");
+    let database = format!("veil_replicas_{}", std::process::id());
+    let store = veil_store::Store::open(&base).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {database} TEMPLATE template0"))
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let url = format!("{}/{database}", base.rsplit_once('/').unwrap().0);
+    let first = Server::on_store(&url).await;
+    let second = Server::on_store(&url).await;
+    let mut watcher = second.decisions("plugin-token-000000").await;
+    let mut events = watcher
+        .watch_changes(WatchChangesRequest { since_version: 0 })
+        .await
+        .unwrap()
+        .into_inner();
+
+    let mut admin = first.admin("admin-token-0000000").await;
+    let started = Instant::now();
+    let applied = admin
+        .apply_bundle(example_bundle(false))
+        .await
+        .unwrap()
+        .into_inner();
+    let event = tokio::time::timeout(Duration::from_secs(1), events.message())
+        .await
+        .expect("the other replica heard within a second")
+        .unwrap()
+        .unwrap();
+    assert_eq!(event.policy_version, applied.policy_version);
+    assert!(event.data_sources.contains(&"sales.customers".to_string()));
+    println!("replica converged in {:?}", started.elapsed());
+    let answer = watcher
+        .get_view_definition(view_request("alice", "", "sales", "customers"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(answer.policy_version, applied.policy_version);
+    assert_eq!(second.state.current().version, applied.policy_version);
+
+    // And back the other way, one entity.
+    let mut other_admin = second.admin("admin-token-0000000").await;
+    let summary = other_admin
+        .delete_entity(DeleteEntityRequest {
+            kind: EntityKind::User as i32,
+            name: "dave".into(),
+            dry_run: false,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while first.state.current().version != summary.policy_version {
+        assert!(
+            Instant::now() < deadline,
+            "the first replica did not converge within a second"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    drop(events);
+    first.stop().await;
+    second.stop().await;
+}
