@@ -113,6 +113,17 @@ pub enum PolicyKind {
     RowFilter,
 }
 
+impl PolicyKind {
+    /// The kind as a policy file spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            PolicyKind::Subscription => "subscription",
+            PolicyKind::Mask => "mask",
+            PolicyKind::RowFilter => "row_filter",
+        }
+    }
+}
+
 /// What a policy is about: data sources by name glob or tag, and for masks the columns.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

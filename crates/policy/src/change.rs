@@ -44,6 +44,14 @@ impl EntityKind {
         }
     }
 
+    /// The kind in prose, as errors name it: `data source`, `user`, ….
+    pub fn noun(self) -> &'static str {
+        match self {
+            EntityKind::DataSource => "data source",
+            kind => kind.name(),
+        }
+    }
+
     pub fn parse(text: &str) -> Option<EntityKind> {
         EntityKind::ALL.into_iter().find(|kind| kind.name() == text)
     }

@@ -5,7 +5,7 @@ use std::cmp::Ordering;
 
 use crate::Estate;
 use crate::UserSpec;
-use crate::estate::{MaskCandidate, compare_candidates};
+use crate::binding::{MaskCandidate, compare_masks};
 use crate::model::{DataSourceId, PolicyId, Rule};
 
 /// What the caller says about the user: the plugin's view of the session.
@@ -137,16 +137,33 @@ impl Estate {
     }
 
     /// Deny by default: visible only when at least one subscription targets the data source and
-    /// every one that does allows the subject.
+    /// every one that does allows the subject. The one home of that rule.
     pub fn can_see(&self, data_source: DataSourceId, subject: &Subject<'_>) -> bool {
         let subscriptions = &self.bindings[data_source].subscriptions;
         !subscriptions.is_empty()
             && subscriptions
                 .iter()
-                .all(|&policy| match &self.policies[policy].rule {
-                    Rule::Subscription { allow } => allow.holds(subject),
-                    _ => false,
-                })
+                .all(|&policy| self.allows(policy, subject))
+    }
+
+    /// Whether a subscription's `allow` holds for the subject.
+    fn allows(&self, policy: PolicyId, subject: &Subject<'_>) -> bool {
+        match &self.policies[policy].rule {
+            Rule::Subscription { allow } => allow.holds(subject),
+            _ => false,
+        }
+    }
+
+    /// The mask that wins a column: the first candidate, in conflict-rule order, whose audience
+    /// includes the subject.
+    fn winning_mask<'c>(
+        &self,
+        candidates: &'c [MaskCandidate],
+        subject: &Subject<'_>,
+    ) -> Option<&'c MaskCandidate> {
+        candidates
+            .iter()
+            .find(|candidate| self.applies(candidate.policy, subject))
     }
 
     /// The decision for a subject on a data source; `None` when they may not see it.
@@ -159,9 +176,7 @@ impl Estate {
             .masks
             .iter()
             .map(|candidates| {
-                candidates
-                    .iter()
-                    .find(|candidate| self.applies(candidate.policy, subject))
+                self.winning_mask(candidates, subject)
                     .map(|candidate| candidate.policy)
             })
             .collect();
@@ -185,13 +200,7 @@ impl Estate {
         let subscriptions = bindings
             .subscriptions
             .iter()
-            .map(|&policy| {
-                let held = match &self.policies[policy].rule {
-                    Rule::Subscription { allow } => allow.holds(subject),
-                    _ => false,
-                };
-                (policy, held)
-            })
+            .map(|&policy| (policy, self.allows(policy, subject)))
             .collect();
         let decision = self.decide(data_source, subject);
         let columns = bindings
@@ -214,48 +223,22 @@ impl Estate {
     }
 
     fn passed_masks(&self, candidates: &[MaskCandidate], subject: &Subject<'_>) -> Vec<Passed> {
-        let mut winner: Option<&MaskCandidate> = None;
-        let mut passed = Vec::new();
-        for candidate in candidates {
-            if !self.applies(candidate.policy, subject) {
-                passed.push(Passed {
-                    policy: candidate.policy,
-                    reason: PassReason::NotForThisUser,
-                });
-                continue;
-            }
-            match winner {
-                None => winner = Some(candidate),
-                Some(best) => passed.push(Passed {
-                    policy: candidate.policy,
-                    reason: self.why_beaten(best, candidate),
-                }),
-            }
-        }
-        passed
-    }
-
-    fn why_beaten(&self, winner: &MaskCandidate, loser: &MaskCandidate) -> PassReason {
-        debug_assert_eq!(
-            compare_candidates(&self.policies, winner, loser),
-            Ordering::Less
-        );
-        if winner.names_column != loser.names_column {
-            PassReason::NamedColumnWins
-        } else if winner.tag_depth != loser.tag_depth {
-            PassReason::DeeperTagWins
-        } else {
-            let restrictiveness =
-                |candidate: &MaskCandidate| match &self.policies[candidate.policy].rule {
-                    Rule::Mask(mask) => mask.method.restrictiveness(),
-                    _ => 0,
-                };
-            if restrictiveness(winner) != restrictiveness(loser) {
-                PassReason::MoreRestrictiveWins
-            } else {
-                PassReason::NameOrder
-            }
-        }
+        let winner = self.winning_mask(candidates, subject);
+        candidates
+            .iter()
+            .filter(|candidate| winner.is_none_or(|winner| winner.policy != candidate.policy))
+            .map(|candidate| Passed {
+                policy: candidate.policy,
+                reason: match winner {
+                    Some(winner) if self.applies(candidate.policy, subject) => {
+                        let (ordering, reason) = compare_masks(&self.policies, winner, candidate);
+                        debug_assert_eq!(ordering, Ordering::Less);
+                        reason
+                    }
+                    _ => PassReason::NotForThisUser,
+                },
+            })
+            .collect()
     }
 
     /// Whether a mask or row filter's `for`/`except` includes the subject.

@@ -4,24 +4,29 @@
 //!
 //! Pure: no I/O, no SQL generation, no knowledge of gRPC.
 
-mod bundle;
-mod change;
-mod condition;
-mod decision;
-mod estate;
-mod model;
-mod tag;
-mod trino_type;
+mod binding; // `Bindings`: the policies bearing on each data source; the mask conflict rules
+mod bundle; // `Bundle` and its `*Spec` types: the policy file as written (serde)
+mod change; // `EntityKind`, editing one entity, `diff` of two bundles, what a change `affected`
+mod condition; // `Condition` and `Condition::holds`
+mod decision; // `Subject`; `Estate::subject`, `can_see`, `decide` and `explain`
+mod error; // `LoadError`: where (line, `Entity`) and what (`LoadProblem`); `LoadErrors`
+mod estate; // `Estate`: a validated bundle and its indexes; `Estate::new`, `from_yaml`
+mod locate; // `LoadErrors::locate`: the line where an entity is written
+mod model; // the checked model: `DataSource`, `Column`, `Policy`, `Rule`, `MaskMethod`, …
+mod tag; // hierarchical tags and data source name globs
+mod trino_type; // `TrinoType`: column types parsed, never pasted
+mod validate; // every check `Estate::new` makes of the entities, all problems at once
+mod validate_policy; // the checks of one policy: target, conditions, options, method, predicate
 
+pub use binding::{Bindings, MaskCandidate, targets_data_source};
 pub use bundle::*;
 pub use change::{
     Affected, ChangeAction, EditError, EntityChange, EntityKind, Named, SETTINGS, affected, diff,
 };
 pub use condition::Condition;
 pub use decision::{Decision, Explanation, Identity, PassReason, Passed, Subject, SubjectError};
-pub use estate::{
-    Bindings, Estate, LoadError, LoadErrors, MaskCandidate, locate_line, targets_data_source,
-};
+pub use error::{Entity, LoadError, LoadErrors, LoadProblem};
+pub use estate::Estate;
 pub use model::*;
 pub use tag::{deepest_match, glob_matches, match_depth};
 pub use trino_type::{TrinoType, TypeError, TypeFamily, TypeParameter};

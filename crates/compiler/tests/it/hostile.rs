@@ -8,8 +8,8 @@ use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::Parser;
 use veil_compiler::{Compiler, sql};
 use veil_policy::{
-    Bundle, ColumnSpec, DataSourceSpec, Estate, Identity, PolicyKind, PolicySpec, TargetSpec,
-    UserSpec,
+    Bundle, ColumnSpec, DataSourceSpec, Entity, EntityKind, Estate, Identity, LoadProblem,
+    PolicyKind, PolicySpec, TargetSpec, UserSpec,
 };
 
 const HOSTILE: &[&str] = &[
@@ -26,15 +26,7 @@ const HOSTILE: &[&str] = &[
 ];
 
 fn policy(name: &str, kind: PolicyKind) -> PolicySpec {
-    serde_norway::from_str(&format!(
-        "{{name: {name}, kind: {}}}",
-        match kind {
-            PolicyKind::Subscription => "subscription",
-            PolicyKind::Mask => "mask",
-            PolicyKind::RowFilter => "row_filter",
-        }
-    ))
-    .unwrap()
+    serde_norway::from_str(&format!("{{name: {name}, kind: {}}}", kind.name())).unwrap()
 }
 
 fn estate_for(user: &str, value: &str, column: &str) -> Bundle {
@@ -209,9 +201,11 @@ policies:
     where: {predicate:?}
 "#
         );
-        let errors = Compiler::from_yaml(&text, "veil")
-            .expect_err(predicate)
-            .to_string();
+        let errors = Compiler::from_yaml(&text, "veil").expect_err(predicate);
+        // Typed: the error is in policy `f`, at the line that names it.
+        assert_eq!(errors.0[0].entity, Some(Entity::policy("f")), "{predicate}");
+        assert_eq!(errors.0[0].line, Some(6), "{predicate}");
+        let errors = errors.to_string();
         assert!(
             errors.contains(expected),
             "{predicate}: expected `{expected}` in {errors}"
@@ -230,7 +224,16 @@ policies:
   - {name: sub, kind: subscription, on: {data_sources: [s.t]}, allow: everyone}
   - {name: m, kind: mask, on: {data_sources: [s.t], columns: [id]}, method: constant, value: 'abc'}
 "#;
-    let errors = Compiler::from_yaml(text, "veil").unwrap_err().to_string();
+    let errors = Compiler::from_yaml(text, "veil").unwrap_err();
+    assert!(
+        matches!(
+            &errors.0[0].problem,
+            LoadProblem::ConstantDoesNotFit { column, data_source, .. }
+                if column == "id" && data_source == "s.t"
+        ),
+        "{errors:?}"
+    );
+    let errors = errors.to_string();
     assert!(
         errors.contains("value `abc` cannot be cast to `bigint`"),
         "{errors}"
@@ -287,9 +290,18 @@ fn keyed_function_names_are_escaped_and_key_ids_checked() {
     Parser::parse_sql(&GenericDialect {}, &sql).unwrap();
     for key in ["k'2", "", "a b", &"k".repeat(65)] {
         let hostile = text.replace("mask_key: k2", &format!("mask_key: {key:?}"));
-        let errors = Compiler::from_yaml(&hostile, "veil")
-            .unwrap_err()
-            .to_string();
+        let errors = Compiler::from_yaml(&hostile, "veil").unwrap_err();
+        assert_eq!(
+            errors.0[0].entity.as_ref().map(|entity| entity.kind),
+            Some(EntityKind::Settings)
+        );
+        assert_eq!(
+            errors.0[0].problem,
+            LoadProblem::BadMaskKey {
+                key: key.to_string()
+            }
+        );
+        let errors = errors.to_string();
         assert!(
             errors.contains("line 6: settings: `mask_key`"),
             "{key:?}: {errors}"

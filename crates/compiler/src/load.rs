@@ -1,0 +1,162 @@
+//! Loading: every policy's SQL (`where`, `when`, `sql`) parsed into templates and checked
+//! against the estate and the data sources each policy reaches, all problems at once.
+
+use std::collections::HashSet;
+
+use veil_policy::{
+    Entity, Estate, LoadError, LoadErrors, LoadProblem, MaskMethod, PolicyId, RowPredicate, Rule,
+};
+
+use crate::Compiler;
+use crate::mask::misfit;
+use crate::template::Template;
+
+/// The parsed SQL of one policy.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PolicyTemplates {
+    pub when: Option<Template>,
+    pub expression: Option<Template>,
+    pub predicate: Option<Template>,
+}
+
+impl Compiler {
+    /// Loads a YAML policy file: shape, references and SQL, all or nothing.
+    pub fn from_yaml(text: &str, functions_catalog: &str) -> Result<Compiler, LoadErrors> {
+        let estate = Estate::from_yaml(text)?;
+        Compiler::new(estate, functions_catalog).map_err(|mut errors| {
+            errors.locate(text);
+            errors
+        })
+    }
+
+    /// Parses and checks every predicate, expression and constant against the data sources
+    /// each policy reaches.
+    pub fn new(estate: Estate, functions_catalog: &str) -> Result<Compiler, LoadErrors> {
+        let mut errors = Vec::new();
+        let templates = estate
+            .policies
+            .iter()
+            .map(|policy| {
+                let mut report = |problem: LoadProblem| {
+                    errors.push(LoadError {
+                        line: None,
+                        entity: Some(Entity::policy(&policy.name)),
+                        problem,
+                    })
+                };
+                parse_templates(&policy.rule, &estate, &mut report)
+            })
+            .collect();
+        let compiler = Compiler {
+            estate,
+            functions_catalog: functions_catalog.to_owned(),
+            templates,
+        };
+        compiler.check_against_data_sources(&mut errors);
+        if errors.is_empty() {
+            Ok(compiler)
+        } else {
+            Err(LoadErrors(errors))
+        }
+    }
+
+    /// Every column a policy's SQL names must exist in every data source the policy reaches,
+    /// and a constant on a column named by `columns:` must cast to its type.
+    fn check_against_data_sources(&self, errors: &mut Vec<LoadError>) {
+        let mut reported = HashSet::new();
+        for (id, data_source) in self.estate.data_sources.iter().enumerate() {
+            let bindings = &self.estate.bindings[id];
+            let mut check = |policy: PolicyId, template: &Template| {
+                for column in &template.columns {
+                    if data_source.column(column).is_none()
+                        && reported.insert((policy, column.clone(), id))
+                    {
+                        errors.push(LoadError {
+                            line: None,
+                            entity: Some(Entity::policy(&self.estate.policies[policy].name)),
+                            problem: LoadProblem::UnknownColumn {
+                                column: column.clone(),
+                                data_source: data_source.name.clone(),
+                            },
+                        });
+                    }
+                }
+            };
+            for candidates in &bindings.masks {
+                for candidate in candidates {
+                    let templates = &self.templates[candidate.policy];
+                    for template in templates.when.iter().chain(&templates.expression) {
+                        check(candidate.policy, template);
+                    }
+                }
+            }
+            for &policy in &bindings.row_filters {
+                if let Some(template) = &self.templates[policy].predicate {
+                    check(policy, template);
+                }
+            }
+            for (index, candidates) in bindings.masks.iter().enumerate() {
+                for candidate in candidates.iter().filter(|candidate| candidate.names_column) {
+                    let policy = &self.estate.policies[candidate.policy];
+                    if let Rule::Mask(mask) = &policy.rule
+                        && let MaskMethod::Constant { .. } = mask.method
+                        && let Some(problem) = misfit(&mask.method, &data_source.columns[index])
+                    {
+                        errors.push(LoadError {
+                            line: None,
+                            entity: Some(Entity::policy(&policy.name)),
+                            problem: LoadProblem::ConstantDoesNotFit {
+                                column: data_source.columns[index].name.clone(),
+                                data_source: data_source.name.clone(),
+                                problem,
+                            },
+                        });
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Parses the SQL of one policy's rule; each problem is reported, and its SQL left out.
+fn parse_templates(
+    rule: &Rule,
+    estate: &Estate,
+    report: &mut impl FnMut(LoadProblem),
+) -> PolicyTemplates {
+    let mut parse = |option: &'static str, sql: &str| match Template::parse(sql) {
+        Ok(template) => {
+            for purpose in &template.purposes {
+                if !estate.has_purpose(purpose) {
+                    report(LoadProblem::UnknownPurposeInSql {
+                        option,
+                        purpose: purpose.clone(),
+                    });
+                }
+            }
+            Some(template)
+        }
+        Err(problem) => {
+            report(LoadProblem::BadSql { option, problem });
+            None
+        }
+    };
+    match rule {
+        Rule::Subscription { .. } => PolicyTemplates::default(),
+        Rule::Mask(mask) => PolicyTemplates {
+            when: mask.when.as_deref().and_then(|sql| parse("when", sql)),
+            expression: match &mask.method {
+                MaskMethod::Expression { sql } => parse("sql", sql),
+                _ => None,
+            },
+            predicate: None,
+        },
+        Rule::RowFilter(filter) => PolicyTemplates {
+            predicate: match &filter.predicate {
+                RowPredicate::Where { sql } => parse("where", sql),
+                _ => None,
+            },
+            ..PolicyTemplates::default()
+        },
+    }
+}
