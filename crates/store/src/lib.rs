@@ -5,16 +5,22 @@
 //! Every write is one transaction guarded by the version it started from, so a crash loses
 //! nothing committed and never leaves half a bundle, and two writers cannot both win.
 
-mod migrations;
+mod decisions; // the decision audit: `DecisionRecord`s written in batches, read newest first
+mod history; // who changed what: `HistoryEntry`s, and `Store::bundle_at` a past version
+mod migrations; // the versioned schema, the same SQL on SQLite and PostgreSQL
+mod rows; // the entity rows a commit writes, and their history rows
+
+pub use decisions::{DecisionRecord, PolicyNames};
+pub use history::{HistoryEntry, HistoryFilter};
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
-use serde::Serialize;
 use serde_json::Value;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
-use veil_policy::{Bundle, ChangeAction, EntityKind, Named, SettingsSpec};
+use veil_policy::{Bundle, EntityKind};
+
+use crate::rows::{Rows, changed_rows};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -74,77 +80,6 @@ impl ChangeRecord {
             names.dedup();
         }
         merged
-    }
-}
-
-/// One entity as one accepted change left it: who made the change, when, and the entity's
-/// JSON before and after (empty when it did not exist).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HistoryEntry {
-    pub version: u64,
-    pub at_millis: i64,
-    pub caller: String,
-    pub kind: EntityKind,
-    pub name: String,
-    pub action: ChangeAction,
-    pub before: String,
-    pub after: String,
-}
-
-/// Which history entries to read; empty strings and zeros match everything.
-#[derive(Debug, Clone, Default)]
-pub struct HistoryFilter {
-    pub kind: Option<EntityKind>,
-    pub name: String,
-    pub caller: String,
-    pub since_millis: i64,
-    pub until_millis: i64,
-    pub limit: u32,
-}
-
-/// One `GetViewDefinition` answer.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DecisionRecord {
-    pub at_millis: i64,
-    pub user: String,
-    pub project: String,
-    pub data_source: String,
-    pub allowed: bool,
-    /// Names of the policies that shaped the answer.
-    pub policies: PolicyNames,
-    pub version: u64,
-    pub latency_micros: u64,
-}
-
-/// The names of the policies that shaped an answer, with the JSON text they are stored as: made
-/// once per compiled view and shared (cheaply cloned) by every answer it serves.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PolicyNames(Arc<(Vec<String>, String)>);
-
-impl PolicyNames {
-    pub fn new(names: Vec<String>) -> PolicyNames {
-        let json = serde_json::to_string(&names).expect("strings serialize");
-        PolicyNames(Arc::new((names, json)))
-    }
-
-    /// No policies (a refused answer).
-    pub fn none() -> PolicyNames {
-        static NONE: std::sync::LazyLock<PolicyNames> =
-            std::sync::LazyLock::new(|| PolicyNames::new(Vec::new()));
-        NONE.clone()
-    }
-
-    pub fn names(&self) -> &[String] {
-        &self.0.0
-    }
-
-    fn json(&self) -> &str {
-        &self.0.1
-    }
-
-    fn from_json(json: String) -> PolicyNames {
-        let names = serde_json::from_str(&json).unwrap_or_default();
-        PolicyNames(Arc::new((names, json)))
     }
 }
 
@@ -407,171 +342,6 @@ impl Store {
             })
             .collect()
     }
-
-    /// Entity history, newest first.
-    pub async fn history(&self, filter: &HistoryFilter) -> Result<Vec<HistoryEntry>, StoreError> {
-        let until = if filter.until_millis == 0 {
-            i64::MAX
-        } else {
-            filter.until_millis
-        };
-        let rows = sqlx::query(
-            "SELECT h.version, c.at_millis, c.caller, h.kind, h.name, h.action, h.before_spec, h.after_spec \
-             FROM veil_entity_history h JOIN veil_changes c ON c.version = h.version \
-             WHERE ($1 = '' OR h.kind = $1) AND ($2 = '' OR h.name = $2) AND ($3 = '' OR c.caller = $3) \
-             AND c.at_millis >= $4 AND c.at_millis <= $5 \
-             ORDER BY h.version DESC, h.kind, h.name LIMIT $6",
-        )
-        .bind(filter.kind.map_or("", EntityKind::name))
-        .bind(filter.name.as_str())
-        .bind(filter.caller.as_str())
-        .bind(filter.since_millis)
-        .bind(until)
-        .bind(match filter.limit {
-            0 => 100,
-            limit => i64::from(limit),
-        })
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter()
-            .map(|row| {
-                let kind: String = row.try_get("kind")?;
-                let action: String = row.try_get("action")?;
-                let corrupt = |what: &str| StoreError::Corrupt {
-                    kind: "history".into(),
-                    name: what.to_owned(),
-                    message: "unknown value".into(),
-                };
-                Ok(HistoryEntry {
-                    version: row.try_get::<i64, _>("version")? as u64,
-                    at_millis: row.try_get("at_millis")?,
-                    caller: row.try_get("caller")?,
-                    kind: EntityKind::parse(&kind).ok_or_else(|| corrupt(&kind))?,
-                    name: row.try_get("name")?,
-                    action: [
-                        ChangeAction::Added,
-                        ChangeAction::Changed,
-                        ChangeAction::Removed,
-                    ]
-                    .into_iter()
-                    .find(|known| known.name() == action)
-                    .ok_or_else(|| corrupt(&action))?,
-                    before: row.try_get("before_spec")?,
-                    after: row.try_get("after_spec")?,
-                })
-            })
-            .collect()
-    }
-
-    /// The bundle as it stood at `version`: the current one with every later change undone.
-    pub async fn bundle_at(&self, version: u64) -> Result<Bundle, StoreError> {
-        let (current, mut file) = self.load().await?;
-        if version > current {
-            return Err(StoreError::FutureVersion {
-                requested: version,
-                current,
-            });
-        }
-        let unrecorded = sqlx::query(
-            "SELECT MAX(version) AS version FROM veil_changes WHERE version > $1 AND recorded = 0",
-        )
-        .bind(version as i64)
-        .fetch_one(&self.pool)
-        .await?
-        .try_get::<Option<i64>, _>("version")?;
-        if let Some(unrecorded) = unrecorded {
-            return Err(StoreError::HistoryMissing {
-                requested: version,
-                unrecorded: unrecorded as u64,
-            });
-        }
-        let rows = sqlx::query(
-            "SELECT kind, name, before_spec FROM veil_entity_history WHERE version > $1 ORDER BY version DESC",
-        )
-        .bind(version as i64)
-        .fetch_all(&self.pool)
-        .await?;
-        for row in rows {
-            let kind: String = row.try_get("kind")?;
-            let name: String = row.try_get("name")?;
-            let before: String = row.try_get("before_spec")?;
-            let corrupt = |message: String| StoreError::Corrupt {
-                kind: kind.clone(),
-                name: name.clone(),
-                message,
-            };
-            let entity_kind =
-                EntityKind::parse(&kind).ok_or_else(|| corrupt("unknown kind".into()))?;
-            // JSON is YAML: the stored spec is put back exactly as an edit would put it.
-            let undone = if before.is_empty() {
-                file.remove(entity_kind, &name)
-            } else {
-                file.put(entity_kind, &before).map(|_| ())
-            };
-            undone.map_err(|error| corrupt(error.to_string()))?;
-        }
-        Ok(file)
-    }
-
-    /// Appends decision records in one transaction.
-    pub async fn record_decisions(&self, records: &[DecisionRecord]) -> Result<(), StoreError> {
-        let mut transaction = self.pool.begin().await?;
-        for chunk in records.chunks(125) {
-            let placeholders: Vec<String> = (0..chunk.len())
-                .map(|row| self.row_placeholders(row, 8))
-                .collect();
-            let sql = format!(
-                "INSERT INTO veil_decisions (at_millis, user_name, project, data_source, allowed, policies, version, latency_micros) VALUES {}",
-                placeholders.join(", ")
-            );
-            let mut query = sqlx::query(&sql);
-            for record in chunk {
-                query = query
-                    .bind(record.at_millis)
-                    .bind(record.user.as_str())
-                    .bind(record.project.as_str())
-                    .bind(record.data_source.as_str())
-                    .bind(record.allowed as i32)
-                    .bind(record.policies.json())
-                    .bind(record.version as i64)
-                    .bind(record.latency_micros as i64);
-            }
-            query.execute(&mut *transaction).await?;
-        }
-        transaction.commit().await?;
-        Ok(())
-    }
-
-    /// The newest decision records, newest first, optionally for one user.
-    pub async fn decisions(
-        &self,
-        limit: u32,
-        user: Option<&str>,
-    ) -> Result<Vec<DecisionRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT at_millis, user_name, project, data_source, allowed, policies, version, latency_micros \
-             FROM veil_decisions WHERE ($1 = '' OR user_name = $1) ORDER BY at_millis DESC LIMIT $2",
-        )
-        .bind(user.unwrap_or(""))
-        .bind(limit as i64)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter()
-            .map(|row| {
-                let policies: String = row.try_get("policies")?;
-                Ok(DecisionRecord {
-                    at_millis: row.try_get("at_millis")?,
-                    user: row.try_get("user_name")?,
-                    project: row.try_get("project")?,
-                    data_source: row.try_get("data_source")?,
-                    allowed: row.try_get::<i32, _>("allowed")? != 0,
-                    policies: PolicyNames::from_json(policies),
-                    version: row.try_get::<i64, _>("version")? as u64,
-                    latency_micros: row.try_get::<i64, _>("latency_micros")? as u64,
-                })
-            })
-            .collect()
-    }
 }
 
 /// Milliseconds since the Unix epoch: the clock of every record the store keeps.
@@ -588,7 +358,7 @@ async fn current_version(connection: &mut sqlx::AnyConnection) -> Result<u64, St
     Ok(row.try_get::<i64, _>("version")? as u64)
 }
 
-fn section(kind: EntityKind) -> &'static str {
+pub(crate) fn section(kind: EntityKind) -> &'static str {
     match kind {
         EntityKind::DataSource => "data_sources",
         EntityKind::User => "users",
@@ -596,122 +366,5 @@ fn section(kind: EntityKind) -> &'static str {
         EntityKind::Project => "projects",
         EntityKind::Policy => "policies",
         EntityKind::Settings => "settings",
-    }
-}
-
-/// An entity's key in the store: its kind and name.
-type EntityKey = (&'static str, String);
-/// An entity's position in its section and its JSON spec.
-type EntityRow = (usize, String);
-
-/// The entity rows a commit rewrites.
-struct Rows {
-    /// Rows to delete: gone, changed or moved.
-    stale: Vec<EntityKey>,
-    /// Rows to insert: new, changed or moved.
-    fresh: Vec<(EntityKey, EntityRow)>,
-    /// Entities added, changed or removed (not merely moved), with their JSON before and after.
-    history: Vec<HistoryRow>,
-}
-
-struct HistoryRow {
-    kind: &'static str,
-    name: String,
-    action: ChangeAction,
-    /// Empty when added.
-    before: String,
-    /// Empty when removed.
-    after: String,
-}
-
-/// Compares the two files entity by entity, as values; only what is written is serialized, so
-/// editing one entity of a large estate costs little more than the comparison.
-fn changed_rows(old: &Bundle, new: &Bundle) -> Rows {
-    let mut rows = Rows {
-        stale: Vec::new(),
-        fresh: Vec::new(),
-        history: Vec::new(),
-    };
-    compare(
-        EntityKind::DataSource,
-        &old.data_sources,
-        &new.data_sources,
-        &mut rows,
-    );
-    compare(EntityKind::User, &old.users, &new.users, &mut rows);
-    compare(EntityKind::Purpose, &old.purposes, &new.purposes, &mut rows);
-    compare(EntityKind::Project, &old.projects, &new.projects, &mut rows);
-    compare(EntityKind::Policy, &old.policies, &new.policies, &mut rows);
-    compare(
-        EntityKind::Settings,
-        settings_rows(old),
-        settings_rows(new),
-        &mut rows,
-    );
-    rows
-}
-
-/// The settings as a list of entity rows: none while every setting is at its default.
-fn settings_rows(file: &Bundle) -> &[SettingsSpec] {
-    if file.settings.is_default() {
-        &[]
-    } else {
-        std::slice::from_ref(&file.settings)
-    }
-}
-
-fn to_json<T: Serialize>(entity: &T) -> String {
-    serde_json::to_string(entity).expect("a policy entity serializes")
-}
-
-/// Each entity by name, with its position in the file.
-fn placed<T: Named>(entities: &[T]) -> HashMap<&str, (usize, &T)> {
-    entities
-        .iter()
-        .enumerate()
-        .map(|(position, entity)| (entity.entity_name(), (position, entity)))
-        .collect()
-}
-
-fn compare<T: Named + PartialEq + Serialize>(
-    kind: EntityKind,
-    old: &[T],
-    new: &[T],
-    rows: &mut Rows,
-) {
-    let (before, after) = (placed(old), placed(new));
-    for (name, place @ (_, entity)) in &before {
-        if after.get(name) != Some(place) {
-            rows.stale.push((kind.name(), (*name).to_owned()));
-        }
-        if !after.contains_key(name) {
-            rows.history.push(HistoryRow {
-                kind: kind.name(),
-                name: (*name).to_owned(),
-                action: ChangeAction::Removed,
-                before: to_json(entity),
-                after: String::new(),
-            });
-        }
-    }
-    for (name, place @ (position, entity)) in &after {
-        if before.get(name) != Some(place) {
-            let spec = to_json(entity);
-            let previous = before.get(name).map(|(_, previous)| *previous);
-            if previous != Some(*entity) {
-                rows.history.push(HistoryRow {
-                    kind: kind.name(),
-                    name: (*name).to_owned(),
-                    action: match previous {
-                        None => ChangeAction::Added,
-                        Some(_) => ChangeAction::Changed,
-                    },
-                    before: previous.map(to_json).unwrap_or_default(),
-                    after: spec.clone(),
-                });
-            }
-            rows.fresh
-                .push(((kind.name(), (*name).to_owned()), (*position, spec)));
-        }
     }
 }
