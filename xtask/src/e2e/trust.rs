@@ -2,7 +2,19 @@
 //! refused to end users, hashes equal to an HMAC the test computes itself, and key rotation as
 //! one recorded bundle change.
 
-use super::*;
+use std::fs;
+use std::path::Path;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, ensure};
+use serde_json::Value;
+
+use super::fixtures::{ALICE_SEGMENTS, governed_phones};
+use super::pdp::PdpLauncher;
+use super::report::Report;
+use super::trino::Trino;
+use super::{ADMIN, ADMIN_TOKEN};
 
 /// The mask key ring the plugin gets from the environment (`veil.mask.keys=${ENV:VEIL_MASK_KEYS}`):
 /// `default`, which the scenario's views name, and `next`, the rotation target.
