@@ -2,6 +2,8 @@
 
 mod e2e;
 mod postgres;
+#[cfg(test)]
+mod tidy;
 
 use std::process::{Command, ExitCode};
 

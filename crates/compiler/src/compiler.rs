@@ -2,7 +2,8 @@
 //! from a decision and the user facts that decision needs.
 
 use veil_policy::{
-    DataSource, Decision, Estate, PolicyId, RowPredicate, Rule, Subject, TypeFamily, WindowUnit,
+    Column, DataSource, Decision, Estate, PolicyId, RowPredicate, Rule, Subject, TypeFamily,
+    WindowUnit,
 };
 
 use crate::load::PolicyTemplates;
@@ -24,6 +25,16 @@ pub struct ViewColumn {
     /// The Trino type the view really produces.
     pub data_type: String,
     pub comment: Option<String>,
+}
+
+/// What Trino's access control applies to a backing table for one decision.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TableAccess {
+    /// `(column, expression)` for every masked column, in column order; each expression has
+    /// the column's own type.
+    pub masks: Vec<(String, String)>,
+    /// Each applied row filter's predicate; Trino ANDs them.
+    pub row_filters: Vec<String>,
 }
 
 /// A validated estate with every policy's SQL parsed, ready to compile views.
@@ -83,60 +94,19 @@ impl Compiler {
         let data_source = &self.estate.data_sources[decision.data_source];
         let mut facts = facts.iter();
         let mut out = String::with_capacity(64 + data_source.columns.len() * 24);
-        let mut columns = Vec::with_capacity(data_source.columns.len());
         out.push_str("SELECT ");
         for (index, column) in data_source.columns.iter().enumerate() {
             if index > 0 {
                 out.push_str(", ");
             }
-            let data_type = match decision.masks[index] {
-                None => {
-                    push_identifier(&mut out, &column.name);
-                    column.data_type.to_string()
-                }
+            match decision.masks[index] {
+                None => push_identifier(&mut out, &column.name),
                 Some(policy) => {
-                    let Rule::Mask(mask) = &self.estate.policies[policy].rule else {
-                        unreachable!("mask decisions name mask policies")
-                    };
-                    let templates = &self.templates[policy];
-                    let mut when = String::new();
-                    if let Some(template) = &templates.when {
-                        template.render(&mut facts, &mut when);
-                    }
-                    let mut expression = String::new();
-                    if let Some(template) = &templates.expression {
-                        template.render(&mut facts, &mut expression);
-                    }
-                    let output_type = mask::output_type(&mask.method, column);
-                    if templates.when.is_some() {
-                        out.push_str("CASE WHEN ");
-                        out.push_str(&when);
-                        out.push_str(" THEN ");
-                        mask::push_mask(&mut out, &mask.method, column, &self.keyed(), &expression);
-                        out.push_str(" ELSE ");
-                        if output_type == column.data_type.to_string() {
-                            push_identifier(&mut out, &column.name);
-                        } else {
-                            out.push_str("CAST(");
-                            push_identifier(&mut out, &column.name);
-                            out.push_str(" AS ");
-                            out.push_str(&output_type);
-                            out.push(')');
-                        }
-                        out.push_str(" END");
-                    } else {
-                        mask::push_mask(&mut out, &mask.method, column, &self.keyed(), &expression);
-                    }
+                    self.push_masked(&mut out, policy, column, &mut facts);
                     out.push_str(" AS ");
                     push_identifier(&mut out, &column.name);
-                    output_type
                 }
-            };
-            columns.push(ViewColumn {
-                name: column.name.clone(),
-                data_type,
-                comment: column.description.clone(),
-            });
+            }
         }
         out.push_str(" FROM ");
         for (index, part) in data_source.backing.iter().enumerate() {
@@ -152,8 +122,73 @@ impl Compiler {
         }
         View {
             sql: out,
-            columns,
+            // Masks keep the column's type, so the view's columns are the data source's.
+            columns: data_source
+                .columns
+                .iter()
+                .map(|column| ViewColumn {
+                    name: column.name.clone(),
+                    data_type: column.data_type.to_string(),
+                    comment: column.description.clone(),
+                })
+                .collect(),
             comment: data_source.description.clone(),
+        }
+    }
+
+    /// The same decision as [`Compiler::render`]'s view, for Trino's access control on the
+    /// backing table itself: each masked column's expression and each row filter's predicate,
+    /// over the table's own columns, exactly as the view writes them.
+    pub fn render_access(&self, decision: &Decision, facts: &[Fact]) -> TableAccess {
+        let data_source = &self.estate.data_sources[decision.data_source];
+        let mut facts = facts.iter();
+        let mut access = TableAccess::default();
+        for (index, column) in data_source.columns.iter().enumerate() {
+            if let Some(policy) = decision.masks[index] {
+                let mut expression = String::new();
+                self.push_masked(&mut expression, policy, column, &mut facts);
+                access.masks.push((column.name.clone(), expression));
+            }
+        }
+        for &policy in &decision.row_filters {
+            let mut predicate = String::new();
+            self.push_row_filter(&mut predicate, policy, data_source, &mut facts);
+            access.row_filters.push(predicate);
+        }
+        access
+    }
+
+    /// Appends the masked value of `column` by mask policy `policy`, `when` included; it has
+    /// the column's own type.
+    fn push_masked<'f>(
+        &self,
+        out: &mut String,
+        policy: PolicyId,
+        column: &Column,
+        facts: &mut impl Iterator<Item = &'f Fact>,
+    ) {
+        let Rule::Mask(mask) = &self.estate.policies[policy].rule else {
+            unreachable!("mask decisions name mask policies")
+        };
+        let templates = &self.templates[policy];
+        let mut when = String::new();
+        if let Some(template) = &templates.when {
+            template.render(facts, &mut when);
+        }
+        let mut expression = String::new();
+        if let Some(template) = &templates.expression {
+            template.render(facts, &mut expression);
+        }
+        if templates.when.is_some() {
+            out.push_str("CASE WHEN ");
+            out.push_str(&when);
+            out.push_str(" THEN ");
+            mask::push_mask(out, &mask.method, column, &self.keyed(), &expression);
+            out.push_str(" ELSE ");
+            push_identifier(out, &column.name);
+            out.push_str(" END");
+        } else {
+            mask::push_mask(out, &mask.method, column, &self.keyed(), &expression);
         }
     }
 

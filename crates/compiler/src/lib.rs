@@ -6,14 +6,14 @@
 //!
 //! [`Decision`]: veil_policy::Decision
 
-mod compiler; // `Compiler`: the estate with its SQL parsed; `facts`, `render`, `compile` → `View`
+mod compiler; // `Compiler`: the estate with its SQL parsed; `facts`, `render` → `View`, `render_access` → `TableAccess`
 mod explain; // `Compiler::explain` → `Explained`, what `veil explain` prints
 mod load; // `Compiler::from_yaml`, `new`: every policy's SQL parsed and checked, all at once
 mod mask; // each mask method as SQL, and which methods fit which column types
 pub mod sql; // the only place identifiers and literals are written
 mod template; // `Template`: one checked SQL expression, with the user functions as holes
 
-pub use compiler::{Compiler, View, ViewColumn};
+pub use compiler::{Compiler, TableAccess, View, ViewColumn};
 pub use explain::{ColumnReport, Explained, RowFilterReport};
 pub use mask::{cast_problem, misfit};
 pub use template::{Fact, Template};

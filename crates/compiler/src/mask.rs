@@ -12,9 +12,10 @@ pub fn misfit(method: &MaskMethod, column: &Column) -> Option<String> {
         MaskMethod::Nullify => true,
         // Container types cannot be written in a CAST that every SQL tool reads back.
         MaskMethod::Expression { .. } => family != TypeFamily::Other,
-        MaskMethod::Hash => !matches!(
+        // The hash keeps the column's type: hex text, or 64 of its bits as a bigint.
+        MaskMethod::Hash => matches!(
             family,
-            TypeFamily::Other | TypeFamily::Varbinary | TypeFamily::Json
+            TypeFamily::String { .. } | TypeFamily::Integer { bits: 64 }
         ),
         MaskMethod::Constant { value } => {
             return cast_problem(value, data_type).map(|problem| {
@@ -33,14 +34,6 @@ pub fn misfit(method: &MaskMethod, column: &Column) -> Option<String> {
         },
     };
     (!fits).then(|| format!("method `{}` does not fit type `{data_type}`", method.name()))
-}
-
-/// The Trino type a masked column has in the view.
-pub fn output_type(method: &MaskMethod, column: &Column) -> String {
-    match method {
-        MaskMethod::Hash if misfit(method, column).is_none() => "varchar".to_owned(),
-        _ => column.data_type.to_string(),
-    }
 }
 
 /// Where a keyed method's function lives and which key it uses. The key itself is held by the
@@ -80,11 +73,32 @@ pub fn push_mask(
     let name = &column.name;
     match method {
         MaskMethod::Hash => {
-            // HMAC-SHA256 of the value's text, lowercase hex, by the plugin's keyed function.
+            // HMAC-SHA256 of the value's text, lowercase hex, by the plugin's keyed function;
+            // cut to the column's length (a string) or its first 64 bits (a bigint), so the
+            // masked column keeps its type in a view and under Trino's column masks alike.
+            let family = column.data_type.family();
+            let bigint = family == (TypeFamily::Integer { bits: 64 });
+            let unbounded = family
+                == (TypeFamily::String {
+                    length: None,
+                    fixed: false,
+                });
+            if bigint {
+                out.push_str("from_big_endian_64(from_hex(substr(");
+            } else if !unbounded {
+                out.push_str("CAST(");
+            }
             keyed.push_call(out, "hash");
             out.push_str("CAST(");
             push_identifier(out, name);
             out.push_str(" AS varchar))");
+            if bigint {
+                out.push_str(", 1, 16)))");
+            } else if !unbounded {
+                out.push_str(" AS ");
+                out.push_str(&data_type);
+                out.push(')');
+            }
         }
         MaskMethod::Nullify if column.data_type.family() == TypeFamily::Other => {
             // `if(FALSE, col)` is NULL of the column's own type, whatever that type is.

@@ -23,6 +23,8 @@ pub struct Estate {
     pub policies: Vec<Policy>,
     pub bindings: Vec<Bindings>,
     by_name: HashMap<String, HashMap<String, DataSourceId>>,
+    /// Backing table (lowercase, as Trino names it) → the data sources over it.
+    by_backing: HashMap<[String; 3], Vec<DataSourceId>>,
     /// User name → index in `file.users`, so users are stored once.
     users: HashMap<String, usize>,
     purposes: HashSet<String>,
@@ -67,6 +69,13 @@ impl Estate {
                 .or_default()
                 .insert(data_source.table.clone(), id);
         }
+        let mut by_backing: HashMap<[String; 3], Vec<DataSourceId>> = HashMap::default();
+        for (id, data_source) in data_sources.iter().enumerate() {
+            by_backing
+                .entry(data_source.backing.clone().map(|part| part.to_lowercase()))
+                .or_default()
+                .push(id);
+        }
         let bindings = data_sources
             .iter()
             .map(|data_source| bind(data_source, &policies))
@@ -79,6 +88,7 @@ impl Estate {
             policies,
             bindings,
             by_name,
+            by_backing,
             users,
             purposes,
             projects,
@@ -113,6 +123,12 @@ impl Estate {
 
     pub fn data_source_id(&self, schema: &str, table: &str) -> Option<DataSourceId> {
         self.by_name.get(schema)?.get(table).copied()
+    }
+
+    /// The data sources over a backing table, as Trino names it (catalog, schema, table).
+    pub fn data_sources_over(&self, catalog: &str, schema: &str, table: &str) -> &[DataSourceId] {
+        let key = [catalog, schema, table].map(str::to_lowercase);
+        self.by_backing.get(&key).map_or(&[], Vec::as_slice)
     }
 
     pub fn user(&self, name: &str) -> Option<&UserSpec> {

@@ -1,11 +1,13 @@
 //! The one place where proto messages and policy-model values meet.
 
 use tonic::Status;
-use veil_compiler::View;
+use veil_compiler::{TableAccess, View};
 use veil_policy::{EntityKind, Estate, Identity, Subject, SubjectError};
 
 use crate::state::Settings;
-use veil_proto::v1::{self, ChangeEvent, GetViewDefinitionResponse, ViewColumn};
+use veil_proto::v1::{
+    self, ChangeEvent, ColumnMask, GetTableAccessResponse, GetViewDefinitionResponse, ViewColumn,
+};
 use veil_store::ChangeRecord;
 
 /// Reads the identity of a request; a missing one or an empty user is `INVALID_ARGUMENT`.
@@ -69,6 +71,43 @@ pub fn view_response(view: View, owner: &str, version: u64) -> GetViewDefinition
         policy_version: version,
         comment: view.comment.unwrap_or_default(),
     }
+}
+
+/// Native enforcement's answer for a visible data source.
+pub fn access_response(
+    data_source: &veil_policy::DataSource,
+    access: TableAccess,
+    run_as: &str,
+    version: u64,
+) -> GetTableAccessResponse {
+    GetTableAccessResponse {
+        governed: true,
+        visible: true,
+        data_source: data_source.name.clone(),
+        columns: data_source
+            .columns
+            .iter()
+            .map(|column| column.name.clone())
+            .collect(),
+        row_filters: access.row_filters,
+        column_masks: access
+            .masks
+            .into_iter()
+            .map(|(column, expression)| ColumnMask { column, expression })
+            .collect(),
+        run_as: run_as.to_owned(),
+        policy_version: version,
+    }
+}
+
+/// A backing table as a request names it: three non-empty names.
+pub fn backing_table(table: Option<&v1::BackingTable>) -> Result<[&str; 3], Status> {
+    let table = table.ok_or_else(|| Status::invalid_argument("`table` is required"))?;
+    Ok([
+        name("table.catalog", &table.catalog)?,
+        name("table.schema", &table.schema)?,
+        name("table.table", &table.table)?,
+    ])
 }
 
 /// An entity kind as a request names it; `INVALID_ARGUMENT` for none or an unknown one.

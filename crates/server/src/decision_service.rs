@@ -8,7 +8,8 @@ use tonic::{Request, Response, Status};
 use veil_proto::EncodedView;
 use veil_proto::server::policy_decision_server::PolicyDecision;
 use veil_proto::v1::{
-    ChangeEvent, GetViewDefinitionRequest, ListSchemasRequest, ListSchemasResponse,
+    ChangeEvent, FilterTablesRequest, FilterTablesResponse, GetTableAccessRequest,
+    GetTableAccessResponse, GetViewDefinitionRequest, ListSchemasRequest, ListSchemasResponse,
     ListTablesRequest, ListTablesResponse, TableName, WatchChangesRequest,
 };
 
@@ -97,6 +98,101 @@ impl DecisionService {
                 .insert(hash, (request.clone(), view.clone()));
         }
         Ok(view.answer)
+    }
+}
+
+impl DecisionService {
+    /// Native enforcement for one backing table: the same decision as the governed catalog's
+    /// view of the data source over it, as Trino's access control applies it. `answered_by`
+    /// as for [`DecisionService::answer`], with the data source decided on.
+    fn table_access(
+        &self,
+        request: &GetTableAccessRequest,
+        answered_by: &mut Option<(AnsweredBy, String)>,
+    ) -> Result<GetTableAccessResponse, Status> {
+        let identity = convert::identity(request.identity.as_ref())?;
+        let [catalog, schema, table] = convert::backing_table(request.table.as_ref())?;
+        let snapshot = self.state.current();
+        let estate = snapshot.compiler.estate();
+        let subject = convert::subject(estate, identity, &self.state.settings)?;
+        let hidden = |data_source: &str| GetTableAccessResponse {
+            governed: true,
+            data_source: data_source.to_owned(),
+            policy_version: snapshot.version,
+            ..GetTableAccessResponse::default()
+        };
+        let id = match estate.data_sources_over(catalog, schema, table) {
+            [] => {
+                return Ok(GetTableAccessResponse {
+                    policy_version: snapshot.version,
+                    ..GetTableAccessResponse::default()
+                });
+            }
+            [id] => *id,
+            // Whose policies would apply is ambiguous: hidden, failing closed.
+            [first, ..] => return Ok(hidden(&estate.data_sources[*first].name)),
+        };
+        let data_source = &estate.data_sources[id];
+        let answered = answered_by.insert((
+            AnsweredBy {
+                version: snapshot.version,
+                policies: None,
+            },
+            data_source.name.clone(),
+        ));
+        let Some(decision) = estate.decide(id, &subject) else {
+            return Ok(hidden(&data_source.name));
+        };
+        let facts = snapshot.compiler.facts(&decision, &subject);
+        let key = ViewKey { decision, facts };
+        let (response, policies) = match snapshot.accesses.get(&key) {
+            Some(entry) => entry.value().clone(),
+            None => {
+                let access = snapshot.compiler.render_access(&key.decision, &key.facts);
+                let entry = (
+                    convert::access_response(
+                        data_source,
+                        access,
+                        &self.state.settings.view_owner,
+                        snapshot.version,
+                    ),
+                    applied_policies(estate, &key.decision),
+                );
+                if snapshot.accesses.len() < self.state.settings.cache_capacity {
+                    snapshot.accesses.insert(key, entry.clone());
+                }
+                entry
+            }
+        };
+        answered.0.policies = Some(policies);
+        Ok(response)
+    }
+
+    /// Native enforcement for a listing: which of one catalog's tables the user may see, and
+    /// which no data source governs.
+    fn filtered_tables(
+        &self,
+        request: &FilterTablesRequest,
+    ) -> Result<FilterTablesResponse, Status> {
+        let identity = convert::identity(request.identity.as_ref())?;
+        let catalog = convert::name("catalog", &request.catalog)?;
+        let snapshot = self.state.current();
+        let estate = snapshot.compiler.estate();
+        let subject = convert::subject(estate, identity, &self.state.settings)?;
+        let mut response = FilterTablesResponse {
+            policy_version: snapshot.version,
+            ..FilterTablesResponse::default()
+        };
+        for name in &request.tables {
+            match estate.data_sources_over(catalog, &name.schema, &name.table) {
+                [] => response.ungoverned.push(name.clone()),
+                [id] if estate.decide(*id, &subject).is_some() => {
+                    response.visible.push(name.clone())
+                }
+                _ => {}
+            }
+        }
+        Ok(response)
     }
 }
 
@@ -232,6 +328,43 @@ impl PolicyDecision for DecisionService {
             })
             .collect();
         Ok(Response::new(ListTablesResponse { tables }))
+    }
+
+    async fn get_table_access(
+        &self,
+        request: Request<GetTableAccessRequest>,
+    ) -> Result<Response<GetTableAccessResponse>, Status> {
+        let started = Instant::now();
+        let request = request.into_inner();
+        let mut answered_by = None;
+        let result = self.table_access(&request, &mut answered_by);
+        if let Some((AnsweredBy { version, policies }, data_source)) = answered_by
+            && self.state.audit.is_enabled()
+        {
+            let identity = request.identity.unwrap_or_default();
+            let (schema, table) = data_source
+                .split_once('.')
+                .expect("data source names are `schema.table`");
+            self.state.audit.record(PendingDecisionRecord {
+                at_millis: veil_store::now_millis(),
+                user: identity.user,
+                project: identity.project,
+                schema: schema.to_owned(),
+                table: table.to_owned(),
+                version,
+                policies,
+                latency_micros: started.elapsed().as_micros() as u64,
+            });
+        }
+        result.map(Response::new)
+    }
+
+    async fn filter_tables(
+        &self,
+        request: Request<FilterTablesRequest>,
+    ) -> Result<Response<FilterTablesResponse>, Status> {
+        self.filtered_tables(&request.into_inner())
+            .map(Response::new)
     }
 
     type WatchChangesStream = ChangeStream;

@@ -5,7 +5,7 @@ use dashmap::DashMap;
 use veil_compiler::{Compiler, Fact};
 use veil_policy::Decision;
 use veil_proto::EncodedView;
-use veil_proto::v1::GetViewDefinitionRequest;
+use veil_proto::v1::{GetTableAccessResponse, GetViewDefinitionRequest};
 use veil_store::PolicyNames;
 
 /// What a compiled view is cached under: the decision and the user facts its SQL depends on.
@@ -33,6 +33,8 @@ pub struct Snapshot {
     /// before is answered without resolving the user, deciding or keying again; the entry keeps
     /// the request, and only an equal one is answered from it.
     pub answers: DashMap<u64, (GetViewDefinitionRequest, CachedView), ahash::RandomState>,
+    /// Native enforcement's answers, compiled from the same decisions as `views`.
+    pub accesses: DashMap<ViewKey, (GetTableAccessResponse, PolicyNames), ahash::RandomState>,
 }
 
 impl Snapshot {
@@ -42,6 +44,7 @@ impl Snapshot {
             compiler,
             views: DashMap::default(),
             answers: DashMap::default(),
+            accesses: DashMap::default(),
         }
     }
 

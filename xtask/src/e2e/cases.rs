@@ -304,8 +304,8 @@ fn parse_rows(value: Value) -> Result<Vec<Vec<Value>>> {
 }
 
 /// Replaces the placeholders of the case files in a statement: `{alice_segments}` and
-/// `{alice_orders}` (alice's row filters), `{hashed:COLUMN}` (what a hash mask of the column
-/// must equal).
+/// `{alice_orders}` (alice's row filters), `{hashed:COLUMN:TYPE}` (what a hash mask of the
+/// column, of that type, must equal).
 fn expand(sql: &str) -> Result<String> {
     let mut expanded = String::new();
     let mut rest = sql;
@@ -319,13 +319,20 @@ fn expand(sql: &str) -> Result<String> {
         let value = match placeholder.split_once(':') {
             None if placeholder == "alice_segments" => ALICE_SEGMENTS.to_owned(),
             None if placeholder == "alice_orders" => ALICE_ORDERS.to_owned(),
-            Some(("hashed", column))
-                if !column.is_empty()
-                    && column
-                        .chars()
-                        .all(|character| character.is_ascii_alphanumeric() || character == '_') =>
+            Some(("hashed", typed))
+                if typed.split_once(':').is_some_and(|(column, data_type)| {
+                    !column.is_empty()
+                        && column
+                            .chars()
+                            .all(|character| character.is_ascii_alphanumeric() || character == '_')
+                        && !data_type.is_empty()
+                        && data_type.chars().all(|character| {
+                            character.is_ascii_alphanumeric() || "(),_ ".contains(character)
+                        })
+                }) =>
             {
-                hashed(column)
+                let (column, data_type) = typed.split_once(':').expect("checked");
+                hashed(column, data_type)
             }
             _ => bail!("unknown placeholder `{{{placeholder}}}` in `{sql}`"),
         };
@@ -389,10 +396,14 @@ mod tests {
     #[test]
     fn placeholders_expand_and_unknown_ones_are_refused() {
         assert_eq!(
-            expand("SELECT {hashed:phone} WHERE {alice_segments}").expect("expands"),
-            format!("SELECT {} WHERE {ALICE_SEGMENTS}", hashed("phone"))
+            expand("SELECT {hashed:phone:varchar(15)} WHERE {alice_segments}").expect("expands"),
+            format!(
+                "SELECT {} WHERE {ALICE_SEGMENTS}",
+                hashed("phone", "varchar(15)")
+            )
         );
         assert!(expand("SELECT {hashed:phone) x}").is_err());
+        assert!(expand("SELECT {hashed:phone}").is_err());
         assert!(expand("SELECT {alice}").is_err());
         assert!(expand("SELECT {alice_orders").is_err());
     }

@@ -53,7 +53,7 @@ pub(super) fn scenarios(
             "SELECT custkey, phone FROM veil.sales.customers ORDER BY custkey",
             &format!(
                 "SELECT custkey, {} FROM tpch.tiny.customer ORDER BY custkey",
-                hashed("phone")
+                hashed("phone", "varchar(15)")
             ),
         )
     });

@@ -57,7 +57,11 @@ pub(super) fn with_alice_as_auditor(scenario: &str) -> Result<String> {
     Ok(scenario.replace(from, "{name: alice, groups: [analysts, auditors],"))
 }
 
-/// What the hash mask of `column` must equal: its HMAC-SHA256 under the plugin's `default` key.
-pub(super) fn hashed(column: &str) -> String {
-    trust::hmac(column, trust::MASK_KEY)
+/// What the hash mask of `column` (of `data_type`) must equal: its HMAC-SHA256 under the
+/// plugin's `default` key, cut to the column's type as every mask keeps its column's type.
+pub(super) fn hashed(column: &str, data_type: &str) -> String {
+    format!(
+        "CAST({} AS {data_type})",
+        trust::hmac(column, trust::MASK_KEY)
+    )
 }

@@ -56,7 +56,12 @@ impl Trino {
                 .ok()
                 .and_then(|response| response.into_string().ok())
                 .and_then(|body| serde_json::from_str::<Value>(&body).ok());
-            if info.is_some_and(|info| info.get("starting") == Some(&Value::Bool(false))) {
+            // Started is not yet ready: a query can still find no node to run on.
+            if info.is_some_and(|info| info.get("starting") == Some(&Value::Bool(false)))
+                && self
+                    .execute(super::ADMIN, &[], "SELECT count(*) FROM tpch.tiny.nation")
+                    .is_ok_and(|(rows, error)| error.is_none() && !rows.is_empty())
+            {
                 return Ok(());
             }
             processes.ensure_running("trino", log)?;

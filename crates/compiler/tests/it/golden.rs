@@ -35,6 +35,32 @@ fn run(compiler: &Compiler, case: &Case<'_>) -> String {
     match compiler.compile(id, &subject) {
         None => "not visible\n".to_owned(),
         Some(view) => {
+            // Native enforcement applies the very same expressions to the backing table.
+            let decision = estate.decide(id, &subject).expect("visible");
+            let facts = compiler.facts(&decision, &subject);
+            let access = compiler.render_access(&decision, &facts);
+            for (column, expression) in &access.masks {
+                let aliased = format!(
+                    "{expression} AS {}",
+                    veil_compiler::sql::quote_identifier(column)
+                );
+                assert!(
+                    view.sql.contains(&aliased),
+                    "{column}: {expression}\nnot in {}",
+                    view.sql
+                );
+                Parser::parse_sql(&GenericDialect {}, &format!("SELECT {expression}"))
+                    .unwrap_or_else(|error| panic!("mask does not parse: {error}\n{expression}"));
+            }
+            for predicate in &access.row_filters {
+                assert!(
+                    view.sql.contains(&format!("({predicate})")),
+                    "{predicate}\nnot in {}",
+                    view.sql
+                );
+            }
+            assert_eq!(access.row_filters.len(), decision.row_filters.len());
+            assert_eq!(access.masks.len(), decision.masks.iter().flatten().count());
             Parser::parse_sql(&GenericDialect {}, &view.sql).unwrap_or_else(|error| {
                 panic!("generated SQL does not parse: {error}\n{}", view.sql)
             });
