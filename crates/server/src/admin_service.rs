@@ -6,17 +6,16 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 use veil_proto::server::policy_admin_server::PolicyAdmin;
 use veil_proto::v1::{
-    self, ApplyBundleRequest, ChangeSummary, ColumnExplanation, DeleteEntityRequest,
-    ExplainRequest, ExplainResponse, ExportBundleRequest, ExportBundleResponse, GetEntityRequest,
-    GetEntityResponse, ListChangesRequest, ListChangesResponse, ListDecisionsRequest,
-    ListDecisionsResponse, ListEntitiesRequest, ListEntitiesResponse, PassedPolicy,
-    PutEntityRequest, RowFilterExplanation, SubscriptionExplanation,
+    ApplyBundleRequest, ChangeSummary, DeleteEntityRequest, ExplainRequest, ExplainResponse,
+    ExportBundleRequest, ExportBundleResponse, GetEntityRequest, GetEntityResponse,
+    ListChangesRequest, ListChangesResponse, ListDecisionsRequest, ListDecisionsResponse,
+    ListEntitiesRequest, ListEntitiesResponse, PutEntityRequest,
 };
 
 use crate::auth::{Caller, Role};
 use crate::convert;
 use crate::state::State;
-use crate::write::{ChangeError, Outcome};
+use crate::write::ChangeError;
 
 pub struct AdminService {
     state: Arc<State>,
@@ -60,16 +59,6 @@ impl AdminService {
     }
 }
 
-/// A stored entity (JSON) as the YAML of its policy-file entry; empty stays empty.
-fn json_to_yaml(json: &str) -> String {
-    if json.is_empty() {
-        return String::new();
-    }
-    serde_json::from_str::<serde_json::Value>(json)
-        .map(|value| serde_norway::to_string(&value).expect("JSON values serialize"))
-        .unwrap_or_else(|_| json.to_owned())
-}
-
 fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
     request
         .extensions()
@@ -93,25 +82,6 @@ fn status(error: ChangeError) -> Status {
             Status::aborted("another change was committed meanwhile; nothing changed, try again")
         }
         ChangeError::Store(error) => Status::unavailable(format!("{error}; nothing changed")),
-    }
-}
-
-fn summary(outcome: Outcome) -> ChangeSummary {
-    ChangeSummary {
-        applied: outcome.applied,
-        policy_version: outcome.version,
-        changes: outcome
-            .changes
-            .iter()
-            .map(|change| v1::EntityChange {
-                kind: convert::proto_entity_kind(change.kind) as i32,
-                name: change.name.clone(),
-                action: change.action.name().to_owned(),
-            })
-            .collect(),
-        affected_data_sources: outcome.affected.data_sources.into_iter().collect(),
-        affected_users: outcome.affected.users.into_iter().collect(),
-        affects_everything: outcome.affected.everything,
     }
 }
 
@@ -151,7 +121,7 @@ impl PolicyAdmin for AdminService {
             .replace(&caller, compiler, request.dry_run)
             .await
             .map_err(status)?;
-        Ok(Response::new(summary(outcome)))
+        Ok(Response::new(convert::change_summary(outcome)))
     }
 
     async fn export_bundle(
@@ -190,7 +160,7 @@ impl PolicyAdmin for AdminService {
             })
             .await
             .map_err(status)?;
-        Ok(Response::new(summary(outcome)))
+        Ok(Response::new(convert::change_summary(outcome)))
     }
 
     async fn get_entity(
@@ -231,7 +201,7 @@ impl PolicyAdmin for AdminService {
             })
             .await
             .map_err(status)?;
-        Ok(Response::new(summary(outcome)))
+        Ok(Response::new(convert::change_summary(outcome)))
     }
 
     async fn explain(
@@ -258,68 +228,9 @@ impl PolicyAdmin for AdminService {
             Status::not_found(format!("data source `{schema}.{table}` not found"))
         })?;
         let explained = compiler.explain(id, &subject);
-        let view_columns = explained
-            .view
-            .as_ref()
-            .map(|view| view.columns.clone())
-            .unwrap_or_default();
-        Ok(Response::new(ExplainResponse {
-            visible: explained.view.is_some(),
-            sql: explained
-                .view
-                .as_ref()
-                .map(|view| view.sql.clone())
-                .unwrap_or_default(),
-            subscriptions: explained
-                .subscriptions
-                .iter()
-                .map(|(policy, allows)| SubscriptionExplanation {
-                    policy: policy.clone(),
-                    allows: *allows,
-                })
-                .collect(),
-            columns: explained
-                .columns
-                .iter()
-                .enumerate()
-                .map(|(index, report)| ColumnExplanation {
-                    column: report.column.clone(),
-                    r#type: view_columns
-                        .get(index)
-                        .map(|column| column.data_type.clone())
-                        .unwrap_or_default(),
-                    policy: report
-                        .applied
-                        .as_ref()
-                        .map(|(policy, _)| policy.clone())
-                        .unwrap_or_default(),
-                    method: report
-                        .applied
-                        .as_ref()
-                        .map(|(_, method)| method.clone())
-                        .unwrap_or_default(),
-                    fallback: report.fallback.clone().unwrap_or_default(),
-                    passed: report
-                        .overridden
-                        .iter()
-                        .map(|(policy, reason)| PassedPolicy {
-                            policy: policy.clone(),
-                            reason: reason.clone(),
-                        })
-                        .collect(),
-                })
-                .collect(),
-            row_filters: explained
-                .row_filters
-                .iter()
-                .map(|filter| RowFilterExplanation {
-                    policy: filter.policy.clone(),
-                    applied: filter.applied,
-                })
-                .collect(),
-            text: explained.to_string(),
-            policy_version: version,
-        }))
+        Ok(Response::new(convert::explain_response(
+            &explained, version,
+        )))
     }
 
     async fn list_changes(
@@ -345,19 +256,7 @@ impl PolicyAdmin for AdminService {
             .await
             .map_err(|error| Status::unavailable(error.to_string()))?;
         Ok(Response::new(ListChangesResponse {
-            changes: entries
-                .into_iter()
-                .map(|entry| v1::ChangeEntry {
-                    policy_version: entry.version,
-                    at_unix_millis: entry.at_millis,
-                    caller: entry.caller,
-                    kind: convert::proto_entity_kind(entry.kind) as i32,
-                    name: entry.name,
-                    action: entry.action.name().to_owned(),
-                    before_yaml: json_to_yaml(&entry.before),
-                    after_yaml: json_to_yaml(&entry.after),
-                })
-                .collect(),
+            changes: entries.into_iter().map(convert::change_entry).collect(),
         }))
     }
 
@@ -378,19 +277,7 @@ impl PolicyAdmin for AdminService {
             .await
             .map_err(|error| Status::unavailable(error.to_string()))?;
         Ok(Response::new(ListDecisionsResponse {
-            records: records
-                .into_iter()
-                .map(|record| v1::DecisionRecord {
-                    at_unix_millis: record.at_millis,
-                    user: record.user,
-                    project: record.project,
-                    data_source: record.data_source,
-                    allowed: record.allowed,
-                    policies: record.policies.names().to_vec(),
-                    policy_version: record.version,
-                    latency_micros: record.latency_micros,
-                })
-                .collect(),
+            records: records.into_iter().map(convert::decision_record).collect(),
             dropped: self.state.audit.dropped(),
         }))
     }

@@ -1,14 +1,19 @@
-//! The one place where proto messages and policy-model values meet.
+//! The one place where proto messages and model values meet: requests read into the model,
+//! and answers, summaries, explanations, history and audit records written back.
 
 use tonic::Status;
-use veil_compiler::{TableAccess, View};
+use veil_compiler::{Explained, TableAccess, View};
 use veil_policy::{EntityKind, Estate, Identity, Subject, SubjectError};
 
 use crate::state::Settings;
 use veil_proto::v1::{
-    self, ChangeEvent, ColumnMask, GetTableAccessResponse, GetViewDefinitionResponse, ViewColumn,
+    self, ChangeEvent, ChangeSummary, ColumnExplanation, ColumnMask, ExplainResponse,
+    GetTableAccessResponse, GetViewDefinitionResponse, PassedPolicy, RowFilterExplanation,
+    SubscriptionExplanation, ViewColumn,
 };
-use veil_store::ChangeRecord;
+use veil_store::{ChangeRecord, DecisionRecord, HistoryEntry};
+
+use crate::write::Outcome;
 
 /// Reads the identity of a request; a missing one or an empty user is `INVALID_ARGUMENT`.
 pub fn identity(identity: Option<&v1::Identity>) -> Result<Identity<'_>, Status> {
@@ -152,4 +157,127 @@ pub fn everything_changed(version: u64) -> ChangeEvent {
         users: Vec::new(),
         everything: true,
     }
+}
+
+/// What a change did, or for a dry run would do.
+pub fn change_summary(outcome: Outcome) -> ChangeSummary {
+    ChangeSummary {
+        applied: outcome.applied,
+        policy_version: outcome.version,
+        changes: outcome
+            .changes
+            .iter()
+            .map(|change| v1::EntityChange {
+                kind: proto_entity_kind(change.kind) as i32,
+                name: change.name.clone(),
+                action: change.action.name().to_owned(),
+            })
+            .collect(),
+        affected_data_sources: outcome.affected.data_sources.into_iter().collect(),
+        affected_users: outcome.affected.users.into_iter().collect(),
+        affects_everything: outcome.affected.everything,
+    }
+}
+
+/// An explanation as `Explain` answers it, at `version`.
+pub fn explain_response(explained: &Explained, version: u64) -> ExplainResponse {
+    let view_columns = explained
+        .view
+        .as_ref()
+        .map(|view| view.columns.as_slice())
+        .unwrap_or_default();
+    ExplainResponse {
+        visible: explained.view.is_some(),
+        sql: explained
+            .view
+            .as_ref()
+            .map(|view| view.sql.clone())
+            .unwrap_or_default(),
+        subscriptions: explained
+            .subscriptions
+            .iter()
+            .map(|(policy, allows)| SubscriptionExplanation {
+                policy: policy.clone(),
+                allows: *allows,
+            })
+            .collect(),
+        columns: explained
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(index, report)| ColumnExplanation {
+                column: report.column.clone(),
+                r#type: view_columns
+                    .get(index)
+                    .map(|column| column.data_type.clone())
+                    .unwrap_or_default(),
+                policy: report
+                    .applied
+                    .as_ref()
+                    .map(|(policy, _)| policy.clone())
+                    .unwrap_or_default(),
+                method: report
+                    .applied
+                    .as_ref()
+                    .map(|(_, method)| method.clone())
+                    .unwrap_or_default(),
+                fallback: report.fallback.clone().unwrap_or_default(),
+                passed: report
+                    .overridden
+                    .iter()
+                    .map(|(policy, reason)| PassedPolicy {
+                        policy: policy.clone(),
+                        reason: reason.clone(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        row_filters: explained
+            .row_filters
+            .iter()
+            .map(|filter| RowFilterExplanation {
+                policy: filter.policy.clone(),
+                applied: filter.applied,
+            })
+            .collect(),
+        text: explained.to_string(),
+        policy_version: version,
+    }
+}
+
+/// One history entry as `ListChanges` answers it, the entity as policy-file YAML.
+pub fn change_entry(entry: HistoryEntry) -> v1::ChangeEntry {
+    v1::ChangeEntry {
+        policy_version: entry.version,
+        at_unix_millis: entry.at_millis,
+        caller: entry.caller,
+        kind: proto_entity_kind(entry.kind) as i32,
+        name: entry.name,
+        action: entry.action.name().to_owned(),
+        before_yaml: json_to_yaml(&entry.before),
+        after_yaml: json_to_yaml(&entry.after),
+    }
+}
+
+pub fn decision_record(record: DecisionRecord) -> v1::DecisionRecord {
+    v1::DecisionRecord {
+        at_unix_millis: record.at_millis,
+        user: record.user,
+        project: record.project,
+        data_source: record.data_source,
+        allowed: record.allowed,
+        policies: record.policies.names().to_vec(),
+        policy_version: record.version,
+        latency_micros: record.latency_micros,
+    }
+}
+
+/// A stored entity (JSON) as the YAML of its policy-file entry; empty stays empty.
+fn json_to_yaml(json: &str) -> String {
+    if json.is_empty() {
+        return String::new();
+    }
+    serde_json::from_str::<serde_json::Value>(json)
+        .map(|value| serde_norway::to_string(&value).expect("JSON values serialize"))
+        .unwrap_or_else(|_| json.to_owned())
 }
