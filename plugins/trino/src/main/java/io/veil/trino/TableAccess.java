@@ -20,7 +20,7 @@ import static java.util.Objects.requireNonNull;
  *
  * @param columns the data source's columns (lowercase, as Trino names columns); the user sees no other
  * @param masks column (lowercase) → SQL expression of the column's own type
- * @param runAs the identity filters and masks are evaluated as
+ * @param runAs the identity filters and masks are evaluated as: always the configured run-as user
  */
 public record TableAccess(
         boolean governed,
@@ -56,7 +56,7 @@ public record TableAccess(
     /**
      * @param defaultRunAs the configured run-as user, for an answer that names none
      * @throws TrinoException when a visible answer is unusable: no columns, an empty filter or mask,
-     * a mask of a column the data source does not have
+     * a mask of a column the data source does not have, another run-as identity than the configured one
      */
     public static TableAccess fromProto(String table, GetTableAccessResponse response, String defaultRunAs)
     {
@@ -92,7 +92,13 @@ public record TableAccess(
                 throw invalid(table, "two masks of column `%s`".formatted(mask.getColumn()));
             }
         }
+        // Trino checks the expressions' identity's own SELECT on the columns they read: only the
+        // run-as user, whom this access control never governs, can be that identity.
         String runAs = response.getRunAs().isEmpty() ? defaultRunAs : response.getRunAs();
+        if (!runAs.equals(defaultRunAs)) {
+            throw invalid(table, "filters and masks run as `%s`, but the access control's run-as user is `%s` (set `%s` to the PDP's view owner)".formatted(
+                    runAs, defaultRunAs, VeilConfig.RUN_AS_USER));
+        }
         return new TableAccess(true, true, dataSource, columns, response.getRowFiltersList(), masks, runAs, response.getPolicyVersion());
     }
 

@@ -42,8 +42,8 @@ import java.util.concurrent.TimeUnit;
  * project `forbidden` is refused, `slow` never answers in time, and the change stream is fed by the test.
  *
  * <p>Native enforcement: data source `sales.customers` governs `tpch.tiny.customer` and `sales.orders`
- * governs `tpch.tiny.orders`; `alice` sees both (customers filtered and masked, orders filtered as
- * `pdp_owner`), everyone else neither; every other backing table is unregistered. Tests may change
+ * governs `tpch.tiny.orders`; `alice` sees both (customers filtered and masked, orders filtered, naming the run-as
+ * user itself), everyone else neither; every other backing table is unregistered. Tests may change
  * {@link #backing} and {@link #answers}.
  */
 final class FakePdp
@@ -69,7 +69,7 @@ final class FakePdp
                     .addAllColumns(List.of("custkey", "name", "phone", "nationkey"))
                     .addRowFilters("\"nationkey\" IN (1, 2)")
                     .addRowFilters("\"custkey\" < 1000")
-                    .addColumnMasks(ColumnMask.newBuilder().setColumn("name").setExpression("\"veil\".\"system\".\"hash\"('default', CAST(\"name\" AS varchar))"))
+                    .addColumnMasks(ColumnMask.newBuilder().setColumn("name").setExpression("CAST(\"veil\".\"system\".\"hash\"('default', \"name\") AS varchar(25))"))
                     .addColumnMasks(ColumnMask.newBuilder().setColumn("phone").setExpression("'***'"))
                     .setPolicyVersion(7)
                     .build(),
@@ -79,7 +79,7 @@ final class FakePdp
                     .setDataSource("sales.orders")
                     .addAllColumns(List.of("orderkey", "custkey", "totalprice"))
                     .addRowFilters("\"totalprice\" < 1000")
-                    .setRunAs("pdp_owner")
+                    .setRunAs("veil_admin")
                     .setPolicyVersion(7)
                     .build()));
     private final Server server;

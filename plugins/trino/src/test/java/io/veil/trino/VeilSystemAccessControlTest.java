@@ -167,10 +167,16 @@ class VeilSystemAccessControlTest
             assertEquals(Optional.of("tpch"), filter.getCatalog());
             assertEquals(Optional.of("tiny"), filter.getSchema());
         }
-        // The PDP may name the identity itself.
+        // The PDP may name the identity itself...
         ViewExpression orders = control.getRowFilters(context("alice"), ORDERS).getFirst();
-        assertEquals(Optional.of("pdp_owner"), orders.getSecurityIdentity());
+        assertEquals(Optional.of("veil_admin"), orders.getSecurityIdentity());
         assertEquals("\"totalprice\" < 1000", orders.getExpression());
+
+        // ...but no other: Trino would check that identity's own SELECT on the table, and govern it.
+        pdp.answers.put("carol|tpch.tiny.orders", pdp.answers.get("alice|tpch.tiny.orders").toBuilder().setRunAs("pdp_owner").build());
+        TrinoException error = assertThrows(TrinoException.class, () -> control.getRowFilters(context("carol"), ORDERS));
+        assertEquals(VeilErrorCode.VEIL_INVALID_VIEW.toErrorCode(), error.getErrorCode());
+        assertEquals("Veil: the policy decision point returned an unusable answer for `tpch.tiny.orders`: filters and masks run as `pdp_owner`, but the access control's run-as user is `veil_admin` (set `veil.run-as-user` to the PDP's view owner)", error.getMessage());
     }
 
     @Test
@@ -182,7 +188,7 @@ class VeilSystemAccessControlTest
         Map<ColumnSchema, ViewExpression> masks = control.getColumnMasks(alice, CUSTOMER, CUSTOMER_COLUMNS);
         assertEquals(Set.of(CUSTOMER_COLUMNS.get(1), CUSTOMER_COLUMNS.get(3)), masks.keySet());
         ViewExpression hash = masks.get(CUSTOMER_COLUMNS.get(1));
-        assertEquals("\"veil\".\"system\".\"hash\"('default', CAST(\"name\" AS varchar))", hash.getExpression());
+        assertEquals("CAST(\"veil\".\"system\".\"hash\"('default', \"name\") AS varchar(25))", hash.getExpression());
         assertEquals(Optional.of("veil_admin"), hash.getSecurityIdentity());
         assertEquals(Optional.of("tpch"), hash.getCatalog());
         assertEquals(Optional.of("tiny"), hash.getSchema());
