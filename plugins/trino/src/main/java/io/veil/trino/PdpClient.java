@@ -11,17 +11,25 @@ import io.grpc.StatusRuntimeException;
 import io.grpc.TlsChannelCredentials;
 import io.grpc.stub.MetadataUtils;
 import io.trino.spi.TrinoException;
+import io.trino.spi.connector.CatalogSchemaTableName;
 import io.trino.spi.connector.SchemaTableName;
+import veil.v1.Decision.BackingTable;
+import veil.v1.Decision.FilterTablesRequest;
+import veil.v1.Decision.FilterTablesResponse;
+import veil.v1.Decision.GetTableAccessRequest;
+import veil.v1.Decision.GetTableAccessResponse;
 import veil.v1.Decision.GetViewDefinitionRequest;
 import veil.v1.Decision.GetViewDefinitionResponse;
 import veil.v1.Decision.Identity;
 import veil.v1.Decision.ListSchemasRequest;
 import veil.v1.Decision.ListTablesRequest;
+import veil.v1.Decision.TableName;
 import veil.v1.PolicyDecisionGrpc;
 import veil.v1.PolicyDecisionGrpc.PolicyDecisionBlockingStub;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.util.Collection;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.CountDownLatch;
@@ -138,6 +146,36 @@ public final class PdpClient
                 .setTable(table)
                 .build();
         return call(() -> Optional.of(stub().getViewDefinition(request)), Optional::empty);
+    }
+
+    /**
+     * What the user may do with one backing table (native enforcement). A NOT_FOUND answer, which the
+     * RPC does not define, is taken as the most restrictive one: governed, and not visible.
+     */
+    public GetTableAccessResponse getTableAccess(PdpIdentity identity, CatalogSchemaTableName table)
+    {
+        GetTableAccessRequest request = GetTableAccessRequest.newBuilder()
+                .setIdentity(toProto(identity))
+                .setTable(BackingTable.newBuilder()
+                        .setCatalog(table.getCatalogName())
+                        .setSchema(table.getSchemaTableName().getSchemaName())
+                        .setTable(table.getSchemaTableName().getTableName()))
+                .build();
+        return call(() -> stub().getTableAccess(request), () -> GetTableAccessResponse.newBuilder().setGoverned(true).setVisible(false).build());
+    }
+
+    /** Which of a listing's tables of one catalog are visible, and which no data source governs (native enforcement). */
+    public FilterTablesResponse filterTables(PdpIdentity identity, String catalog, Collection<SchemaTableName> tables)
+    {
+        FilterTablesRequest.Builder request = FilterTablesRequest.newBuilder()
+                .setIdentity(toProto(identity))
+                .setCatalog(catalog);
+        for (SchemaTableName table : tables) {
+            request.addTables(TableName.newBuilder().setSchema(table.getSchemaName()).setTable(table.getTableName()));
+        }
+        FilterTablesRequest built = request.build();
+        // NOT_FOUND is not an answer FilterTables has: nothing is visible.
+        return call(() -> stub().filterTables(built), FilterTablesResponse::getDefaultInstance);
     }
 
     /** A stub without a deadline, for the long-lived change stream; it carries the token like every call. */

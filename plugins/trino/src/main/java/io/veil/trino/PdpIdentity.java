@@ -1,14 +1,20 @@
 package io.veil.trino;
 
+import io.trino.spi.TrinoException;
 import io.trino.spi.connector.ConnectorSession;
+import io.trino.spi.security.Identity;
 
 import java.util.List;
+import java.util.Map;
 
+import static io.trino.spi.StandardErrorCode.INVALID_SESSION_PROPERTY;
 import static java.util.Objects.requireNonNull;
 
 /**
  * The identity the plugin sends to the PDP: the Trino session user, their Trino groups and the
- * project from the catalog session property {@code project} (empty when unset).
+ * project they act under (empty for none). The project comes from the extra credential
+ * {@code veil.project}, which the access control and the governed catalog both see, or, in the
+ * governed catalog only, from its session property {@code project}; the two must not disagree.
  *
  * @param groups sorted, so that equal sets compare equal
  */
@@ -21,12 +27,34 @@ public record PdpIdentity(String user, List<String> groups, String project)
         requireNonNull(project, "project is null");
     }
 
+    /** The extra credential that names the project: {@code --extra-credential veil.project=fraud-2026}. */
+    public static final String PROJECT_CREDENTIAL = "veil.project";
+
+    /** The identity of a query on the governed catalog. */
     public static PdpIdentity of(ConnectorSession session)
     {
-        String project = session.getProperty(VeilSessionProperties.PROJECT, String.class);
-        return new PdpIdentity(
-                session.getIdentity().getUser(),
-                List.copyOf(session.getIdentity().getGroups()),
-                project == null ? "" : project);
+        String property = session.getProperty(VeilSessionProperties.PROJECT, String.class);
+        String credential = credentialProject(session.getIdentity().getExtraCredentials());
+        String project = property == null ? "" : property;
+        if (project.isEmpty()) {
+            project = credential;
+        }
+        else if (!credential.isEmpty() && !credential.equals(project)) {
+            throw new TrinoException(INVALID_SESSION_PROPERTY, "Veil: the session property `project` (`%s`) and the extra credential `%s` (`%s`) name different projects".formatted(
+                    project, PROJECT_CREDENTIAL, credential));
+        }
+        return new PdpIdentity(session.getIdentity().getUser(), List.copyOf(session.getIdentity().getGroups()), project);
+    }
+
+    /** The identity of a query as the system access control sees it. */
+    public static PdpIdentity of(Identity identity)
+    {
+        return new PdpIdentity(identity.getUser(), List.copyOf(identity.getGroups()), credentialProject(identity.getExtraCredentials()));
+    }
+
+    private static String credentialProject(Map<String, String> extraCredentials)
+    {
+        String project = extraCredentials.get(PROJECT_CREDENTIAL);
+        return project == null ? "" : project.trim();
     }
 }

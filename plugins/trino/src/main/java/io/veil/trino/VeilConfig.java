@@ -87,7 +87,20 @@ public record VeilConfig(
     {
         Map<String, String> remaining = new HashMap<>(properties);
         List<String> errors = new ArrayList<>();
+        VeilConfig config = parse(remaining, errors, true);
+        rejectUnknown(remaining, errors);
+        throwIfAny("catalog", errors);
+        return config;
+    }
 
+    /**
+     * Parses the PDP connection, the run-as user and the cache settings, removing each property it reads
+     * from {@code remaining} and adding every problem to {@code errors}; with {@code maskKeys} false,
+     * {@link #MASK_KEYS} is left alone (it is then unknown) and there are no keys. The result is only
+     * meaningful when no error was added.
+     */
+    static VeilConfig parse(Map<String, String> remaining, List<String> errors, boolean maskKeys)
+    {
         String address = required(remaining, PDP_ADDRESS, errors);
         if (address != null && !isHostAndPort(address)) {
             errors.add("`%s` must be host:port, got `%s`".formatted(PDP_ADDRESS, address));
@@ -133,15 +146,27 @@ public record VeilConfig(
         Optional<ClientCertificate> client = clientCertificate.isPresent() && clientKey.isPresent()
                 ? Optional.of(new ClientCertificate(clientCertificate.get(), clientKey.get()))
                 : Optional.empty();
-        MaskKeys maskKeys = MaskKeys.parse(MASK_KEYS, remaining.remove(MASK_KEYS), errors);
+        MaskKeys keys = maskKeys ? MaskKeys.parse(MASK_KEYS, remaining.remove(MASK_KEYS), errors) : MaskKeys.none();
+        return new VeilConfig(
+                address == null ? "" : address,
+                runAsUser == null ? "" : runAsUser,
+                timeout, maxSize, ttl, token, tlsEnabled, trust, client, keys);
+    }
 
+    /** Adds an error for every property still in {@code remaining}, in name order. */
+    static void rejectUnknown(Map<String, String> remaining, List<String> errors)
+    {
         for (String unknown : new TreeSet<>(remaining.keySet())) {
             errors.add("unknown property `%s`".formatted(unknown));
         }
+    }
+
+    /** @param kind what was configured, for the message: {@code catalog}, {@code access control} */
+    static void throwIfAny(String kind, List<String> errors)
+    {
         if (!errors.isEmpty()) {
-            throw new IllegalArgumentException("Veil: invalid catalog configuration: " + String.join("; ", errors));
+            throw new IllegalArgumentException("Veil: invalid %s configuration: %s".formatted(kind, String.join("; ", errors)));
         }
-        return new VeilConfig(address, runAsUser, timeout, maxSize, ttl, token, tlsEnabled, trust, client, maskKeys);
     }
 
     private static String required(Map<String, String> properties, String name, List<String> errors)

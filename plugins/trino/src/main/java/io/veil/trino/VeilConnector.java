@@ -43,7 +43,7 @@ public final class VeilConnector
     public static VeilConnector start(String catalogName, VeilConfig config, TypeManager typeManager, boolean coordinator)
     {
         PdpClient client = PdpClient.connect(config);
-        ViewCache<ConnectorViewDefinition> views = new ViewCache<>(config.cacheMaxSize(), Duration.ofMillis(config.cacheTtl().toMillis()));
+        ViewCache<ViewKey, ConnectorViewDefinition> views = ViewCache.ofViews(config.cacheMaxSize(), Duration.ofMillis(config.cacheTtl().toMillis()));
         Optional<ChangeWatcher> watcher = Optional.empty();
         if (coordinator) {
             watcher = Optional.of(new ChangeWatcher(client.streamingStub(), catalogName, views::invalidate, Duration.ofMillis(200), Duration.ofSeconds(30)).start());

@@ -6,12 +6,22 @@ import io.trino.spi.connector.ConnectorFactory;
 
 import java.util.Map;
 
+import static java.util.Objects.requireNonNull;
+
 /**
- * Creates a {@link VeilConnector} for each catalog with {@code connector.name=veil}.
+ * Creates a {@link VeilConnector} for each catalog with {@code connector.name=veil}, and records the
+ * catalog's name for the system access control.
  */
 public final class VeilConnectorFactory
         implements ConnectorFactory
 {
+    private final VeilCatalogs veilCatalogs;
+
+    public VeilConnectorFactory(VeilCatalogs veilCatalogs)
+    {
+        this.veilCatalogs = requireNonNull(veilCatalogs, "veilCatalogs is null");
+    }
+
     @Override
     public String getName()
     {
@@ -22,6 +32,7 @@ public final class VeilConnectorFactory
     public Connector create(String catalogName, Map<String, String> properties, ConnectorContext context)
     {
         VeilConfig config = VeilConfig.fromProperties(properties);
+        veilCatalogs.add(catalogName);
         boolean coordinator = context.getNodeManager().getCurrentNode().isCoordinator();
         return VeilConnector.start(catalogName, config, context.getTypeManager(), coordinator);
     }

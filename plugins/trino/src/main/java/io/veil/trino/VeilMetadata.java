@@ -35,16 +35,16 @@ public final class VeilMetadata
         implements ConnectorMetadata
 {
     private final PdpClient client;
-    private final ViewCache<ConnectorViewDefinition> views;
+    private final ViewCache<ViewKey, ConnectorViewDefinition> views;
     private final String runAsUser;
     private final Function<String, TypeId> typeIds;
 
-    public VeilMetadata(PdpClient client, ViewCache<ConnectorViewDefinition> views, String runAsUser, TypeManager typeManager)
+    public VeilMetadata(PdpClient client, ViewCache<ViewKey, ConnectorViewDefinition> views, String runAsUser, TypeManager typeManager)
     {
         this(client, views, runAsUser, (Function<String, TypeId>) type -> typeManager.fromSqlType(type).getTypeId());
     }
 
-    VeilMetadata(PdpClient client, ViewCache<ConnectorViewDefinition> views, String runAsUser, Function<String, TypeId> typeIds)
+    VeilMetadata(PdpClient client, ViewCache<ViewKey, ConnectorViewDefinition> views, String runAsUser, Function<String, TypeId> typeIds)
     {
         this.client = requireNonNull(client, "client is null");
         this.views = requireNonNull(views, "views is null");

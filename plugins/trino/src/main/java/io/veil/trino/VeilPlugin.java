@@ -2,19 +2,38 @@ package io.veil.trino;
 
 import io.trino.spi.Plugin;
 import io.trino.spi.connector.ConnectorFactory;
+import io.trino.spi.security.GroupProviderFactory;
+import io.trino.spi.security.SystemAccessControlFactory;
 
 import java.util.List;
 
 /**
- * The Veil Trino plugin: registers the {@code veil} connector, whose catalogs expose per-user views
- * decided by the Veil policy decision point.
+ * The Veil Trino plugin: the {@code veil} connector, whose catalogs expose per-user views decided by
+ * the Veil policy decision point; the {@code veil} system access control, which applies the same
+ * policies to the backing tables themselves (native enforcement); and the {@code veil-file} group
+ * provider, a small stand-in for tests and simple setups.
  */
 public final class VeilPlugin
         implements Plugin
 {
+    // Shared: the access control never governs the connector's own catalogs.
+    private final VeilCatalogs veilCatalogs = new VeilCatalogs();
+
     @Override
     public Iterable<ConnectorFactory> getConnectorFactories()
     {
-        return List.of(new VeilConnectorFactory());
+        return List.of(new VeilConnectorFactory(veilCatalogs));
+    }
+
+    @Override
+    public Iterable<SystemAccessControlFactory> getSystemAccessControlFactories()
+    {
+        return List.of(new VeilAccessControlFactory(veilCatalogs));
+    }
+
+    @Override
+    public Iterable<GroupProviderFactory> getGroupProviderFactories()
+    {
+        return List.of(new FileGroupProviderFactory());
     }
 }

@@ -11,6 +11,11 @@ import io.grpc.Status;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.stub.StreamObserver;
 import veil.v1.Decision.ChangeEvent;
+import veil.v1.Decision.ColumnMask;
+import veil.v1.Decision.FilterTablesRequest;
+import veil.v1.Decision.FilterTablesResponse;
+import veil.v1.Decision.GetTableAccessRequest;
+import veil.v1.Decision.GetTableAccessResponse;
 import veil.v1.Decision.GetViewDefinitionRequest;
 import veil.v1.Decision.GetViewDefinitionResponse;
 import veil.v1.Decision.ListSchemasRequest;
@@ -25,7 +30,9 @@ import veil.v1.PolicyDecisionGrpc;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
@@ -33,6 +40,11 @@ import java.util.concurrent.TimeUnit;
 /**
  * A scripted PDP on a real gRPC server bound to 127.0.0.1:0: `alice` sees `sales.customers`,
  * project `forbidden` is refused, `slow` never answers in time, and the change stream is fed by the test.
+ *
+ * <p>Native enforcement: data source `sales.customers` governs `tpch.tiny.customer` and `sales.orders`
+ * governs `tpch.tiny.orders`; `alice` sees both (customers filtered and masked, orders filtered, naming the run-as
+ * user itself), everyone else neither; every other backing table is unregistered. Tests may change
+ * {@link #backing} and {@link #answers}.
  */
 final class FakePdp
         implements AutoCloseable
@@ -42,6 +54,34 @@ final class FakePdp
     final List<Long> watchSinceVersions = new CopyOnWriteArrayList<>();
     /** Per WatchChanges call, in order: a status to fail with, or events to send then end the stream. */
     final BlockingQueue<Object> watchScript = new LinkedBlockingQueue<>();
+    final List<GetTableAccessRequest> tableAccessRequests = new CopyOnWriteArrayList<>();
+    final List<FilterTablesRequest> filterRequests = new CopyOnWriteArrayList<>();
+    /** Backing table (`catalog.schema.table`) → the data source that governs it. */
+    final Map<String, String> backing = new ConcurrentHashMap<>(Map.of(
+            "tpch.tiny.customer", "sales.customers",
+            "tpch.tiny.orders", "sales.orders"));
+    /** `user|catalog.schema.table` → the visible answer; a governed table's other users may not see it. */
+    final Map<String, GetTableAccessResponse> answers = new ConcurrentHashMap<>(Map.of(
+            "alice|tpch.tiny.customer", GetTableAccessResponse.newBuilder()
+                    .setGoverned(true)
+                    .setVisible(true)
+                    .setDataSource("sales.customers")
+                    .addAllColumns(List.of("custkey", "name", "phone", "nationkey"))
+                    .addRowFilters("\"nationkey\" IN (1, 2)")
+                    .addRowFilters("\"custkey\" < 1000")
+                    .addColumnMasks(ColumnMask.newBuilder().setColumn("name").setExpression("CAST(\"veil\".\"system\".\"hash\"('default', \"name\") AS varchar(25))"))
+                    .addColumnMasks(ColumnMask.newBuilder().setColumn("phone").setExpression("'***'"))
+                    .setPolicyVersion(7)
+                    .build(),
+            "alice|tpch.tiny.orders", GetTableAccessResponse.newBuilder()
+                    .setGoverned(true)
+                    .setVisible(true)
+                    .setDataSource("sales.orders")
+                    .addAllColumns(List.of("orderkey", "custkey", "totalprice"))
+                    .addRowFilters("\"totalprice\" < 1000")
+                    .setRunAs("veil_admin")
+                    .setPolicyVersion(7)
+                    .build()));
     private final Server server;
     private final String address;
 
@@ -139,6 +179,59 @@ final class FakePdp
             }
             response.onNext(tables.build());
             response.onCompleted();
+        }
+
+        @Override
+        public void getTableAccess(GetTableAccessRequest request, StreamObserver<GetTableAccessResponse> response)
+        {
+            tableAccessRequests.add(request);
+            if (refused(request.getIdentity(), response)) {
+                return;
+            }
+            String table = "%s.%s.%s".formatted(request.getTable().getCatalog(), request.getTable().getSchema(), request.getTable().getTable());
+            String dataSource = backing.get(table);
+            GetTableAccessResponse answer;
+            if (dataSource == null) {
+                answer = GetTableAccessResponse.newBuilder().setPolicyVersion(7).build();
+            }
+            else {
+                answer = answers.getOrDefault(
+                        request.getIdentity().getUser() + "|" + table,
+                        GetTableAccessResponse.newBuilder().setGoverned(true).setVisible(false).setDataSource(dataSource).setPolicyVersion(7).build());
+            }
+            response.onNext(answer);
+            response.onCompleted();
+        }
+
+        @Override
+        public void filterTables(FilterTablesRequest request, StreamObserver<FilterTablesResponse> response)
+        {
+            filterRequests.add(request);
+            if (refused(request.getIdentity(), response)) {
+                return;
+            }
+            FilterTablesResponse.Builder answer = FilterTablesResponse.newBuilder().setPolicyVersion(7);
+            for (TableName name : request.getTablesList()) {
+                String table = "%s.%s.%s".formatted(request.getCatalog(), name.getSchema(), name.getTable());
+                if (!backing.containsKey(table)) {
+                    answer.addUngoverned(name);
+                }
+                else if (answers.containsKey(request.getIdentity().getUser() + "|" + table)) {
+                    answer.addVisible(name);
+                }
+            }
+            response.onNext(answer.build());
+            response.onCompleted();
+        }
+
+        /** Refuses project `forbidden`; never answers `slow`. */
+        private boolean refused(veil.v1.Decision.Identity identity, StreamObserver<?> response)
+        {
+            if (identity.getProject().equals("forbidden")) {
+                response.onError(Status.PERMISSION_DENIED.withDescription("`%s` is not a member of project `forbidden`".formatted(identity.getUser())).asRuntimeException());
+                return true;
+            }
+            return identity.getUser().equals("slow");
         }
 
         @Override

@@ -59,7 +59,7 @@ class VeilMetadataTest
     {
         pdp = new FakePdp();
         client = PdpClient.connect(config(pdp.address(), Optional.of("t0ken"), "500ms"));
-        metadata = new VeilMetadata(client, new ViewCache<>(100, Duration.ofMinutes(1)), "veil_admin", TYPES);
+        metadata = new VeilMetadata(client, ViewCache.ofViews(100, Duration.ofMinutes(1)), "veil_admin", TYPES);
     }
 
     @AfterEach
@@ -222,9 +222,27 @@ class VeilMetadataTest
         assertEquals(List.of(), pdp.authorizations);
     }
 
+    @Test
+    void theProjectMayComeFromTheExtraCredentialTheAccessControlReadsToo()
+    {
+        metadata.getView(session("alice", Set.of(), "", Map.of("veil.project", "fraud-2026")), CUSTOMERS);
+        assertEquals("fraud-2026", pdp.viewRequests.getFirst().getIdentity().getProject());
+        metadata.getView(session("alice", Set.of(), "p", Map.of("veil.project", "p")), CUSTOMERS);
+        assertEquals("p", pdp.viewRequests.get(1).getIdentity().getProject());
+        TrinoException error = assertThrows(TrinoException.class, () -> metadata.getView(session("alice", Set.of(), "p", Map.of("veil.project", "q")), CUSTOMERS));
+        assertEquals(StandardErrorCode.INVALID_SESSION_PROPERTY.toErrorCode(), error.getErrorCode());
+        assertEquals("Veil: the session property `project` (`p`) and the extra credential `veil.project` (`q`) name different projects", error.getMessage());
+        assertEquals(2, pdp.viewRequests.size());
+    }
+
     private static ConnectorSession session(String user, Set<String> groups, String project)
     {
-        ConnectorIdentity identity = ConnectorIdentity.forUser(user).withGroups(groups).build();
+        return session(user, groups, project, Map.of());
+    }
+
+    private static ConnectorSession session(String user, Set<String> groups, String project, Map<String, String> extraCredentials)
+    {
+        ConnectorIdentity identity = ConnectorIdentity.forUser(user).withGroups(groups).withExtraCredentials(extraCredentials).build();
         return new ConnectorSession()
         {
             @Override

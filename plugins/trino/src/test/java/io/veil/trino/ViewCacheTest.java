@@ -33,7 +33,7 @@ class ViewCacheTest
         return Optional.of(key.user() + ":" + key.dataSource());
     }
 
-    private void fill(ViewCache<String> cache)
+    private void fill(ViewCache<ViewKey, String> cache)
     {
         for (ViewKey key : List.of(ALICE_CUSTOMERS, ALICE_ORDERS, BOB_CUSTOMERS, BOB_ORDERS, ALICE_FRAUD_CUSTOMERS)) {
             cache.get(key, () -> load(key));
@@ -43,7 +43,7 @@ class ViewCacheTest
     @Test
     void servesRepeatedLookupsFromTheCache()
     {
-        ViewCache<String> cache = new ViewCache<>(100, Duration.ofMinutes(1));
+        ViewCache<ViewKey, String> cache = ViewCache.ofViews(100, Duration.ofMinutes(1));
         fill(cache);
         fill(cache);
         assertEquals(5, loads.get());
@@ -54,7 +54,7 @@ class ViewCacheTest
     @Test
     void dropsEveryIdentityOfAChangedDataSource()
     {
-        ViewCache<String> cache = new ViewCache<>(100, Duration.ofMinutes(1));
+        ViewCache<ViewKey, String> cache = ViewCache.ofViews(100, Duration.ofMinutes(1));
         fill(cache);
         assertEquals(3, cache.invalidate(new ChangeSet(false, Set.of("sales.customers"), Set.of())));
         assertEquals(2, cache.size());
@@ -65,7 +65,7 @@ class ViewCacheTest
     @Test
     void dropsEveryViewOfAChangedUser()
     {
-        ViewCache<String> cache = new ViewCache<>(100, Duration.ofMinutes(1));
+        ViewCache<ViewKey, String> cache = ViewCache.ofViews(100, Duration.ofMinutes(1));
         fill(cache);
         assertEquals(2, cache.invalidate(new ChangeSet(false, Set.of(), Set.of("bob"))));
         cache.get(ALICE_ORDERS, () -> load(ALICE_ORDERS));
@@ -77,7 +77,7 @@ class ViewCacheTest
     @Test
     void dataSourcesAndUsersOfOneEventAreBothDropped()
     {
-        ViewCache<String> cache = new ViewCache<>(100, Duration.ofMinutes(1));
+        ViewCache<ViewKey, String> cache = ViewCache.ofViews(100, Duration.ofMinutes(1));
         fill(cache);
         // sales.orders for anyone (alice, bob) plus everything of bob (bob's customers).
         assertEquals(3, cache.invalidate(new ChangeSet(false, Set.of("sales.orders"), Set.of("bob"))));
@@ -87,7 +87,7 @@ class ViewCacheTest
     @Test
     void anUnrelatedChangeDropsNothing()
     {
-        ViewCache<String> cache = new ViewCache<>(100, Duration.ofMinutes(1));
+        ViewCache<ViewKey, String> cache = ViewCache.ofViews(100, Duration.ofMinutes(1));
         fill(cache);
         assertEquals(0, cache.invalidate(new ChangeSet(false, Set.of("sales.customer", "customers"), Set.of("carol", "Alice"))));
         assertEquals(5, cache.size());
@@ -96,7 +96,7 @@ class ViewCacheTest
     @Test
     void everythingDropsAll()
     {
-        ViewCache<String> cache = new ViewCache<>(100, Duration.ofMinutes(1));
+        ViewCache<ViewKey, String> cache = ViewCache.ofViews(100, Duration.ofMinutes(1));
         fill(cache);
         cache.invalidate(ChangeSet.everythingChanged());
         assertEquals(0, cache.size());
@@ -105,7 +105,7 @@ class ViewCacheTest
     @Test
     void absenceIsCachedAndInvalidatedLikeAView()
     {
-        ViewCache<String> cache = new ViewCache<>(100, Duration.ofMinutes(1));
+        ViewCache<ViewKey, String> cache = ViewCache.ofViews(100, Duration.ofMinutes(1));
         cache.get(BOB_CUSTOMERS, () -> {
             loads.incrementAndGet();
             return Optional.empty();
@@ -119,7 +119,7 @@ class ViewCacheTest
     @Test
     void failuresAreNotCached()
     {
-        ViewCache<String> cache = new ViewCache<>(100, Duration.ofMinutes(1));
+        ViewCache<ViewKey, String> cache = ViewCache.ofViews(100, Duration.ofMinutes(1));
         assertThrows(IllegalStateException.class, () -> cache.get(ALICE_CUSTOMERS, () -> {
             throw new IllegalStateException("pdp down");
         }));
@@ -130,7 +130,7 @@ class ViewCacheTest
     @Test
     void aLoadThatRacesWithAnInvalidationIsNotCached()
     {
-        ViewCache<String> cache = new ViewCache<>(100, Duration.ofMinutes(1));
+        ViewCache<ViewKey, String> cache = ViewCache.ofViews(100, Duration.ofMinutes(1));
         Optional<String> stale = cache.get(ALICE_CUSTOMERS, () -> {
             // The PDP answered with the old policy, and the change event arrives before the answer is stored.
             cache.invalidate(new ChangeSet(false, Set.of("sales.customers"), Set.of()));
@@ -152,7 +152,7 @@ class ViewCacheTest
                 return nanos.get();
             }
         };
-        ViewCache<String> cache = new ViewCache<>(100, Duration.ofSeconds(60), ticker);
+        ViewCache<ViewKey, String> cache = ViewCache.ofViews(100, Duration.ofSeconds(60), ticker);
         cache.get(ALICE_CUSTOMERS, () -> load(ALICE_CUSTOMERS));
         nanos.addAndGet(Duration.ofSeconds(59).toNanos());
         cache.get(ALICE_CUSTOMERS, () -> load(ALICE_CUSTOMERS));
@@ -165,7 +165,7 @@ class ViewCacheTest
     @Test
     void sizeIsBounded()
     {
-        ViewCache<String> cache = new ViewCache<>(2, Duration.ofMinutes(1));
+        ViewCache<ViewKey, String> cache = ViewCache.ofViews(2, Duration.ofMinutes(1));
         fill(cache);
         assertEquals(2, cache.size());
     }
@@ -173,7 +173,7 @@ class ViewCacheTest
     @Test
     void groupsAndProjectArePartOfTheKey()
     {
-        ViewCache<String> cache = new ViewCache<>(100, Duration.ofMinutes(1));
+        ViewCache<ViewKey, String> cache = ViewCache.ofViews(100, Duration.ofMinutes(1));
         cache.get(ALICE_CUSTOMERS, () -> Optional.of("plain"));
         assertEquals(Optional.of("fraud"), cache.get(ALICE_FRAUD_CUSTOMERS, () -> Optional.of("fraud")));
         ViewKey otherGroups = new ViewKey("alice", List.of("analysts", "hr"), "", "sales", "customers");
