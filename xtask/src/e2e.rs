@@ -30,6 +30,7 @@ mod fail_closed;
 mod fixtures;
 mod install;
 mod listing;
+mod native;
 mod pdp;
 mod processes;
 mod propagation;
@@ -38,7 +39,7 @@ mod trino;
 mod trust;
 
 use cases::Cases;
-use install::{Ports, TRINO_VERSION};
+use install::{Enforcement, Ports, TRINO_VERSION};
 use pdp::{PdpLauncher, Tls};
 use processes::Processes;
 use report::{Report, step};
@@ -57,33 +58,45 @@ pub fn run(args: &[String]) -> Result<()> {
     // Read first: a mistake in a case file fails before anything is built.
     let cases = Cases::load(&root.join("tests/e2e"))?;
     let java_home = install::java_home()?;
-    let trino = install::ensure_trino(&install::cache_dir()?, &java_home)?;
-    let plugin_zip = install::build_plugin(&root, &java_home)?;
+    let built = install::Built {
+        trino: install::ensure_trino(&install::cache_dir()?, &java_home)?,
+        plugin_zip: install::build_plugin(&root, &java_home)?,
+        java_home,
+    };
     let veil = install::build_server(&root)?;
 
     let run_dir = install::target_dir(&root).join("e2e");
     if run_dir.exists() {
         fs::remove_dir_all(&run_dir).with_context(|| format!("removing {}", run_dir.display()))?;
     }
-    let pdp_port = install::free_port()?;
-    let mut trino_port = install::free_port()?;
-    while trino_port == pdp_port {
-        trino_port = install::free_port()?;
+    let mut ports = Vec::new();
+    while ports.len() < 3 {
+        let port = install::free_port()?;
+        if !ports.contains(&port) {
+            ports.push(port);
+        }
     }
+    let pdp_port = ports[0];
     fs::create_dir_all(&run_dir)?;
     let tls = Tls::create(&run_dir.join("tls"))?;
-    install::layout(
-        &root,
-        &run_dir,
-        &trino,
-        &plugin_zip,
-        &java_home,
-        Ports {
-            trino: trino_port,
-            pdp: pdp_port,
-        },
-        &tls,
-    )?;
+    // Two Trinos, one PDP: the governed catalog alone, and native enforcement beside it.
+    let installs = [
+        (Enforcement::GovernedCatalog, run_dir.clone(), ports[1]),
+        (Enforcement::Native, run_dir.join("native"), ports[2]),
+    ];
+    for (enforcement, directory, port) in &installs {
+        install::layout(
+            &root,
+            directory,
+            *enforcement,
+            &built,
+            Ports {
+                trino: *port,
+                pdp: pdp_port,
+            },
+            &tls,
+        )?;
+    }
 
     // The PDP serves a copy, which the propagation scenario edits.
     let policy = run_dir.join("policy.yaml");
@@ -104,33 +117,47 @@ pub fn run(args: &[String]) -> Result<()> {
     };
     pdp.start(&mut processes)?;
     step(&format!(
-        "starting Trino {TRINO_VERSION} on port {trino_port}"
+        "starting Trino {TRINO_VERSION} on ports {} (governed catalog) and {} (native enforcement)",
+        ports[1], ports[2]
     ));
     let trino_started = Instant::now();
-    processes.spawn(
-        "trino",
-        install::trino_command(&run_dir, &trino, &java_home)?,
-        &run_dir.join("trino.log"),
+    for (name, (_, directory, _)) in ["trino", "trino-native"].into_iter().zip(&installs) {
+        processes.spawn(
+            name,
+            install::trino_command(directory, &built.trino, &built.java_home)?,
+            &directory.join("trino.log"),
+        )?;
+    }
+    let client = Trino::new(ports[1]);
+    client.wait_until_ready(&mut processes, "trino", &run_dir.join("trino.log"))?;
+    let native = Trino::new(ports[2]);
+    native.wait_until_ready(
+        &mut processes,
+        "trino-native",
+        &run_dir.join("native/trino.log"),
     )?;
-    let client = Trino::new(trino_port);
-    client.wait_until_ready(&mut processes, &run_dir.join("trino.log"))?;
     println!(
-        "e2e: Trino ready in {:.0?} (logs in {})",
+        "e2e: both Trinos ready in {:.0?} (logs in {})",
         trino_started.elapsed(),
         run_dir.display()
     );
 
-    fixtures::create_backing_tables(&client)?;
+    let now = fixtures::now_literal(&client)?;
+    fixtures::create_backing_tables(&client, &now)?;
+    fixtures::create_backing_tables(&native, &now)?;
+    let tables = native::governed_tables(&fs::read_to_string(&pdp.config)?)?;
     let mut report = Report::new(filters);
     // The report lists the scenarios in this order. Fail closed comes last: it stops the PDP,
     // and needs sam not to have asked for sales.customers yet (a cached view would be served).
     listing::scenarios(&client, &mut report);
     cases.run(&client, &mut report);
+    cases.run_native(&native, &tables, &mut report);
+    native::scenarios(&client, &native, &tables, &mut report);
     discover::scenarios(&client, &mut report, &pdp);
     cost::measure(&client, &report);
     propagation::scenarios(&client, &mut report, &mut processes, &pdp);
     trust::scenarios(&client, &mut report, &pdp);
-    fail_closed::scenarios(&client, &mut report, &mut processes, &pdp);
+    fail_closed::scenarios(&client, &native, &mut report, &mut processes, &pdp);
     drop(processes);
     report.finish(started.elapsed(), &run_dir)
 }

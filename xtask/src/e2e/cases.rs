@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use super::ADMIN;
 use super::fixtures::{ALICE_ORDERS, ALICE_SEGMENTS, hashed};
 use super::report::Report;
-use super::trino::Trino;
+use super::trino::{CREDENTIAL, Trino};
 
 /// The case files, in the order their scenarios run and are reported.
 const FILES: [&str; 4] = [
@@ -42,6 +42,7 @@ struct Check {
     expect: Expect,
 }
 
+#[derive(Clone)]
 enum Expect {
     /// The rows equal the admin's, row for row (and the admin's are not empty).
     SameAs {
@@ -61,6 +62,7 @@ enum Expect {
 }
 
 /// Bounds on the rows compared, in percent of what the admin's `of` counts (both exclusive).
+#[derive(Clone)]
 struct Share {
     of: String,
     above: Option<i64>,
@@ -97,6 +99,30 @@ impl Cases {
         Ok(Cases { scenarios })
     }
 
+    /// Runs again, through native enforcement, every scenario whose checks read governed tables
+    /// and compare rows: the governed names become the backing tables (`tables`, governed name →
+    /// backing name) and the project an extra credential. Reported as `native: NAME`.
+    pub(super) fn run_native(
+        &self,
+        native: &Trino,
+        tables: &[(String, String)],
+        report: &mut Report,
+    ) {
+        for scenario in &self.scenarios {
+            let Some(checks) = scenario
+                .checks
+                .iter()
+                .map(|check| check.natively(tables))
+                .collect::<Option<Vec<Check>>>()
+            else {
+                continue;
+            };
+            report.check(&format!("native: {}", scenario.name), || {
+                checks.iter().try_for_each(|check| check.run(native))
+            });
+        }
+    }
+
     /// Runs every scenario the command line selects.
     pub(super) fn run(&self, trino: &Trino, report: &mut Report) {
         for scenario in &self.scenarios {
@@ -111,6 +137,38 @@ impl Cases {
 }
 
 impl Check {
+    /// The same check on the backing tables, when it reads governed tables and compares rows
+    /// (listings and errors name the governed catalog, and have native scenarios of their own).
+    fn natively(&self, tables: &[(String, String)]) -> Option<Check> {
+        let portable = self.sql.contains("FROM veil.")
+            && !self.sql.contains("information_schema")
+            && !matches!(self.expect, Expect::Fails { .. });
+        if !portable {
+            return None;
+        }
+        let mut sql = self.sql.clone();
+        for (governed, backing) in tables {
+            sql = sql.replace(&format!("veil.{governed}"), backing);
+        }
+        if sql.contains("veil.") {
+            return None;
+        }
+        let session = self
+            .session
+            .iter()
+            .map(|(name, value)| match name.as_str() {
+                "veil.project" => (format!("{CREDENTIAL}veil.project"), value.clone()),
+                _ => (name.clone(), value.clone()),
+            })
+            .collect();
+        Some(Check {
+            user: self.user.clone(),
+            session,
+            sql,
+            expect: self.expect.clone(),
+        })
+    }
+
     fn run(&self, trino: &Trino) -> Result<()> {
         let session: Vec<(&str, &str)> = self
             .session

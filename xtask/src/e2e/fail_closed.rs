@@ -1,5 +1,5 @@
-//! Fail closed: the PDP stops mid-run and every governed query fails with a Veil error, then
-//! the PDP restarts on the same store and the next query works again.
+//! Fail closed: the PDP stops mid-run and every governed query fails with a Veil error, in both
+//! ways in, then the PDP restarts on the same store and the next query works again.
 
 use anyhow::ensure;
 
@@ -11,6 +11,7 @@ use super::trino::Trino;
 
 pub(super) fn scenarios(
     trino: &Trino,
+    native: &Trino,
     report: &mut Report,
     processes: &mut Processes,
     pdp: &PdpLauncher,
@@ -40,6 +41,18 @@ pub(super) fn scenarios(
                 error.message.contains("Veil: the policy decision point")
                     && error.message.contains("unreachable"),
                 "{user}: `{sql}`: the error does not say the PDP is unreachable: {error}"
+            );
+        }
+        // Natively too, for a user with nothing cached: never the backing rows, never "absent".
+        for sql in [
+            "SELECT * FROM tpch.tiny.customer",
+            "SHOW TABLES FROM tpch.tiny",
+        ] {
+            let error = native.fails("quinn", none, sql)?;
+            ensure!(
+                error.message.contains("Veil: the policy decision point")
+                    && error.message.contains("unreachable"),
+                "quinn natively: `{sql}`: the error does not say the PDP is unreachable: {error}"
             );
         }
         Ok(())

@@ -13,18 +13,33 @@ pub(super) const ALICE_SEGMENTS: &str = "mktsegment IN ('BUILDING', 'MACHINERY')
 /// Alice's row filter on `sales.orders` (`no-low-priority`).
 pub(super) const ALICE_ORDERS: &str = "orderpriority <> '5-LOW'";
 
-/// Backing tables the scenarios need beyond tpch: events with timestamps relative to now, in
-/// regions whose names would break a naively quoted literal.
-pub(super) fn create_backing_tables(trino: &Trino) -> Result<()> {
+/// The time the events of [`create_backing_tables`] count back from: now, as a literal, so the
+/// run's Trinos hold exactly the same rows.
+pub(super) fn now_literal(trino: &Trino) -> Result<String> {
+    let rows = trino.rows(
+        ADMIN,
+        &[],
+        "SELECT CAST(CAST(current_timestamp AS timestamp(3)) AS varchar)",
+    )?;
+    rows.first()
+        .and_then(|row| row.first())
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow::anyhow!("no current timestamp"))
+}
+
+/// Backing tables the scenarios need beyond tpch: events with timestamps relative to `now` (from
+/// [`now_literal`]), in regions whose names would break a naively quoted literal.
+pub(super) fn create_backing_tables(trino: &Trino, now: &str) -> Result<()> {
     trino.rows(
         ADMIN,
         &[],
-        "CREATE TABLE memory.default.events AS \
+        &format!("CREATE TABLE memory.default.events AS \
          SELECT n AS id, \
-                CAST(current_timestamp - n * INTERVAL '1' HOUR - INTERVAL '30' MINUTE AS timestamp(3)) AS ts, \
+                CAST(TIMESTAMP '{now}' - n * INTERVAL '1' HOUR - INTERVAL '30' MINUTE AS timestamp(3)) AS ts, \
                 CAST(element_at(ARRAY['EU', 'US', 'x'' OR 1=1 --', 'a''''b', '\\'''], CAST(n % 5 + 1 AS integer)) AS varchar) AS region, \
                 CAST(n * 10 + 0.5 AS double) AS amount \
-         FROM UNNEST(sequence(0, 49)) AS t(n)",
+         FROM UNNEST(sequence(0, 49)) AS t(n)"),
     )?;
     Ok(())
 }

@@ -198,70 +198,123 @@ fn run_quietly(command: &mut Command) -> Result<()> {
     Ok(())
 }
 
-/// The Trino install of this run: `deploy/trino/` with only ports and paths rewritten, the cached
-/// server and plugins, and the freshly built Veil plugin.
+/// Which way in a Trino install enforces Veil: the governed catalog alone (with Trino's
+/// file-based access control keeping users out of the backing catalogs), or native enforcement
+/// beside it (`deploy/trino/native/`: Veil's access control on the backing tables).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Enforcement {
+    GovernedCatalog,
+    Native,
+}
+
+/// Lays out a Trino install under `run_dir` from `deploy/trino/` (and, for native enforcement,
+/// `deploy/trino/native/`), rewriting only ports and paths.
 pub(super) fn layout(
     root: &Path,
     run_dir: &Path,
-    trino: &TrinoDistribution,
-    plugin_zip: &Path,
-    java_home: &Path,
+    enforcement: Enforcement,
+    built: &Built,
     ports: Ports,
     tls: &Tls,
 ) -> Result<()> {
+    let Built {
+        trino,
+        plugin_zip,
+        java_home,
+    } = built;
     let Ports {
         trino: trino_port,
         pdp: pdp_port,
     } = ports;
     let deploy = root.join("deploy/trino");
+    let native = deploy.join("native");
     let etc = run_dir.join("etc");
     fs::create_dir_all(etc.join("catalog"))?;
     fs::create_dir_all(run_dir.join("data"))?;
     let port = trino_port.to_string();
-    render(
-        &deploy.join("config.properties"),
-        &etc.join("config.properties"),
-        &[
-            ("http-server.http.port", port.clone()),
-            ("discovery.uri", format!("http://127.0.0.1:{port}")),
-        ],
-    )?;
+    let (config, rules) = match enforcement {
+        Enforcement::GovernedCatalog => {
+            (deploy.join("config.properties"), deploy.join("rules.json"))
+        }
+        Enforcement::Native => (native.join("config.properties"), native.join("rules.json")),
+    };
+    let mut config_overrides = vec![
+        ("http-server.http.port", port.clone()),
+        ("discovery.uri", format!("http://127.0.0.1:{port}")),
+    ];
+    if enforcement == Enforcement::Native {
+        config_overrides.push((
+            "access-control.config-files",
+            format!(
+                "{},{}",
+                etc.join("veil-access-control.properties").display(),
+                etc.join("file-access-control.properties").display()
+            ),
+        ));
+    }
+    render(&config, &etc.join("config.properties"), &config_overrides)?;
     render(
         &deploy.join("node.properties"),
         &etc.join("node.properties"),
         &[("node.data-dir", run_dir.join("data").display().to_string())],
     )?;
-    render(
-        &deploy.join("access-control.properties"),
-        &etc.join("access-control.properties"),
-        &[(
-            "security.config-file",
-            etc.join("rules.json").display().to_string(),
-        )],
-    )?;
+    let rules_file = (
+        "security.config-file",
+        etc.join("rules.json").display().to_string(),
+    );
+    fs::copy(&rules, etc.join("rules.json"))
+        .with_context(|| format!("copying {}", rules.display()))?;
+    let pdp = [
+        ("veil.pdp.address", format!("127.0.0.1:{pdp_port}")),
+        (
+            "veil.pdp.tls.trust-certificates",
+            tls.authority.display().to_string(),
+        ),
+        (
+            "veil.pdp.tls.client-certificate",
+            tls.client_certificate.display().to_string(),
+        ),
+        (
+            "veil.pdp.tls.client-key",
+            tls.client_key.display().to_string(),
+        ),
+    ];
+    match enforcement {
+        Enforcement::GovernedCatalog => render(
+            &deploy.join("access-control.properties"),
+            &etc.join("access-control.properties"),
+            &[rules_file],
+        )?,
+        Enforcement::Native => {
+            render(
+                &native.join("file-access-control.properties"),
+                &etc.join("file-access-control.properties"),
+                &[rules_file],
+            )?;
+            render(
+                &native.join("veil-access-control.properties"),
+                &etc.join("veil-access-control.properties"),
+                &pdp,
+            )?;
+        }
+    }
     render(
         &deploy.join("catalog/veil.properties"),
         &etc.join("catalog/veil.properties"),
-        &[
-            ("veil.pdp.address", format!("127.0.0.1:{pdp_port}")),
-            (
-                "veil.pdp.tls.trust-certificates",
-                tls.authority.display().to_string(),
-            ),
-            (
-                "veil.pdp.tls.client-certificate",
-                tls.client_certificate.display().to_string(),
-            ),
-            (
-                "veil.pdp.tls.client-key",
-                tls.client_key.display().to_string(),
-            ),
-        ],
+        &pdp,
+    )?;
+    render(
+        &deploy.join("group-provider.properties"),
+        &etc.join("group-provider.properties"),
+        &[(
+            "veil.groups.file",
+            etc.join("groups.txt").display().to_string(),
+        )],
     )?;
     for file in [
         "jvm.config",
         "log.properties",
-        "rules.json",
+        "groups.txt",
         "catalog/tpch.properties",
         "catalog/memory.properties",
     ] {
@@ -356,6 +409,13 @@ pub(super) fn trino_command(
 
 pub(super) fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// What every Trino install of a run is made of.
+pub(super) struct Built {
+    pub(super) trino: TrinoDistribution,
+    pub(super) plugin_zip: PathBuf,
+    pub(super) java_home: PathBuf,
 }
 
 /// The loopback ports the run's servers listen on.

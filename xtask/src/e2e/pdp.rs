@@ -125,6 +125,8 @@ impl PdpLauncher {
             .arg(&self.tls.key)
             .arg("--tls-client-ca")
             .arg(&self.tls.client_authority)
+            // Trino resolves groups itself (deploy/trino/group-provider.properties).
+            .arg("--trust-trino-groups")
             .arg("--listen")
             .arg(format!("127.0.0.1:{}", self.port));
         processes.spawn("veil", command, &self.log)?;

@@ -20,6 +20,10 @@ pub(super) struct Trino {
     pub(super) agent: ureq::Agent,
 }
 
+/// The prefix that makes an entry of a statement's `session` an extra credential
+/// (`credential:veil.project`), the way native enforcement reads the project.
+pub(super) const CREDENTIAL: &str = "credential:";
+
 /// What Trino reported for a failed query.
 #[derive(Debug)]
 pub(super) struct QueryError {
@@ -45,7 +49,12 @@ impl Trino {
     }
 
     /// Waits until the coordinator says it has started; fails early if the process exits.
-    pub(super) fn wait_until_ready(&self, processes: &mut Processes, log: &Path) -> Result<()> {
+    pub(super) fn wait_until_ready(
+        &self,
+        processes: &mut Processes,
+        name: &str,
+        log: &Path,
+    ) -> Result<()> {
         let deadline = Instant::now() + TRINO_START_DEADLINE;
         let url = format!("{}/v1/info", self.base);
         loop {
@@ -64,7 +73,7 @@ impl Trino {
             {
                 return Ok(());
             }
-            processes.ensure_running("trino", log)?;
+            processes.ensure_running(name, log)?;
             ensure!(
                 Instant::now() < deadline,
                 "Trino did not start within {TRINO_START_DEADLINE:?}"
@@ -96,12 +105,25 @@ impl Trino {
             .agent
             .post(&format!("{}/v1/statement", self.base))
             .set("X-Trino-User", user);
-        if !session.is_empty() {
-            let properties: Vec<String> = session
+        // `session` holds session properties, and extra credentials named `credential:NAME`.
+        let (credentials, properties): (Vec<_>, Vec<_>) = session
+            .iter()
+            .partition(|(name, _)| name.starts_with(CREDENTIAL));
+        let header = |entries: Vec<&(&str, &str)>| -> String {
+            entries
                 .iter()
-                .map(|(name, value)| format!("{name}={}", percent_encode(value)))
-                .collect();
-            request = request.set("X-Trino-Session", &properties.join(","));
+                .map(|(name, value)| {
+                    let name = name.strip_prefix(CREDENTIAL).unwrap_or(name);
+                    format!("{name}={}", percent_encode(value))
+                })
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        if !properties.is_empty() {
+            request = request.set("X-Trino-Session", &header(properties));
+        }
+        if !credentials.is_empty() {
+            request = request.set("X-Trino-Extra-Credential", &header(credentials));
         }
         let mut page = read_json(request.send_string(sql))?;
         let query_id = page
