@@ -70,7 +70,7 @@ pub fn run(args: &[String]) -> Result<()> {
         fs::remove_dir_all(&run_dir).with_context(|| format!("removing {}", run_dir.display()))?;
     }
     let mut ports = Vec::new();
-    while ports.len() < 3 {
+    while ports.len() < 4 {
         let port = install::free_port()?;
         if !ports.contains(&port) {
             ports.push(port);
@@ -79,10 +79,16 @@ pub fn run(args: &[String]) -> Result<()> {
     let pdp_port = ports[0];
     fs::create_dir_all(&run_dir)?;
     let tls = Tls::create(&run_dir.join("tls"))?;
-    // Two Trinos, one PDP: the governed catalog alone, and native enforcement beside it.
+    // Three Trinos, one PDP: the governed catalog alone, native enforcement beside it, and
+    // native enforcement that lets unregistered tables through (a gradual roll-out).
     let installs = [
         (Enforcement::GovernedCatalog, run_dir.clone(), ports[1]),
         (Enforcement::Native, run_dir.join("native"), ports[2]),
+        (
+            Enforcement::NativeAllowingUnregistered,
+            run_dir.join("native-allow"),
+            ports[3],
+        ),
     ];
     for (enforcement, directory, port) in &installs {
         install::layout(
@@ -117,11 +123,12 @@ pub fn run(args: &[String]) -> Result<()> {
     };
     pdp.start(&mut processes)?;
     step(&format!(
-        "starting Trino {TRINO_VERSION} on ports {} (governed catalog) and {} (native enforcement)",
-        ports[1], ports[2]
+        "starting Trino {TRINO_VERSION} on ports {} (governed catalog), {} (native enforcement) and {} (native, unregistered tables allowed)",
+        ports[1], ports[2], ports[3]
     ));
     let trino_started = Instant::now();
-    for (name, (_, directory, _)) in ["trino", "trino-native"].into_iter().zip(&installs) {
+    let names = ["trino", "trino-native", "trino-native-allow"];
+    for (name, (_, directory, _)) in names.into_iter().zip(&installs) {
         processes.spawn(
             name,
             install::trino_command(directory, &built.trino, &built.java_home)?,
@@ -136,8 +143,14 @@ pub fn run(args: &[String]) -> Result<()> {
         "trino-native",
         &run_dir.join("native/trino.log"),
     )?;
+    let allowing = Trino::new(ports[3]);
+    allowing.wait_until_ready(
+        &mut processes,
+        "trino-native-allow",
+        &run_dir.join("native-allow/trino.log"),
+    )?;
     println!(
-        "e2e: both Trinos ready in {:.0?} (logs in {})",
+        "e2e: the Trinos are ready in {:.0?} (logs in {})",
         trino_started.elapsed(),
         run_dir.display()
     );
@@ -153,6 +166,7 @@ pub fn run(args: &[String]) -> Result<()> {
     cases.run(&client, &mut report);
     cases.run_native(&native, &tables, &mut report);
     native::scenarios(&client, &native, &tables, &mut report);
+    native::allowing_unregistered(&allowing, &mut report);
     discover::scenarios(&client, &mut report, &pdp);
     cost::measure(&client, &report);
     propagation::scenarios(&client, &mut report, &mut processes, &pdp);

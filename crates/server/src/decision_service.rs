@@ -9,8 +9,9 @@ use veil_proto::EncodedView;
 use veil_proto::server::policy_decision_server::PolicyDecision;
 use veil_proto::v1::{
     ChangeEvent, FilterTablesRequest, FilterTablesResponse, GetTableAccessRequest,
-    GetTableAccessResponse, GetViewDefinitionRequest, ListSchemasRequest, ListSchemasResponse,
-    ListTablesRequest, ListTablesResponse, TableName, WatchChangesRequest,
+    GetTableAccessResponse, GetViewDefinitionRequest, GetViewDefinitionsRequest,
+    GetViewDefinitionsResponse, ListSchemasRequest, ListSchemasResponse, ListTablesRequest,
+    ListTablesResponse, NamedView, TableName, WatchChangesRequest,
 };
 
 use std::time::Instant;
@@ -196,6 +197,38 @@ impl DecisionService {
     }
 }
 
+impl DecisionService {
+    /// Queues the decision record of an answer to `request` (the data source it decided on).
+    fn record(
+        &self,
+        answered_by: Option<AnsweredBy>,
+        request: &GetViewDefinitionRequest,
+        started: Instant,
+    ) {
+        let Some(AnsweredBy { version, policies }) = answered_by else {
+            return;
+        };
+        if !self.state.audit.is_enabled() {
+            return;
+        }
+        let identity = request.identity.as_ref();
+        self.state.audit.record(PendingDecisionRecord {
+            at_millis: veil_store::now_millis(),
+            user: identity
+                .map(|identity| identity.user.clone())
+                .unwrap_or_default(),
+            project: identity
+                .map(|identity| identity.project.clone())
+                .unwrap_or_default(),
+            schema: request.schema.clone(),
+            table: request.table.clone(),
+            version,
+            policies,
+            latency_micros: started.elapsed().as_micros() as u64,
+        });
+    }
+}
+
 /// The policy version and the policies an answer came from: what its decision record keeps.
 struct AnsweredBy {
     version: u64,
@@ -286,6 +319,55 @@ impl PolicyDecision for DecisionService {
         result.map(Response::new)
     }
 
+    async fn get_view_definitions(
+        &self,
+        request: Request<GetViewDefinitionsRequest>,
+    ) -> Result<Response<GetViewDefinitionsResponse>, Status> {
+        let started = Instant::now();
+        let request = request.into_inner();
+        let identity = convert::identity(request.identity.as_ref())?;
+        let schema = match request.schema.as_str() {
+            "" => None,
+            schema => Some(convert::name("schema", schema)?),
+        };
+        let snapshot = self.state.current();
+        let estate = snapshot.compiler.estate();
+        let subject = convert::subject(estate, identity, &self.state.settings)?;
+        let names: Vec<(String, String)> = estate
+            .visible(&subject, schema)
+            .map(|id| {
+                let data_source = &estate.data_sources[id];
+                (data_source.schema.clone(), data_source.table.clone())
+            })
+            .collect();
+        let mut views = Vec::with_capacity(names.len());
+        for (schema, table) in names {
+            // Each view exactly as `GetViewDefinition` answers it: cached, and audited.
+            let single = GetViewDefinitionRequest {
+                identity: request.identity.clone(),
+                schema,
+                table,
+            };
+            let mut answered_by = None;
+            let answer = self.answer(&single, &mut answered_by);
+            self.record(answered_by, &single, started);
+            match answer {
+                Ok(encoded) => views.push(NamedView {
+                    view: Some(
+                        prost::Message::decode(encoded.0)
+                            .map_err(|error| Status::internal(error.to_string()))?,
+                    ),
+                    schema: single.schema,
+                    table: single.table,
+                }),
+                // A newer policy version hid it meanwhile.
+                Err(status) if status.code() == tonic::Code::NotFound => {}
+                Err(status) => return Err(status),
+            }
+        }
+        Ok(Response::new(GetViewDefinitionsResponse { views }))
+    }
+
     async fn list_schemas(
         &self,
         request: Request<ListSchemasRequest>,
@@ -338,23 +420,16 @@ impl PolicyDecision for DecisionService {
         let request = request.into_inner();
         let mut answered_by = None;
         let result = self.table_access(&request, &mut answered_by);
-        if let Some((AnsweredBy { version, policies }, data_source)) = answered_by
-            && self.state.audit.is_enabled()
-        {
-            let identity = request.identity.unwrap_or_default();
+        if let Some((answered_by, data_source)) = answered_by {
             let (schema, table) = data_source
                 .split_once('.')
                 .expect("data source names are `schema.table`");
-            self.state.audit.record(PendingDecisionRecord {
-                at_millis: veil_store::now_millis(),
-                user: identity.user,
-                project: identity.project,
+            let single = GetViewDefinitionRequest {
+                identity: request.identity,
                 schema: schema.to_owned(),
                 table: table.to_owned(),
-                version,
-                policies,
-                latency_micros: started.elapsed().as_micros() as u64,
-            });
+            };
+            self.record(Some(answered_by), &single, started);
         }
         result.map(Response::new)
     }

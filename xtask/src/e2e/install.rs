@@ -205,6 +205,8 @@ fn run_quietly(command: &mut Command) -> Result<()> {
 pub(super) enum Enforcement {
     GovernedCatalog,
     Native,
+    /// Native, with `veil.unregistered-tables=allow` (a gradual roll-out).
+    NativeAllowingUnregistered,
 }
 
 /// Lays out a Trino install under `run_dir` from `deploy/trino/` (and, for native enforcement,
@@ -236,13 +238,15 @@ pub(super) fn layout(
         Enforcement::GovernedCatalog => {
             (deploy.join("config.properties"), deploy.join("rules.json"))
         }
-        Enforcement::Native => (native.join("config.properties"), native.join("rules.json")),
+        Enforcement::Native | Enforcement::NativeAllowingUnregistered => {
+            (native.join("config.properties"), native.join("rules.json"))
+        }
     };
     let mut config_overrides = vec![
         ("http-server.http.port", port.clone()),
         ("discovery.uri", format!("http://127.0.0.1:{port}")),
     ];
-    if enforcement == Enforcement::Native {
+    if enforcement != Enforcement::GovernedCatalog {
         config_overrides.push((
             "access-control.config-files",
             format!(
@@ -285,16 +289,20 @@ pub(super) fn layout(
             &etc.join("access-control.properties"),
             &[rules_file],
         )?,
-        Enforcement::Native => {
+        Enforcement::Native | Enforcement::NativeAllowingUnregistered => {
             render(
                 &native.join("file-access-control.properties"),
                 &etc.join("file-access-control.properties"),
                 &[rules_file],
             )?;
+            let mut overrides = pdp.to_vec();
+            if enforcement == Enforcement::NativeAllowingUnregistered {
+                overrides.push(("veil.unregistered-tables", "allow".to_owned()));
+            }
             render(
                 &native.join("veil-access-control.properties"),
                 &etc.join("veil-access-control.properties"),
-                &pdp,
+                &overrides,
             )?;
         }
     }

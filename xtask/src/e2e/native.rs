@@ -245,3 +245,24 @@ pub(super) fn scenarios(
         },
     );
 }
+
+/// `veil.unregistered-tables=allow`: tables no data source governs pass untouched, and the
+/// governed ones stay governed.
+pub(super) fn allowing_unregistered(allowing: &Trino, report: &mut Report) {
+    report.check(
+        "native: with unregistered tables allowed, they pass untouched and governed ones stay governed",
+        || {
+            let regions = allowing.rows("alice", &[], "SELECT count(*) FROM tpch.tiny.region")?;
+            ensure!(regions == vec![vec![Value::from(5)]], "alice on tpch.tiny.region: {regions:?}");
+            let shown = allowing.rows("bob", &[], "SHOW TABLES FROM tpch.tiny")?;
+            let shown: Vec<&str> = shown.iter().filter_map(|row| row.first()?.as_str()).collect();
+            ensure!(
+                shown.contains(&"region") && shown.contains(&"nation") && !shown.contains(&"customer"),
+                "bob's tables with unregistered allowed: {shown:?}"
+            );
+            let hidden = allowing.fails("bob", &[], "SELECT * FROM tpch.tiny.customer")?;
+            ensure!(absent(&hidden), "bob on tpch.tiny.customer: {hidden}");
+            Ok(())
+        },
+    );
+}

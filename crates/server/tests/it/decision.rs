@@ -270,3 +270,50 @@ async fn health_and_change_stream() {
     drop(late);
     server.stop().await;
 }
+
+/// One call answers a listing of views, each exactly as `GetViewDefinition` answers it.
+#[tokio::test]
+async fn view_definitions_in_one_call() {
+    let server = Server::in_memory(Settings::default()).await;
+    let mut client = server.anonymous_decisions().await;
+    for (user, schema, expected) in [
+        (
+            "alice",
+            "",
+            vec!["hr.nations", "sales.customers", "sales.orders"],
+        ),
+        ("alice", "sales", vec!["sales.customers", "sales.orders"]),
+        ("dave", "", vec!["hr.nations"]),
+        ("nobody", "", vec!["hr.nations"]),
+    ] {
+        let views = client
+            .get_view_definitions(veil_proto::v1::GetViewDefinitionsRequest {
+                identity: identity(user, &[], ""),
+                schema: schema.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .views;
+        let mut names: Vec<String> = views
+            .iter()
+            .map(|named| format!("{}.{}", named.schema, named.table))
+            .collect();
+        names.sort();
+        assert_eq!(names, expected, "{user} in `{schema}`");
+        for named in views {
+            let single = client
+                .get_view_definition(view_request(user, "", &named.schema, &named.table))
+                .await
+                .unwrap()
+                .into_inner();
+            assert_eq!(
+                named.view,
+                Some(single),
+                "{user}: {}.{}",
+                named.schema,
+                named.table
+            );
+        }
+    }
+}

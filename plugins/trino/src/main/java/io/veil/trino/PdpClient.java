@@ -20,6 +20,8 @@ import veil.v1.Decision.GetTableAccessRequest;
 import veil.v1.Decision.GetTableAccessResponse;
 import veil.v1.Decision.GetViewDefinitionRequest;
 import veil.v1.Decision.GetViewDefinitionResponse;
+import veil.v1.Decision.GetViewDefinitionsRequest;
+import veil.v1.Decision.NamedView;
 import veil.v1.Decision.Identity;
 import veil.v1.Decision.ListSchemasRequest;
 import veil.v1.Decision.ListTablesRequest;
@@ -30,7 +32,9 @@ import veil.v1.PolicyDecisionGrpc.PolicyDecisionBlockingStub;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.util.Collection;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -135,6 +139,22 @@ public final class PdpClient
         return call(() -> stub().listTables(request).getTablesList().stream()
                 .map(table -> new SchemaTableName(table.getSchema(), table.getTable()))
                 .toList(), List::of);
+    }
+
+    /** Every view the user gets, in one schema or in all, in one call. */
+    public Map<SchemaTableName, GetViewDefinitionResponse> getViewDefinitions(PdpIdentity identity, Optional<String> schema)
+    {
+        GetViewDefinitionsRequest request = GetViewDefinitionsRequest.newBuilder()
+                .setIdentity(toProto(identity))
+                .setSchema(schema.orElse(""))
+                .build();
+        return call(() -> {
+            Map<SchemaTableName, GetViewDefinitionResponse> views = new LinkedHashMap<>();
+            for (NamedView named : stub().getViewDefinitions(request).getViewsList()) {
+                views.put(new SchemaTableName(named.getSchema(), named.getTable()), named.getView());
+            }
+            return views;
+        }, Map::of);
     }
 
     /** The view the user gets for one governed table; empty when it does not exist or the user may not see it. */

@@ -93,12 +93,16 @@ public final class VeilMetadata
     @Override
     public Map<SchemaTableName, ConnectorViewDefinition> getViews(ConnectorSession session, Optional<String> schemaName)
     {
+        // One PDP call for the whole listing (information_schema.views), which also fills the
+        // cache the single lookups use.
         PdpIdentity identity = PdpIdentity.of(session);
+        long startedAt = views.generation();
         Map<SchemaTableName, ConnectorViewDefinition> result = new LinkedHashMap<>();
-        for (SchemaTableName name : client.listTables(identity, schemaName)) {
-            // A view that vanished between the two calls is simply left out.
-            view(identity, name).ifPresent(view -> result.put(name, view));
-        }
+        client.getViewDefinitions(identity, schemaName).forEach((name, response) -> {
+            ConnectorViewDefinition view = ViewDefinitions.toView(name.getSchemaName(), name.getTableName(), response, runAsUser, typeIds);
+            views.offer(ViewKey.of(identity, name.getSchemaName(), name.getTableName()), Optional.of(view), startedAt);
+            result.put(name, view);
+        });
         return result;
     }
 

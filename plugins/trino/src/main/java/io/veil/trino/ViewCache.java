@@ -69,17 +69,28 @@ public final class ViewCache<K, V>
         if (cached != null) {
             return cached;
         }
-        long startedAt;
-        synchronized (lock) {
-            startedAt = generation;
-        }
+        long startedAt = generation();
         Optional<V> loaded = loader.get();
+        offer(key, loaded, startedAt);
+        return loaded;
+    }
+
+    /** Where invalidations stand: take it before asking the PDP, and give it to {@link #offer}. */
+    public long generation()
+    {
+        synchronized (lock) {
+            return generation;
+        }
+    }
+
+    /** Caches a decision fetched since {@code startedAt}, unless an invalidation came in between. */
+    public void offer(K key, Optional<V> value, long startedAt)
+    {
         synchronized (lock) {
             if (generation == startedAt) {
-                cache.put(key, loaded);
+                cache.put(key, value);
             }
         }
-        return loaded;
     }
 
     /** The cached decision for the key, if any; empty also when absence is cached. Never loads. */

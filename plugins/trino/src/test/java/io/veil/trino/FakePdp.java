@@ -18,6 +18,9 @@ import veil.v1.Decision.GetTableAccessRequest;
 import veil.v1.Decision.GetTableAccessResponse;
 import veil.v1.Decision.GetViewDefinitionRequest;
 import veil.v1.Decision.GetViewDefinitionResponse;
+import veil.v1.Decision.GetViewDefinitionsRequest;
+import veil.v1.Decision.GetViewDefinitionsResponse;
+import veil.v1.Decision.NamedView;
 import veil.v1.Decision.ListSchemasRequest;
 import veil.v1.Decision.ListSchemasResponse;
 import veil.v1.Decision.ListTablesRequest;
@@ -51,6 +54,7 @@ final class FakePdp
 {
     final List<String> authorizations = new CopyOnWriteArrayList<>();
     final List<GetViewDefinitionRequest> viewRequests = new CopyOnWriteArrayList<>();
+    final List<GetViewDefinitionsRequest> viewListRequests = new CopyOnWriteArrayList<>();
     final List<Long> watchSinceVersions = new CopyOnWriteArrayList<>();
     /** Per WatchChanges call, in order: a status to fail with, or events to send then end the stream. */
     final BlockingQueue<Object> watchScript = new LinkedBlockingQueue<>();
@@ -150,13 +154,30 @@ final class FakePdp
                 response.onError(Status.NOT_FOUND.withDescription("no such table").asRuntimeException());
                 return;
             }
-            response.onNext(GetViewDefinitionResponse.newBuilder()
+            response.onNext(customers());
+            response.onCompleted();
+        }
+
+        @Override
+        public void getViewDefinitions(GetViewDefinitionsRequest request, StreamObserver<GetViewDefinitionsResponse> response)
+        {
+            viewListRequests.add(request);
+            GetViewDefinitionsResponse.Builder views = GetViewDefinitionsResponse.newBuilder();
+            if (request.getIdentity().getUser().equals("alice") && List.of("", "sales").contains(request.getSchema())) {
+                views.addViews(NamedView.newBuilder().setSchema("sales").setTable("customers").setView(customers()));
+            }
+            response.onNext(views.build());
+            response.onCompleted();
+        }
+
+        private static GetViewDefinitionResponse customers()
+        {
+            return GetViewDefinitionResponse.newBuilder()
                     .setSql("SELECT \"custkey\", \"name\" FROM \"tpch\".\"tiny\".\"customer\"")
                     .addColumns(ViewColumn.newBuilder().setName("custkey").setType("bigint"))
                     .addColumns(ViewColumn.newBuilder().setName("name").setType("varchar(25)").setComment("hashed"))
                     .setPolicyVersion(7)
-                    .build());
-            response.onCompleted();
+                    .build();
         }
 
         @Override

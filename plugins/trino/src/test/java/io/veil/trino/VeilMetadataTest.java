@@ -129,6 +129,11 @@ class VeilMetadataTest
         assertEquals(List.of(CUSTOMERS), metadata.listViews(alice, Optional.empty()));
         assertEquals(Map.of(CUSTOMERS, RelationType.VIEW), metadata.getRelationTypes(alice, Optional.empty()));
         assertEquals(Set.of(CUSTOMERS), metadata.getViews(alice, Optional.of("sales")).keySet());
+        // One call for the whole listing, which also answers the next single lookup.
+        assertEquals(1, pdp.viewListRequests.size());
+        assertEquals(0, pdp.viewRequests.size());
+        assertEquals("SELECT \"custkey\", \"name\" FROM \"tpch\".\"tiny\".\"customer\"", metadata.getView(alice, CUSTOMERS).orElseThrow().getOriginalSql());
+        assertEquals(0, pdp.viewRequests.size());
     }
 
     @Test
