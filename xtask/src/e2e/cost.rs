@@ -12,38 +12,49 @@ use super::trino::{QueryTimes, Trino};
 /// One of the [`QueryTimes`].
 type TimePart = fn(&QueryTimes) -> Duration;
 
-pub(super) fn measure(trino: &Trino, report: &Report) {
-    const COST: &str = "cost: governed catalog against the backing table";
+pub(super) fn measure(trino: &Trino, native: &Trino, report: &Report) {
+    const COST: &str = "cost: governed catalog and native enforcement against the backing table";
     if report.selects(COST) {
         println!("  ..    {COST}");
-        if let Err(error) = governed_catalog_cost(trino) {
+        if let Err(error) = governed_catalog_cost(trino, native) {
             println!("        not measured: {error:#}");
         }
     }
 }
 
-/// The same query through the governed catalog and on the backing table: Trino's own figures for
-/// where the time goes. `sales.nations` has no masks or row filters for bob, so the view is a
-/// plain projection of `tpch.tiny.nation` and the difference is the governed catalog itself
-/// (the view lookup, the PDP call on a cache miss, analysing the view as its owner).
-fn governed_catalog_cost(trino: &Trino) -> Result<()> {
+/// The same query through the governed catalog, natively, and on the backing table: Trino's own
+/// figures for where the time goes. `sales.nations` has no masks or row filters for bob, so the
+/// view is a plain projection of `tpch.tiny.nation` and the difference is the governance itself
+/// (the view lookup or the access control's answer, the PDP call on a cache miss, analysing the
+/// view as its owner). Each Trino's baseline is the run-as user on the backing table, whom the
+/// native access control never governs.
+fn governed_catalog_cost(trino: &Trino, native: &Trino) -> Result<()> {
     const QUERIES: usize = 20;
     let backing_sql = "SELECT nationkey, name, regionkey, comment FROM tpch.tiny.nation";
     let governed_sql = "SELECT nationkey, name, regionkey, comment FROM veil.sales.nations";
-    // Warms Trino (class loading, JIT) and puts bob's view in the plugin's cache.
+    // Warms both Trinos (class loading, JIT) and puts bob's answers in the plugins' caches.
     for _ in 0..3 {
         trino.timed(ADMIN, backing_sql)?;
         trino.timed("bob", governed_sql)?;
+        native.timed(ADMIN, backing_sql)?;
+        native.timed("bob", backing_sql)?;
     }
     let mut backing = Vec::new();
     let mut warm = Vec::new();
     let mut cold = Vec::new();
-    // Interleaved, so drift on a shared machine hits all three alike. Each `cold-NN` user
-    // (tests/e2e/scenario.yaml) queries once: the plugin has nothing cached for them.
+    let mut native_backing = Vec::new();
+    let mut native_warm = Vec::new();
+    let mut native_cold = Vec::new();
+    // Interleaved, so drift on a shared machine hits all alike. Each `cold-NN` user
+    // (tests/e2e/scenario.yaml) queries once in each Trino: nothing is cached for them.
     for index in 1..=QUERIES {
+        let cold_user = format!("cold-{index:02}");
         backing.push(trino.timed(ADMIN, backing_sql)?);
         warm.push(trino.timed("bob", governed_sql)?);
-        cold.push(trino.timed(&format!("cold-{index:02}"), governed_sql)?);
+        cold.push(trino.timed(&cold_user, governed_sql)?);
+        native_backing.push(native.timed(ADMIN, backing_sql)?);
+        native_warm.push(native.timed("bob", backing_sql)?);
+        native_cold.push(native.timed(&cold_user, backing_sql)?);
     }
     let median = |times: &[QueryTimes], part: TimePart| -> f64 {
         let mut values: Vec<f64> = times
@@ -73,10 +84,13 @@ fn governed_catalog_cost(trino: &Trino) -> Result<()> {
         header.push_str(&format!("{name:>10}"));
     }
     println!("{header}");
-    let rows: [(&str, &[QueryTimes]); 3] = [
+    let rows: [(&str, &[QueryTimes]); 6] = [
         ("backing table (veil_admin, tpch.tiny.nation)", &backing),
         ("governed, warm plugin cache (bob)", &warm),
         ("governed, cold plugin cache (cold-NN)", &cold),
+        ("native Trino: backing table (veil_admin)", &native_backing),
+        ("native, warm plugin cache (bob)", &native_warm),
+        ("native, cold plugin cache (cold-NN)", &native_cold),
     ];
     for (label, times) in rows {
         let mut line = format!("        {label:<44}");
@@ -85,12 +99,25 @@ fn governed_catalog_cost(trino: &Trino) -> Result<()> {
         }
         println!("{line}");
     }
-    for (label, times) in [("added, warm", &warm), ("added, cold", &cold)] {
+    for (label, times, baseline) in [
+        ("governed catalog added, warm", &warm, &backing),
+        ("governed catalog added, cold", &cold, &backing),
+        (
+            "native enforcement added, warm",
+            &native_warm,
+            &native_backing,
+        ),
+        (
+            "native enforcement added, cold",
+            &native_cold,
+            &native_backing,
+        ),
+    ] {
         let mut line = format!("        {label:<44}");
         for (_, part) in &parts {
             line.push_str(&format!(
                 "{:>+10.1}",
-                median(times, *part) - median(&backing, *part)
+                median(times, *part) - median(baseline, *part)
             ));
         }
         println!("{line}");
