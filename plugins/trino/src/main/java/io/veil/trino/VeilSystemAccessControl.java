@@ -70,6 +70,8 @@ import static java.util.Objects.requireNonNull;
 /**
  * Native enforcement: the Veil policies applied by Trino to the backing tables themselves
  * ({@code SELECT * FROM tpch.tiny.customer}), so users need not go through the governed catalog.
+ * (Longer than most files here because Trino's SPI has one method per check; the decisions are
+ * {@link TableGovernor}'s.)
  *
  * <p>Veil restricts only what it governs ({@link TableGovernor}) and allows everything else, so that
  * stacked with another access control ({@code access-control.config-files}) Trino's rule "every one
