@@ -8,8 +8,9 @@ use veil_proto::server::policy_admin_server::PolicyAdmin;
 use veil_proto::v1::{
     ApplyBundleRequest, ChangeSummary, DeleteEntityRequest, ExplainRequest, ExplainResponse,
     ExportBundleRequest, ExportBundleResponse, GetEntityRequest, GetEntityResponse,
-    ListChangesRequest, ListChangesResponse, ListDecisionsRequest, ListDecisionsResponse,
-    ListEntitiesRequest, ListEntitiesResponse, PutEntityRequest,
+    GetStatusRequest, GetStatusResponse, ListChangesRequest, ListChangesResponse,
+    ListDecisionsRequest, ListDecisionsResponse, ListEntitiesRequest, ListEntitiesResponse,
+    PutEntityRequest,
 };
 
 use crate::auth::{Caller, Role};
@@ -257,6 +258,24 @@ impl PolicyAdmin for AdminService {
             .map_err(|error| Status::unavailable(error.to_string()))?;
         Ok(Response::new(ListChangesResponse {
             changes: entries.into_iter().map(convert::change_entry).collect(),
+        }))
+    }
+
+    async fn get_status(
+        &self,
+        request: Request<GetStatusRequest>,
+    ) -> Result<Response<GetStatusResponse>, Status> {
+        require_read(&caller(&request)?)?;
+        Ok(Response::new(GetStatusResponse {
+            policy_version: self.state.current().version,
+            calls: self
+                .state
+                .calls
+                .by_method()
+                .into_iter()
+                .map(|(method, count)| (method.to_owned(), count))
+                .collect(),
+            audit_dropped: self.state.audit.dropped(),
         }))
     }
 

@@ -150,6 +150,20 @@ pub fn apply(file: &Path, connection: &Connection, dry_run: bool) -> anyhow::Res
     Ok(ExitCode::SUCCESS)
 }
 
+pub fn status(connection: &Connection) -> anyhow::Result<ExitCode> {
+    let status = call(connection, async |client| {
+        client.get_status(v1::GetStatusRequest {}).await
+    })?;
+    println!("policy version {}", status.policy_version);
+    let mut calls: Vec<_> = status.calls.into_iter().collect();
+    calls.sort();
+    for (method, count) in calls {
+        println!("calls {method} {count}");
+    }
+    println!("audit dropped {}", status.audit_dropped);
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn export(connection: &Connection) -> anyhow::Result<ExitCode> {
     let bundle = call(connection, async |client| {
         client.export_bundle(v1::ExportBundleRequest {}).await

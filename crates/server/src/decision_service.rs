@@ -21,6 +21,7 @@ use veil_policy::{Decision, Estate};
 use veil_store::{ChangeRecord, PolicyNames};
 
 use crate::audit::PendingDecisionRecord;
+use crate::calls::Method;
 use crate::convert;
 use crate::snapshot::{CachedView, ViewKey};
 use crate::state::State;
@@ -288,6 +289,7 @@ impl PolicyDecision for DecisionService {
         &self,
         request: Request<GetViewDefinitionRequest>,
     ) -> Result<Response<EncodedView>, Status> {
+        self.state.calls.count(Method::GetViewDefinition);
         let started = Instant::now();
         let mut request = request.into_inner();
         let mut answered_by = None;
@@ -323,6 +325,7 @@ impl PolicyDecision for DecisionService {
         &self,
         request: Request<GetViewDefinitionsRequest>,
     ) -> Result<Response<GetViewDefinitionsResponse>, Status> {
+        self.state.calls.count(Method::GetViewDefinitions);
         let started = Instant::now();
         let request = request.into_inner();
         let identity = convert::identity(request.identity.as_ref())?;
@@ -372,6 +375,7 @@ impl PolicyDecision for DecisionService {
         &self,
         request: Request<ListSchemasRequest>,
     ) -> Result<Response<ListSchemasResponse>, Status> {
+        self.state.calls.count(Method::ListSchemas);
         let request = request.into_inner();
         let identity = convert::identity(request.identity.as_ref())?;
         let snapshot = self.state.current();
@@ -390,6 +394,7 @@ impl PolicyDecision for DecisionService {
         &self,
         request: Request<ListTablesRequest>,
     ) -> Result<Response<ListTablesResponse>, Status> {
+        self.state.calls.count(Method::ListTables);
         let request = request.into_inner();
         let identity = convert::identity(request.identity.as_ref())?;
         let schema = match request.schema.as_str() {
@@ -416,6 +421,7 @@ impl PolicyDecision for DecisionService {
         &self,
         request: Request<GetTableAccessRequest>,
     ) -> Result<Response<GetTableAccessResponse>, Status> {
+        self.state.calls.count(Method::GetTableAccess);
         let started = Instant::now();
         let request = request.into_inner();
         let mut answered_by = None;
@@ -438,6 +444,7 @@ impl PolicyDecision for DecisionService {
         &self,
         request: Request<FilterTablesRequest>,
     ) -> Result<Response<FilterTablesResponse>, Status> {
+        self.state.calls.count(Method::FilterTables);
         self.filtered_tables(&request.into_inner())
             .map(Response::new)
     }
@@ -448,6 +455,7 @@ impl PolicyDecision for DecisionService {
         &self,
         request: Request<WatchChangesRequest>,
     ) -> Result<Response<Self::WatchChangesStream>, Status> {
+        self.state.calls.count(Method::WatchChanges);
         let since = request.into_inner().since_version;
         // Subscribe before reading the version, so no change falls between the two.
         let receiver = self.state.subscribe();

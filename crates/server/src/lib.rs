@@ -4,7 +4,8 @@
 //!
 //! - transport: `coalesce` (the accepted socket, writes coalesced into one per read) and `auth`
 //!   (bearer tokens → `Caller` and `Role`);
-//! - the query path, request → identity → decision → SQL → response: `decision_service`
+//! - the query path, request → identity → decision → SQL → response: `calls` (how many of
+//!   each were answered), `decision_service`
 //!   (`PolicyDecision`: answers, caches, the change stream), `convert` (proto ↔ model: identity,
 //!   subject, answer, entity kinds, change events), `snapshot` (one policy version with its
 //!   compiled views and answers), `state` (the current snapshot, settings, store, audit, change
@@ -17,6 +18,7 @@ mod admin_service;
 mod audit;
 pub mod auth;
 mod authority;
+pub mod calls;
 mod coalesce;
 pub mod convert;
 mod decision_service;

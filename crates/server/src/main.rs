@@ -95,6 +95,11 @@ enum Command {
         #[command(flatten)]
         connection: Connection,
     },
+    /// Print a running server's policy version and the query-path calls it has answered.
+    Status {
+        #[command(flatten)]
+        connection: Connection,
+    },
     /// Print who changed what and when, newest first, with each entity before and after.
     History {
         #[command(flatten)]
@@ -349,6 +354,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             dry_run,
         } => client::apply(&file, &connection, dry_run),
         Command::Export { connection } => client::export(&connection),
+        Command::Status { connection } => client::status(&connection),
         Command::History {
             connection,
             kind,

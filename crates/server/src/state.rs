@@ -11,6 +11,7 @@ use veil_proto::v1::ChangeEvent;
 use veil_store::Store;
 
 use crate::audit::Audit;
+use crate::calls::Calls;
 use crate::snapshot::Snapshot;
 use crate::webhook::Webhooks;
 
@@ -47,6 +48,8 @@ pub struct State {
     pub(crate) writer: Mutex<()>,
     pub audit: Audit,
     pub(crate) webhooks: Webhooks,
+    /// The query-path calls answered since the start.
+    pub calls: Calls,
 }
 
 impl State {
@@ -83,6 +86,7 @@ impl State {
             writer: Mutex::new(()),
             audit,
             webhooks,
+            calls: Calls::default(),
         }
     }
 

@@ -3,23 +3,132 @@
 
 use std::time::Duration;
 
-use anyhow::Result;
+use std::collections::BTreeMap;
 
-use super::ADMIN;
+use anyhow::{Result, ensure};
+
+use super::pdp::PdpLauncher;
 use super::report::Report;
 use super::trino::{QueryTimes, Trino};
+use super::{ADMIN, ADMIN_TOKEN};
 
 /// One of the [`QueryTimes`].
 type TimePart = fn(&QueryTimes) -> Duration;
 
-pub(super) fn measure(trino: &Trino, native: &Trino, report: &Report) {
+pub(super) fn measure(trino: &Trino, native: &Trino, pdp: &PdpLauncher, report: &Report) {
     const COST: &str = "cost: governed catalog and native enforcement against the backing table";
     if report.selects(COST) {
         println!("  ..    {COST}");
         if let Err(error) = governed_catalog_cost(trino, native) {
             println!("        not measured: {error:#}");
         }
+        if let Err(error) = pdp_calls(trino, native, pdp) {
+            println!("        PDP calls not counted: {error:#}");
+        }
     }
+}
+
+/// The PDP's call counters (`veil status`), method by method.
+fn status(pdp: &PdpLauncher) -> Result<BTreeMap<String, u64>> {
+    let output = pdp
+        .cli(ADMIN_TOKEN)
+        .arg("status")
+        .args(["--server", &pdp.url()])
+        .output()?;
+    ensure!(
+        output.status.success(),
+        "veil status failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| {
+            let (method, count) = line.strip_prefix("calls ")?.split_once(' ')?;
+            Some((method.to_owned(), count.parse().ok()?))
+        })
+        .collect())
+}
+
+/// How many PDP calls of each method one statement makes, with nothing cached for the user.
+fn calls_of(pdp: &PdpLauncher, run: impl FnOnce() -> Result<()>) -> Result<String> {
+    let before = status(pdp)?;
+    run()?;
+    let after = status(pdp)?;
+    let made: Vec<String> = after
+        .iter()
+        .filter_map(|(method, count)| {
+            let delta = count - before.get(method).copied().unwrap_or(0);
+            (delta > 0).then(|| format!("{delta} {method}"))
+        })
+        .collect();
+    Ok(if made.is_empty() {
+        "none".to_owned()
+    } else {
+        made.join(", ")
+    })
+}
+
+/// The user whose calls are counted: a reader of `wide.*` who asks nothing before this step.
+const COUNTED: &str = "wanda";
+
+/// `SELECT *` on the wide table, which must give its 10 rows of 60 columns.
+fn wide(trino: &Trino, sql: &str) -> Result<()> {
+    let rows = trino.rows(COUNTED, &[], sql)?;
+    ensure!(
+        rows.len() == 10 && rows[0].len() == 60,
+        "{COUNTED} got {} rows",
+        rows.len()
+    );
+    Ok(())
+}
+
+/// The PDP calls a `SELECT *` on a 60-column table and a listing of 300 tables make, each way,
+/// with a cold plugin cache (each statement runs as a user who has asked nothing yet).
+fn pdp_calls(trino: &Trino, native: &Trino, pdp: &PdpLauncher) -> Result<()> {
+    native.rows(ADMIN, &[], "CREATE SCHEMA memory.many")?;
+    for table in 1..=300 {
+        native.rows(
+            ADMIN,
+            &[],
+            &format!("CREATE TABLE memory.many.t{table:03} (id bigint)"),
+        )?;
+    }
+    println!(
+        "        PDP calls per statement, cold plugin cache (`veil status` before and after):"
+    );
+    let governed = calls_of(pdp, || wide(trino, "SELECT * FROM veil.wide.table60"))?;
+    println!(
+        "        {:<62}{governed}",
+        "SELECT * on a 60-column table, governed catalog"
+    );
+    let natively = calls_of(pdp, || wide(native, "SELECT * FROM memory.default.wide60"))?;
+    println!(
+        "        {:<62}{natively}",
+        "SELECT * on a 60-column table, native (30 masked columns)"
+    );
+    let listing = calls_of(pdp, || {
+        native
+            .rows(COUNTED, &[], "SHOW TABLES FROM memory.many")
+            .map(|_| ())
+    })?;
+    println!(
+        "        {:<62}{listing}",
+        "SHOW TABLES over 300 tables, native"
+    );
+    let views = calls_of(pdp, || {
+        trino
+            .rows(
+                COUNTED,
+                &[],
+                "SELECT table_name FROM veil.information_schema.views",
+            )
+            .map(|_| ())
+    })?;
+    println!(
+        "        {:<62}{views}",
+        "information_schema.views, governed catalog"
+    );
+    Ok(())
 }
 
 /// The same query through the governed catalog, natively, and on the backing table: Trino's own

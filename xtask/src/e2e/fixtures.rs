@@ -41,6 +41,18 @@ pub(super) fn create_backing_tables(trino: &Trino, now: &str) -> Result<()> {
                 CAST(n * 10 + 0.5 AS double) AS amount \
          FROM UNNEST(sequence(0, 49)) AS t(n)"),
     )?;
+    // `wide.table60`: 60 varchar columns, 10 rows.
+    let columns: Vec<String> = (1..=60)
+        .map(|column| format!("'v{column:02}-' || CAST(n AS varchar) AS c{column:02}"))
+        .collect();
+    trino.rows(
+        ADMIN,
+        &[],
+        &format!(
+            "CREATE TABLE memory.default.wide60 AS SELECT {} FROM UNNEST(sequence(1, 10)) AS t(n)",
+            columns.join(", ")
+        ),
+    )?;
     Ok(())
 }
 

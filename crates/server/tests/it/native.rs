@@ -144,3 +144,31 @@ async fn unregistered_tables_projects_and_listings() {
     assert_eq!(dave.visible, names(&["nation"]));
     assert_eq!(dave.ungoverned, names(&["region", "part"]));
 }
+
+/// `GetStatus` counts the query-path calls answered, method by method.
+#[tokio::test]
+async fn status_counts_the_calls_answered() {
+    let server = Server::in_memory(Settings::default()).await;
+    let mut client = server.anonymous_decisions().await;
+    for _ in 0..2 {
+        client
+            .get_view_definition(view_request("alice", "", "sales", "customers"))
+            .await
+            .unwrap();
+    }
+    client
+        .get_table_access(access("alice", "", ["tpch", "tiny", "customer"]))
+        .await
+        .unwrap();
+    let status = server
+        .admin("any")
+        .await
+        .get_status(veil_proto::v1::GetStatusRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(status.calls["GetViewDefinition"], 2);
+    assert_eq!(status.calls["GetTableAccess"], 1);
+    assert_eq!(status.calls["FilterTables"], 0);
+    assert_eq!(status.policy_version, 1);
+}
