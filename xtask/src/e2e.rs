@@ -169,7 +169,7 @@ pub fn run(args: &[String]) -> Result<()> {
     native::allowing_unregistered(&allowing, &mut report);
     discover::scenarios(&client, &mut report, &pdp);
     cost::measure(&client, &native, &pdp, &report);
-    propagation::scenarios(&client, &mut report, &mut processes, &pdp);
+    propagation::scenarios(&client, &native, &mut report, &mut processes, &pdp);
     trust::scenarios(&client, &mut report, &pdp);
     fail_closed::scenarios(&client, &native, &mut report, &mut processes, &pdp);
     drop(processes);

@@ -17,6 +17,7 @@ use super::{ADMIN_TOKEN, PLUGIN_TOKEN};
 
 pub(super) fn scenarios(
     trino: &Trino,
+    native: &Trino,
     report: &mut Report,
     processes: &mut Processes,
     pdp: &PdpLauncher,
@@ -50,10 +51,32 @@ pub(super) fn scenarios(
                         thread::sleep(Duration::from_millis(100));
                     }
                 };
+            // Native enforcement's cached answer follows the same change stream.
+            let native_phones = || {
+                native.rows(
+                    "alice",
+                    &[],
+                    "SELECT phone FROM tpch.tiny.customer ORDER BY custkey",
+                )
+            };
+            ensure!(native_phones()? != raw, "alice's phone is not masked natively");
+            let natively = |masked: bool| -> Result<Duration> {
+                let started = Instant::now();
+                while (native_phones()? != raw) != masked {
+                    ensure!(
+                        started.elapsed() < Duration::from_secs(10),
+                        "alice's native answer did not change within 10s of the reload"
+                    );
+                    thread::sleep(Duration::from_millis(50));
+                }
+                Ok(started.elapsed())
+            };
             let unmasked_after = change(&edited, processes, false)?;
+            let unmasked_natively = natively(false)?;
             let masked_after = change(&original, processes, true)?;
+            let masked_natively = natively(true)?;
             println!(
-                "        seen after {unmasked_after:.1?} (auditor) and {masked_after:.1?} (back)"
+                "        seen after {unmasked_after:.1?} (auditor) and {masked_after:.1?} (back); natively {unmasked_natively:.1?} and {masked_natively:.1?} after that"
             );
             Ok(())
         },
