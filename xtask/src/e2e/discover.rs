@@ -287,7 +287,8 @@ mod tests {
                 "sales.customers",
                 "sales.orders",
                 "sales.nations",
-                "ops.events"
+                "ops.events",
+                "wide.table60"
             ]
         );
     }
