@@ -57,8 +57,13 @@ fn check_owner(
     if let Some(after) = after
         && before.is_none_or(|before| before.backing.join(".") != after.table)
     {
+        // Trino names tables without regard to case, so neither may the scope or the check.
         let table = &after.table;
-        if !tables.iter().any(|glob| glob_matches(glob, table)) {
+        let lowercase = table.to_lowercase();
+        if !tables
+            .iter()
+            .any(|glob| glob_matches(&glob.to_lowercase(), &lowercase))
+        {
             return Err(format!(
                 "`{owner}` may not point data source `{name}` at `{table}`: the table is outside its `tables` ({})",
                 list(tables)
@@ -67,7 +72,7 @@ fn check_owner(
         if let Some(other) = new
             .data_sources
             .iter()
-            .find(|other| other.name != *name && other.table == *table)
+            .find(|other| other.name != *name && other.table.to_lowercase() == lowercase)
         {
             return Err(format!(
                 "`{owner}` may not point data source `{name}` at `{table}`: data source `{}` already governs it, and a second one would not carry its policies (an admin's change)",
@@ -140,7 +145,12 @@ fn lifted(
         }
     }
     for column in &before.columns {
-        let Some(kept) = after.columns.iter().find(|kept| kept.name == column.name) else {
+        // Trino resolves column names without regard to case: `Phone` is still `phone`.
+        let Some(kept) = after
+            .columns
+            .iter()
+            .find(|kept| kept.name.eq_ignore_ascii_case(&column.name))
+        else {
             continue;
         };
         for tag in column.tags.iter().filter(|tag| !kept.tags.contains(tag)) {

@@ -54,6 +54,13 @@ async fn no_role_widens_access_beyond_its_authority() {
         message.contains("data source `sales.customers` already governs it"),
         "{message}"
     );
+    // Trino names tables without regard to case: the same table in capitals is the same table.
+    let shouted = copy.replace("tpch.tiny.customer", "TPCH.Tiny.Customer");
+    let message = refused(&mut owner, put(EntityKind::DataSource, &shouted)).await;
+    assert!(
+        message.contains("data source `sales.customers` already governs it"),
+        "{message}"
+    );
 
     let untagged_clerk = orders.replace(
         "- name: clerk\n  type: varchar(15)\n  tags:\n  - PII.Name\n",
@@ -61,6 +68,11 @@ async fn no_role_widens_access_beyond_its_authority() {
     );
     assert_ne!(untagged_clerk, orders);
     let message = refused(&mut owner, put(EntityKind::DataSource, &untagged_clerk)).await;
+    assert!(message.contains("`crm-owner` may not remove tag `PII.Name` from column `clerk` of data source `sales.orders`: policy `hash-pii` targets it"), "{message}");
+    // Renamed in another case, the column is the same column of the backing table.
+    let recased_clerk = untagged_clerk.replace("- name: clerk\n", "- name: Clerk\n");
+    assert_ne!(recased_clerk, untagged_clerk);
+    let message = refused(&mut owner, put(EntityKind::DataSource, &recased_clerk)).await;
     assert!(message.contains("`crm-owner` may not remove tag `PII.Name` from column `clerk` of data source `sales.orders`: policy `hash-pii` targets it"), "{message}");
 
     // A second subscription restricts who sees the orders; dropping its tag would widen that.
