@@ -47,8 +47,7 @@ impl State {
         let old_file = snapshot.compiler.estate().to_file();
         let mut new_file = old_file.clone();
         edit(&mut new_file)?;
-        let touched = diff(&old_file, &new_file);
-        authority::check(caller, snapshot.compiler.estate(), &new_file, &touched)
+        authority::check(caller, snapshot.compiler.estate(), &old_file, &new_file)
             .map_err(ChangeError::Denied)?;
         let compiler = Compiler::new(Estate::new(new_file, None)?, &self.functions_catalog)?;
         // Read back from what was validated: no second copy, and types in canonical spelling,
@@ -126,8 +125,7 @@ impl State {
         let snapshot = self.current();
         let old_file = snapshot.compiler.estate().to_file();
         let new_file = compiler.estate().to_file();
-        let touched = diff(&old_file, &new_file);
-        authority::check(caller, snapshot.compiler.estate(), &new_file, &touched)
+        authority::check(caller, snapshot.compiler.estate(), &old_file, &new_file)
             .map_err(ChangeError::Denied)?;
         self.commit_prepared(caller, &snapshot, old_file, new_file, compiler, dry_run)
             .await

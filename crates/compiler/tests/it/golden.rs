@@ -6,7 +6,7 @@ use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::Parser;
 use veil_compiler::Compiler;
 
-use crate::harness::{Case, cases, check_cases};
+use veil_test_cases::{Case, cases, check_cases};
 
 const FUNCTIONS_CATALOG: &str = "veil";
 
@@ -15,7 +15,7 @@ fn check(name: &str, text: &str) -> String {
         .unwrap_or_else(|errors| panic!("{name}: {errors}"));
     let mut out = String::new();
     for case in cases(text) {
-        out.push_str(&format!("-- case:{}\n", case.line));
+        out.push_str(&format!("-- case: {}\n", case.line));
         out.push_str(&run(&compiler, &case));
         out.push('\n');
     }
@@ -28,7 +28,7 @@ fn run(compiler: &Compiler, case: &Case<'_>) -> String {
         Ok(subject) => subject,
         Err(error) => return format!("error: {error}\n"),
     };
-    let (schema, table) = case.table;
+    let (schema, table) = case.table.expect("a golden case names a table");
     let Some(id) = estate.data_source_id(schema, table) else {
         return "not found\n".to_owned();
     };
@@ -76,5 +76,5 @@ fn run(compiler: &Compiler, case: &Case<'_>) -> String {
 
 #[test]
 fn golden_views() {
-    check_cases("golden", "sql", check);
+    check_cases(env!("CARGO_MANIFEST_DIR"), "golden", "sql", check);
 }

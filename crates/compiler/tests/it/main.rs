@@ -3,5 +3,4 @@
 //! values and SQL through loading and compiling.
 
 mod golden;
-mod harness;
 mod hostile;

@@ -8,7 +8,7 @@ use std::fmt::Write;
 
 use veil_policy::{Estate, Subject};
 
-use crate::harness::{Case, cases, check_cases};
+use veil_test_cases::{Case, cases, check_cases};
 
 fn check(name: &str, text: &str) -> String {
     let estate = Estate::from_yaml(text).unwrap_or_else(|errors| panic!("{name}: {errors}"));
@@ -89,5 +89,5 @@ fn run(estate: &Estate, case: &Case<'_>, subject: &Subject<'_>, out: &mut String
 
 #[test]
 fn decisions() {
-    check_cases("decisions", "decisions", check);
+    check_cases(env!("CARGO_MANIFEST_DIR"), "decisions", "decisions", check);
 }

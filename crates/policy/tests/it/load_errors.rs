@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use veil_policy::{EntityKind, Estate};
 
-use crate::harness::check_cases;
+use veil_test_cases::check_cases;
 
 fn check(name: &str, text: &str) -> String {
     let errors = match Estate::from_yaml(text) {
@@ -36,5 +36,5 @@ fn check(name: &str, text: &str) -> String {
 
 #[test]
 fn load_errors() {
-    check_cases("load_errors", "errors", check);
+    check_cases(env!("CARGO_MANIFEST_DIR"), "load_errors", "errors", check);
 }

@@ -1,9 +1,8 @@
 //! veil-policy's integration tests, one binary. Load errors and decisions are data: a directory
-//! of cases each, run by the one harness; what needs code (YAML edge cases, round trips, what a
+//! of cases each, run by the shared harness (`veil-test-cases`); what needs code (YAML edge cases, round trips, what a
 //! change affects) is in `bundle` and `changes`.
 
 mod bundle;
 mod changes;
 mod decisions;
-mod harness;
 mod load_errors;

@@ -1,16 +1,20 @@
-//! The one harness: every `*.yaml` in a case directory is run by a module's `check`, and the
-//! text it returns is compared with the expected file beside it (same name, the module's
-//! extension). `UPDATE_EXPECT=1 cargo test -p veil-policy --test it` re-blesses.
+//! Data-driven tests for Veil's crates (test support only): every `*.yaml` in a case directory
+//! is run by a test's `check`, and the text it returns is compared with the expected file beside
+//! it (same name, the test's extension). `UPDATE_EXPECT=1 cargo test` re-blesses.
 
 use std::path::{Path, PathBuf};
 
 use veil_policy::Identity;
 
-/// Runs `check` on every case in `tests/it/<directory>` and compares with `<case>.<expected>`.
-pub fn check_cases(directory: &str, expected: &str, check: impl Fn(&str, &str) -> String) {
-    let directory = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/it")
-        .join(directory);
+/// Runs `check` on every case in `<crate>/tests/it/<directory>` (`crate` is the calling crate's
+/// `CARGO_MANIFEST_DIR`) and compares with `<case>.<expected>`.
+pub fn check_cases(
+    crate_dir: &str,
+    directory: &str,
+    expected: &str,
+    check: impl Fn(&str, &str) -> String,
+) {
+    let directory = Path::new(crate_dir).join("tests/it").join(directory);
     let mut inputs: Vec<PathBuf> = Vec::new();
     for entry in std::fs::read_dir(&directory).unwrap() {
         let path = entry.unwrap().path();
