@@ -166,11 +166,11 @@ pub fn run(args: &[String]) -> Result<()> {
     cases.run(&client, &mut report);
     cases.run_native(&native, &tables, &mut report);
     native::scenarios(&client, &native, &tables, &mut report);
-    native::allowing_unregistered(&allowing, &mut report);
-    discover::scenarios(&client, &mut report, &pdp);
+    native::allowing_unregistered(&client, &allowing, &mut report);
+    discover::scenarios(&client, &native, &mut report, &pdp);
     cost::measure(&client, &native, &pdp, &report);
     propagation::scenarios(&client, &native, &mut report, &mut processes, &pdp);
-    trust::scenarios(&client, &mut report, &pdp);
+    trust::scenarios(&client, &native, &mut report, &pdp);
     fail_closed::scenarios(&client, &native, &mut report, &mut processes, &pdp);
     drop(processes);
     report.finish(started.elapsed(), &run_dir)

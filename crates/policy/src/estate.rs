@@ -25,6 +25,8 @@ pub struct Estate {
     by_name: HashMap<String, HashMap<String, DataSourceId>>,
     /// Backing table (lowercase, as Trino names it) → the data sources over it.
     by_backing: HashMap<[String; 3], Vec<DataSourceId>>,
+    /// Backing schema (lowercase catalog and schema) → the data sources over its tables.
+    by_backing_schema: HashMap<[String; 2], Vec<DataSourceId>>,
     /// User name → index in `file.users`, so users are stored once.
     users: HashMap<String, usize>,
     purposes: HashSet<String>,
@@ -70,9 +72,16 @@ impl Estate {
                 .insert(data_source.table.clone(), id);
         }
         let mut by_backing: HashMap<[String; 3], Vec<DataSourceId>> = HashMap::default();
+        let mut by_backing_schema: HashMap<[String; 2], Vec<DataSourceId>> = HashMap::default();
         for (id, data_source) in data_sources.iter().enumerate() {
+            let [catalog, schema, table] =
+                data_source.backing.clone().map(|part| part.to_lowercase());
+            by_backing_schema
+                .entry([catalog.clone(), schema.clone()])
+                .or_default()
+                .push(id);
             by_backing
-                .entry(data_source.backing.clone().map(|part| part.to_lowercase()))
+                .entry([catalog, schema, table])
                 .or_default()
                 .push(id);
         }
@@ -89,6 +98,7 @@ impl Estate {
             bindings,
             by_name,
             by_backing,
+            by_backing_schema,
             users,
             purposes,
             projects,
@@ -129,6 +139,12 @@ impl Estate {
     pub fn data_sources_over(&self, catalog: &str, schema: &str, table: &str) -> &[DataSourceId] {
         let key = [catalog, schema, table].map(str::to_lowercase);
         self.by_backing.get(&key).map_or(&[], Vec::as_slice)
+    }
+
+    /// The data sources over the tables of a backing schema, as Trino names it (catalog, schema).
+    pub fn data_sources_in(&self, catalog: &str, schema: &str) -> &[DataSourceId] {
+        let key = [catalog, schema].map(str::to_lowercase);
+        self.by_backing_schema.get(&key).map_or(&[], Vec::as_slice)
     }
 
     pub fn user(&self, name: &str) -> Option<&UserSpec> {

@@ -13,10 +13,11 @@ pub enum Method {
     WatchChanges,
     GetTableAccess,
     FilterTables,
+    FilterSchemas,
 }
 
 impl Method {
-    const ALL: [Method; 7] = [
+    const ALL: [Method; 8] = [
         Method::GetViewDefinition,
         Method::GetViewDefinitions,
         Method::ListSchemas,
@@ -24,6 +25,7 @@ impl Method {
         Method::WatchChanges,
         Method::GetTableAccess,
         Method::FilterTables,
+        Method::FilterSchemas,
     ];
 
     fn name(self) -> &'static str {
@@ -35,6 +37,7 @@ impl Method {
             Method::WatchChanges => "WatchChanges",
             Method::GetTableAccess => "GetTableAccess",
             Method::FilterTables => "FilterTables",
+            Method::FilterSchemas => "FilterSchemas",
         }
     }
 }

@@ -8,10 +8,10 @@ use tonic::{Request, Response, Status};
 use veil_proto::EncodedView;
 use veil_proto::server::policy_decision_server::PolicyDecision;
 use veil_proto::v1::{
-    ChangeEvent, FilterTablesRequest, FilterTablesResponse, GetTableAccessRequest,
-    GetTableAccessResponse, GetViewDefinitionRequest, GetViewDefinitionsRequest,
-    GetViewDefinitionsResponse, ListSchemasRequest, ListSchemasResponse, ListTablesRequest,
-    ListTablesResponse, NamedView, TableName, WatchChangesRequest,
+    ChangeEvent, FilterSchemasRequest, FilterSchemasResponse, FilterTablesRequest,
+    FilterTablesResponse, GetTableAccessRequest, GetTableAccessResponse, GetViewDefinitionRequest,
+    GetViewDefinitionsRequest, GetViewDefinitionsResponse, ListSchemasRequest, ListSchemasResponse,
+    ListTablesRequest, ListTablesResponse, NamedView, TableName, WatchChangesRequest,
 };
 
 use std::time::Instant;
@@ -192,6 +192,35 @@ impl DecisionService {
                     response.visible.push(name.clone())
                 }
                 _ => {}
+            }
+        }
+        Ok(response)
+    }
+
+    /// Native enforcement for a listing of schemas: which of one catalog's schemas hold a table
+    /// the user may see. A table two data sources govern is hidden natively (ambiguous), so it
+    /// makes no schema visible.
+    fn filtered_schemas(
+        &self,
+        request: &FilterSchemasRequest,
+    ) -> Result<FilterSchemasResponse, Status> {
+        let identity = convert::identity(request.identity.as_ref())?;
+        let catalog = convert::name("catalog", &request.catalog)?;
+        let snapshot = self.state.current();
+        let estate = snapshot.compiler.estate();
+        let subject = convert::subject(estate, identity, &self.state.settings)?;
+        let mut response = FilterSchemasResponse {
+            policy_version: snapshot.version,
+            ..FilterSchemasResponse::default()
+        };
+        for schema in &request.schemas {
+            let visible = estate.data_sources_in(catalog, schema).iter().any(|&id| {
+                let [catalog, schema, table] = &estate.data_sources[id].backing;
+                estate.data_sources_over(catalog, schema, table).len() == 1
+                    && estate.decide(id, &subject).is_some()
+            });
+            if visible {
+                response.visible.push(schema.clone());
             }
         }
         Ok(response)
@@ -446,6 +475,15 @@ impl PolicyDecision for DecisionService {
     ) -> Result<Response<FilterTablesResponse>, Status> {
         self.state.calls.count(Method::FilterTables);
         self.filtered_tables(&request.into_inner())
+            .map(Response::new)
+    }
+
+    async fn filter_schemas(
+        &self,
+        request: Request<FilterSchemasRequest>,
+    ) -> Result<Response<FilterSchemasResponse>, Status> {
+        self.state.calls.count(Method::FilterSchemas);
+        self.filtered_schemas(&request.into_inner())
             .map(Response::new)
     }
 

@@ -14,9 +14,9 @@ use super::pdp::PdpLauncher;
 use super::report::Report;
 use super::trino::Trino;
 
-pub(super) fn scenarios(trino: &Trino, report: &mut Report, pdp: &PdpLauncher) {
-    // `veil discover` against this Trino: the types it writes are exactly Trino's.
-    let discovered = |user: &str, into: Option<&Path>| -> Result<Output> {
+pub(super) fn scenarios(trino: &Trino, native: &Trino, report: &mut Report, pdp: &PdpLauncher) {
+    // `veil discover` against a Trino: the types it writes are exactly Trino's.
+    let discovered_from = |trino: &Trino, user: &str, into: Option<&Path>| -> Result<Output> {
         let mut command = Command::new(&pdp.binary);
         command
             .args(["discover", "--trino", &trino.base, "--user", user])
@@ -28,6 +28,7 @@ pub(super) fn scenarios(trino: &Trino, report: &mut Report, pdp: &PdpLauncher) {
             .output()
             .with_context(|| format!("running {command:?}"))
     };
+    let discovered = |user: &str, into: Option<&Path>| discovered_from(trino, user, into);
     let expected_tiny = || -> Result<Vec<DiscoveredTable>> {
         let rows = trino.rows(
             ADMIN,
@@ -100,6 +101,29 @@ pub(super) fn scenarios(trino: &Trino, report: &mut Report, pdp: &PdpLauncher) {
                 "        {} tables, {} columns",
                 found.len(),
                 found.iter().map(|table| table.columns.len()).sum::<usize>()
+            );
+            Ok(())
+        },
+    );
+    report.check(
+        "native: discover as the run-as user finds every table; as an end user, only what she may see",
+        || {
+            let found = |user: &str| -> Result<Vec<DiscoveredTable>> {
+                let output = discovered_from(native, user, None)?;
+                ensure!(
+                    output.status.success(),
+                    "veil discover as {user} against native enforcement failed: {}",
+                    String::from_utf8_lossy(&output.stderr)
+                );
+                parse_discovered(&String::from_utf8(output.stdout)?)
+            };
+            let expected = expected_tiny()?;
+            ensure!(found(ADMIN)? == expected, "the run-as user's discover is not information_schema's");
+            let alice = found("alice")?;
+            let names: Vec<&str> = alice.iter().map(|table| table.name.as_str()).collect();
+            ensure!(
+                names == ["tiny.customer", "tiny.nation", "tiny.orders"],
+                "alice discovers {names:?}"
             );
             Ok(())
         },

@@ -64,31 +64,72 @@ fn text_of(rows: &[Vec<Value>]) -> String {
         .join("\n")
 }
 
-pub(super) fn scenarios(trino: &Trino, report: &mut Report, pdp: &PdpLauncher) {
+/// Searches what alice can read about her own query of `relation` (its name and phone) for the
+/// keys: EXPLAIN of every type and format, `system.runtime.queries`, her query info, and the errors
+/// of failing queries over the masked columns. Returns how many bytes it searched.
+fn search_explains_and_errors(trino: &Trino, relation: &str) -> Result<usize> {
+    let query = format!("SELECT name, phone FROM {relation}");
+    let mut looked = 0;
+    for explain in [
+        "EXPLAIN",
+        "EXPLAIN (TYPE LOGICAL)",
+        "EXPLAIN (TYPE DISTRIBUTED)",
+        "EXPLAIN (TYPE IO, FORMAT JSON)",
+        "EXPLAIN (TYPE VALIDATE)",
+        "EXPLAIN (FORMAT JSON)",
+        "EXPLAIN (FORMAT GRAPHVIZ)",
+        "EXPLAIN ANALYZE",
+        "EXPLAIN ANALYZE VERBOSE",
+    ] {
+        let rows = trino.rows("alice", &[], &format!("{explain} {query}"))?;
+        let text = text_of(&rows);
+        holds_no_key(explain, &text)?;
+        looked += text.len();
+    }
+    // The plan names the keyed function by its key id: the masks really are in it.
+    let plan = text_of(&trino.rows("alice", &[], &format!("EXPLAIN {query}"))?);
+    ensure!(
+        plan.contains("hash"),
+        "the plan does not call the keyed hash:\n{plan}"
+    );
+    let queries = text_of(&trino.rows("alice", &[], "SELECT query FROM system.runtime.queries")?);
+    ensure!(
+        !queries.is_empty(),
+        "system.runtime.queries showed alice nothing"
+    );
+    holds_no_key("system.runtime.queries", &queries)?;
+    looked += queries.len();
+    // Alice's own query info, as Trino's REST API gives it to her.
+    let (_, error, id) = trino.execute_with_id("alice", &[], &query)?;
+    ensure!(error.is_none(), "{query} failed: {error:?}");
+    let info = trino
+        .agent
+        .get(&format!("{}/v1/query/{id}", trino.base))
+        .set("X-Trino-User", "alice")
+        .call()
+        .map_err(|error| anyhow!("GET /v1/query/{id} as alice: {error}"))?
+        .into_string()?;
+    ensure!(info.contains("hash"), "the query info holds no plan");
+    holds_no_key("GET /v1/query/{id}", &info)?;
+    looked += info.len();
+    // Errors of failing queries over masked columns.
+    for sql in [
+        format!("SELECT CAST(name AS bigint) FROM {relation}"),
+        format!("SELECT name FROM {relation} WHERE CAST(phone AS integer) > 0"),
+        "SELECT veil.system.hash('default', 'guess')".to_owned(),
+        format!("SELECT veil.system.hash('nope', name) FROM {relation}"),
+    ] {
+        let error = trino.fails("alice", &[], &sql)?;
+        holds_no_key(&sql, &error.message)?;
+    }
+    Ok(looked)
+}
+
+pub(super) fn scenarios(trino: &Trino, native: &Trino, report: &mut Report, pdp: &PdpLauncher) {
     report.check(
         "secrets: no mask key in EXPLAIN of any type, views, SHOW CREATE VIEW, system tables, query info or errors",
         || {
-            let query = "SELECT name, phone FROM veil.sales.customers";
-            let mut looked = 0;
-            for explain in [
-                "EXPLAIN",
-                "EXPLAIN (TYPE LOGICAL)",
-                "EXPLAIN (TYPE DISTRIBUTED)",
-                "EXPLAIN (TYPE IO, FORMAT JSON)",
-                "EXPLAIN (TYPE VALIDATE)",
-                "EXPLAIN (FORMAT JSON)",
-                "EXPLAIN (FORMAT GRAPHVIZ)",
-                "EXPLAIN ANALYZE",
-                "EXPLAIN ANALYZE VERBOSE",
-            ] {
-                let rows = trino.rows("alice", &[], &format!("{explain} {query}"))?;
-                let text = text_of(&rows);
-                holds_no_key(explain, &text)?;
-                looked += text.len();
-            }
-            // The plan names the keyed function by its key id: the masks really are in it.
-            let plan = text_of(&trino.rows("alice", &[], &format!("EXPLAIN {query}"))?);
-            ensure!(plan.contains("hash"), "the plan does not call the keyed hash:\n{plan}");
+            let mut looked = search_explains_and_errors(trino, "veil.sales.customers")?;
             for (place, sql) in [
                 (
                     "information_schema.views",
@@ -97,10 +138,6 @@ pub(super) fn scenarios(trino: &Trino, report: &mut Report, pdp: &PdpLauncher) {
                 // Trino's file-based access control refuses this to a non-owner; the refusal
                 // is searched like any answer.
                 ("SHOW CREATE VIEW", "SHOW CREATE VIEW veil.sales.customers"),
-                (
-                    "system.runtime.queries",
-                    "SELECT query FROM system.runtime.queries",
-                ),
             ] {
                 let text = match trino.execute("alice", &[], sql)? {
                     (rows, None) => text_of(&rows),
@@ -119,30 +156,29 @@ pub(super) fn scenarios(trino: &Trino, report: &mut Report, pdp: &PdpLauncher) {
                 views.contains("\"veil\".\"system\".\"hash\"('default'"),
                 "the view does not hash by key id:\n{views}"
             );
-            // Alice's own query info, as Trino's REST API gives it to her.
-            let (_, error, id) = trino.execute_with_id("alice", &[], query)?;
-            ensure!(error.is_none(), "{query} failed: {error:?}");
-            let info = trino
-                .agent
-                .get(&format!("{}/v1/query/{id}", trino.base))
-                .set("X-Trino-User", "alice")
-                .call()
-                .map_err(|error| anyhow!("GET /v1/query/{id} as alice: {error}"))?
-                .into_string()?;
-            ensure!(info.contains("hash"), "the query info holds no plan");
-            holds_no_key("GET /v1/query/{id}", &info)?;
-            looked += info.len();
-            // Errors of failing queries over masked columns.
-            for sql in [
-                "SELECT CAST(name AS bigint) FROM veil.sales.customers",
-                "SELECT name FROM veil.sales.customers WHERE CAST(phone AS integer) > 0",
-                "SELECT veil.system.hash('default', 'guess')",
-                "SELECT veil.system.hash('nope', name) FROM veil.sales.customers",
-            ] {
-                let error = trino.fails("alice", &[], sql)?;
-                holds_no_key(sql, &error.message)?;
-            }
             println!("        searched {looked} bytes of what alice can read");
+            Ok(())
+        },
+    );
+    report.check(
+        "native: no mask key in EXPLAIN, system tables, query info or errors; the keyed function refused; hashes are the key's HMAC",
+        || {
+            let looked = search_explains_and_errors(native, "tpch.tiny.customer")?;
+            println!("        searched {looked} bytes of what alice can read natively");
+            for user in ["alice", "bob"] {
+                let denied = native.fails(user, &[], "SELECT veil.system.hash('default', 'guess')")?;
+                ensure!(denied.message.contains("Access Denied"), "{user} ran the keyed hash natively: {denied}");
+            }
+            let phones = native.rows("alice", &[], "SELECT phone FROM tpch.tiny.customer ORDER BY custkey")?;
+            let expected = native.rows(
+                ADMIN,
+                &[],
+                &format!(
+                    "SELECT CAST({} AS varchar(15)) FROM tpch.tiny.customer WHERE {ALICE_SEGMENTS} ORDER BY custkey",
+                    hmac("phone", MASK_KEY)
+                ),
+            )?;
+            ensure!(!phones.is_empty() && phones == expected, "alice's phones natively are not the HMACs under the `default` key");
             Ok(())
         },
     );

@@ -2,7 +2,10 @@
 //! backing tables from the very decisions the governed catalog's views come from.
 
 use tonic::Code;
-use veil_proto::v1::{BackingTable, FilterTablesRequest, GetTableAccessRequest, TableName};
+use veil_proto::v1::{
+    ApplyBundleRequest, BackingTable, FilterSchemasRequest, FilterTablesRequest,
+    GetTableAccessRequest, TableName,
+};
 use veil_server::Settings;
 
 use crate::harness::{Server, identity, view_request};
@@ -143,6 +146,61 @@ async fn unregistered_tables_projects_and_listings() {
         .into_inner();
     assert_eq!(dave.visible, names(&["nation"]));
     assert_eq!(dave.ungoverned, names(&["region", "part"]));
+}
+
+/// `FilterSchemas` keeps the schemas that hold a table the user may see: not one whose every table
+/// is hidden from the user, nor one without a governed table.
+#[tokio::test]
+async fn schema_listings_hide_schemas_with_nothing_visible() {
+    let server = Server::in_memory(Settings::default()).await;
+    let bundle = r#"
+data_sources:
+  - {name: sales.customers, table: tpch.tiny.customer, columns: [{name: custkey, type: bigint}]}
+  - {name: hr.nations, table: TPCH.SF1.Nation, columns: [{name: nationkey, type: bigint}]}
+  - {name: hr.twice_a, table: tpch.sf10.nation, columns: [{name: nationkey, type: bigint}]}
+  - {name: hr.twice_b, table: tpch.sf10.nation, columns: [{name: nationkey, type: bigint}]}
+users:
+  - {name: alice, groups: [analysts]}
+policies:
+  - {name: analysts, kind: subscription, on: {data_sources: [sales.*]}, allow: {groups: [analysts]}}
+  - {name: hr, kind: subscription, on: {data_sources: [hr.*]}, allow: everyone}
+"#;
+    server
+        .admin("any")
+        .await
+        .apply_bundle(ApplyBundleRequest {
+            yaml: bundle.into(),
+            dry_run: false,
+        })
+        .await
+        .unwrap();
+    let mut client = server.anonymous_decisions().await;
+    let listing = |user: &str| FilterSchemasRequest {
+        identity: identity(user, &[], ""),
+        catalog: "tpch".into(),
+        schemas: ["tiny", "sf1", "sf10", "sf100"].map(String::from).to_vec(),
+    };
+    let alice = client
+        .filter_schemas(listing("alice"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(alice.visible, ["tiny", "sf1"]);
+    // Not an analyst: `tiny` holds only a table hidden from them; `sf10` only an ambiguous one.
+    let mallory = client
+        .filter_schemas(listing("mallory"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(mallory.visible, ["sf1"]);
+    let status = client
+        .filter_schemas(FilterSchemasRequest {
+            catalog: String::new(),
+            ..listing("alice")
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
 }
 
 /// `GetStatus` counts the query-path calls answered, method by method.

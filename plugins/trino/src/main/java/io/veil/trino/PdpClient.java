@@ -14,6 +14,8 @@ import io.trino.spi.TrinoException;
 import io.trino.spi.connector.CatalogSchemaTableName;
 import io.trino.spi.connector.SchemaTableName;
 import veil.v1.Decision.BackingTable;
+import veil.v1.Decision.FilterSchemasRequest;
+import veil.v1.Decision.FilterSchemasResponse;
 import veil.v1.Decision.FilterTablesRequest;
 import veil.v1.Decision.FilterTablesResponse;
 import veil.v1.Decision.GetTableAccessRequest;
@@ -196,6 +198,17 @@ public final class PdpClient
         FilterTablesRequest built = request.build();
         // NOT_FOUND is not an answer FilterTables has: nothing is visible.
         return call(() -> stub().filterTables(built), FilterTablesResponse::getDefaultInstance);
+    }
+
+    /** Which of one catalog's schemas hold a table the user may see, and which no data source governs (native enforcement). */
+    public FilterSchemasResponse filterSchemas(PdpIdentity identity, String catalog, Collection<String> schemas)
+    {
+        FilterSchemasRequest request = FilterSchemasRequest.newBuilder()
+                .setIdentity(toProto(identity))
+                .setCatalog(catalog)
+                .addAllSchemas(schemas)
+                .build();
+        return call(() -> stub().filterSchemas(request), FilterSchemasResponse::getDefaultInstance);
     }
 
     /** A stub without a deadline, for the long-lived change stream; it carries the token like every call. */

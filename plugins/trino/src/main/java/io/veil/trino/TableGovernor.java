@@ -124,6 +124,31 @@ public final class TableGovernor
     }
 
     /**
+     * The schemas of one catalog's listing the user may see, with one {@code FilterSchemas} call: those
+     * holding a governed table they may see, {@code information_schema}, and, when unregistered tables
+     * are allowed, every other one (it may hold tables no data source governs). Not cached: a schema
+     * listing is one call per query that lists schemas.
+     */
+    public Set<String> filterSchemas(SystemSecurityContext context, String catalog, Set<String> schemas)
+    {
+        if (!governs(context.getIdentity(), catalog) || unregistered == UnregisteredTables.ALLOW) {
+            return schemas;
+        }
+        List<String> asked = schemas.stream().filter(schema -> !schema.equals(INFORMATION_SCHEMA)).toList();
+        Set<String> visible = new HashSet<>();
+        if (!asked.isEmpty()) {
+            visible.addAll(client.filterSchemas(PdpIdentity.of(context.getIdentity()), catalog, asked).getVisibleList());
+        }
+        Set<String> shown = new LinkedHashSet<>();
+        for (String schema : schemas) {
+            if (schema.equals(INFORMATION_SCHEMA) || visible.contains(schema)) {
+                shown.add(schema);
+            }
+        }
+        return shown;
+    }
+
+    /**
      * The columns of a listing's tables that the user may see: none of a table they may not see, the
      * data source's of a governed one, all of one Veil leaves untouched. Costs the listing call (if
      * this query has not had it yet) and one answer per visible governed table.

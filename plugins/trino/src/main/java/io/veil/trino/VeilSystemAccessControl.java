@@ -52,6 +52,7 @@ import static io.trino.spi.security.AccessDeniedException.denyExecuteTableProced
 import static io.trino.spi.security.AccessDeniedException.denyGrantTablePrivilege;
 import static io.trino.spi.security.AccessDeniedException.denyImpersonateUser;
 import static io.trino.spi.security.AccessDeniedException.denyInsertTable;
+import static io.trino.spi.security.AccessDeniedException.denyKillQuery;
 import static io.trino.spi.security.AccessDeniedException.denyRefreshMaterializedView;
 import static io.trino.spi.security.AccessDeniedException.denyRenameColumn;
 import static io.trino.spi.security.AccessDeniedException.denyRenameMaterializedView;
@@ -65,6 +66,7 @@ import static io.trino.spi.security.AccessDeniedException.denySetTableProperties
 import static io.trino.spi.security.AccessDeniedException.denyShowCreateTable;
 import static io.trino.spi.security.AccessDeniedException.denyTruncateTable;
 import static io.trino.spi.security.AccessDeniedException.denyUpdateTableColumns;
+import static io.trino.spi.security.AccessDeniedException.denyViewQuery;
 import static java.util.Objects.requireNonNull;
 
 /**
@@ -96,6 +98,7 @@ import static java.util.Objects.requireNonNull;
 public final class VeilSystemAccessControl
         implements SystemAccessControl
 {
+    private static final String OTHERS_QUERIES = "Veil: only its owner may see or kill a query; its text can hold governed values";
     private static final String READ_ONLY = "Veil: the table is governed, and governed tables are read-only";
     private static final String NOT_OPEN = "Veil: catalog %s is governed, and this name is not open to writes";
     private static final String CATALOG_ADMIN = "Veil: only the run-as user may create or drop catalogs, which can open data around Veil";
@@ -133,17 +136,31 @@ public final class VeilSystemAccessControl
     @Override
     public void checkCanExecuteQuery(Identity identity, QueryId queryId) {}
 
+    // Another user's query text and plan may hold values read from governed tables (literals,
+    // EXPLAIN ANALYZE output): only the owner and the run-as user see or kill a query. Trino lets
+    // owners see their own queries without asking.
+
     @Override
-    public void checkCanViewQueryOwnedBy(Identity identity, Identity queryOwner) {}
+    public void checkCanViewQueryOwnedBy(Identity identity, Identity queryOwner)
+    {
+        if (!mayManageQueryOf(identity, queryOwner)) {
+            denyViewQuery(OTHERS_QUERIES);
+        }
+    }
 
     @Override
     public Collection<Identity> filterViewQueryOwnedBy(Identity identity, Collection<Identity> queryOwners)
     {
-        return queryOwners;
+        return queryOwners.stream().filter(owner -> mayManageQueryOf(identity, owner)).toList();
     }
 
     @Override
-    public void checkCanKillQueryOwnedBy(Identity identity, Identity queryOwner) {}
+    public void checkCanKillQueryOwnedBy(Identity identity, Identity queryOwner)
+    {
+        if (!mayManageQueryOf(identity, queryOwner)) {
+            denyKillQuery(OTHERS_QUERIES);
+        }
+    }
 
     @Override
     public void checkCanReadSystemInformation(Identity identity) {}
@@ -212,7 +229,7 @@ public final class VeilSystemAccessControl
     @Override
     public Set<String> filterSchemas(SystemSecurityContext context, String catalogName, Set<String> schemaNames)
     {
-        return schemaNames;
+        return governor.filterSchemas(context, catalogName, schemaNames);
     }
 
     @Override
@@ -614,6 +631,11 @@ public final class VeilSystemAccessControl
     }
 
     // --- helpers
+
+    private boolean mayManageQueryOf(Identity identity, Identity queryOwner)
+    {
+        return governor.isRunAs(identity) || identity.getUser().equals(queryOwner.getUser());
+    }
 
     private boolean mayRunFunction(Identity identity, CatalogSchemaRoutineName function)
     {

@@ -12,6 +12,8 @@ import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.stub.StreamObserver;
 import veil.v1.Decision.ChangeEvent;
 import veil.v1.Decision.ColumnMask;
+import veil.v1.Decision.FilterSchemasRequest;
+import veil.v1.Decision.FilterSchemasResponse;
 import veil.v1.Decision.FilterTablesRequest;
 import veil.v1.Decision.FilterTablesResponse;
 import veil.v1.Decision.GetTableAccessRequest;
@@ -60,6 +62,7 @@ final class FakePdp
     final BlockingQueue<Object> watchScript = new LinkedBlockingQueue<>();
     final List<GetTableAccessRequest> tableAccessRequests = new CopyOnWriteArrayList<>();
     final List<FilterTablesRequest> filterRequests = new CopyOnWriteArrayList<>();
+    final List<FilterSchemasRequest> schemaRequests = new CopyOnWriteArrayList<>();
     /** Backing table (`catalog.schema.table`) → the data source that governs it. */
     final Map<String, String> backing = new ConcurrentHashMap<>(Map.of(
             "tpch.tiny.customer", "sales.customers",
@@ -239,6 +242,24 @@ final class FakePdp
                 }
                 else if (answers.containsKey(request.getIdentity().getUser() + "|" + table)) {
                     answer.addVisible(name);
+                }
+            }
+            response.onNext(answer.build());
+            response.onCompleted();
+        }
+
+        @Override
+        public void filterSchemas(FilterSchemasRequest request, StreamObserver<FilterSchemasResponse> response)
+        {
+            schemaRequests.add(request);
+            if (refused(request.getIdentity(), response)) {
+                return;
+            }
+            FilterSchemasResponse.Builder answer = FilterSchemasResponse.newBuilder().setPolicyVersion(7);
+            for (String schema : request.getSchemasList()) {
+                String prefix = "%s|%s.%s.".formatted(request.getIdentity().getUser(), request.getCatalog(), schema);
+                if (answers.keySet().stream().anyMatch(key -> key.startsWith(prefix))) {
+                    answer.addVisible(schema);
                 }
             }
             response.onNext(answer.build());

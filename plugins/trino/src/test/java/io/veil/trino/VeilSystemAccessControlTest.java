@@ -117,6 +117,34 @@ class VeilSystemAccessControlTest
     }
 
     @Test
+    void aSchemaListingKeepsSchemasWithAVisibleTableWithOnePdpCall()
+            throws Exception
+    {
+        start();
+        Set<String> schemas = Set.of("tiny", "sf1", "information_schema");
+        assertEquals(Set.of("tiny", "information_schema"), control.filterSchemas(context("alice"), "tpch", schemas));
+        assertEquals(1, pdp.schemaRequests.size());
+        // information_schema is never asked about.
+        assertEquals(Set.of("tiny", "sf1"), Set.copyOf(pdp.schemaRequests.getFirst().getSchemasList()));
+        assertEquals(Set.of("information_schema"), control.filterSchemas(context("bob"), "tpch", schemas));
+        assertThrows(TrinoException.class, () -> control.filterSchemas(context(Identity.forUser("alice").withExtraCredentials(Map.of("veil.project", "forbidden")).build()), "tpch", schemas));
+        // Neither the run-as user nor an ungoverned catalog is filtered, nor asked about.
+        assertEquals(schemas, control.filterSchemas(context("veil_admin"), "tpch", schemas));
+        assertEquals(schemas, control.filterSchemas(context("alice"), "system", schemas));
+        assertEquals(3, pdp.schemaRequests.size());
+    }
+
+    @Test
+    void everySchemaIsListedWhenUnregisteredTablesAreAllowed()
+            throws Exception
+    {
+        start("veil.unregistered-tables", "allow");
+        Set<String> schemas = Set.of("tiny", "sf1");
+        assertEquals(schemas, control.filterSchemas(context("bob"), "tpch", schemas));
+        assertEquals(0, pdp.schemaRequests.size());
+    }
+
+    @Test
     void unregisteredTablesAreListedWhenAllowed()
             throws Exception
     {
@@ -483,6 +511,16 @@ class VeilSystemAccessControlTest
         // Nobody may become the run-as user; other impersonation is the other access controls' business.
         assertThrows(AccessDeniedException.class, () -> control.checkCanImpersonateUser(Identity.ofUser("alice"), "veil_admin"));
         control.checkCanImpersonateUser(Identity.ofUser("alice"), "bob");
+        // Another user's query text may hold governed values: only its owner and the run-as user see or kill it.
+        Identity aliceIdentity = Identity.ofUser("alice");
+        Identity bobIdentity = Identity.ofUser("bob");
+        Identity adminIdentity = Identity.ofUser("veil_admin");
+        assertThrows(AccessDeniedException.class, () -> control.checkCanViewQueryOwnedBy(aliceIdentity, bobIdentity));
+        assertThrows(AccessDeniedException.class, () -> control.checkCanKillQueryOwnedBy(aliceIdentity, adminIdentity));
+        control.checkCanViewQueryOwnedBy(aliceIdentity, aliceIdentity);
+        control.checkCanKillQueryOwnedBy(adminIdentity, bobIdentity);
+        assertEquals(List.of(aliceIdentity), control.filterViewQueryOwnedBy(aliceIdentity, List.of(aliceIdentity, bobIdentity, adminIdentity)));
+        assertEquals(List.of(aliceIdentity, bobIdentity, adminIdentity), control.filterViewQueryOwnedBy(adminIdentity, List.of(aliceIdentity, bobIdentity, adminIdentity)));
         control.checkCanSetUser(Optional.empty(), "veil_admin");
         // What a read needs, and what the SPI denies by default, is allowed.
         control.checkCanExecuteQuery(Identity.ofUser("alice"), alice.getQueryId());
@@ -510,6 +548,7 @@ class VeilSystemAccessControlTest
                 () -> control.getRowFilters(context("alice"), NATION),
                 () -> control.checkCanInsertIntoTable(context("alice"), NATION),
                 () -> control.filterTables(context("alice"), "tpch", Set.of(CUSTOMER.getSchemaTableName())),
+                () -> control.filterSchemas(context("alice"), "tpch", Set.of("tiny")),
                 () -> control.filterColumns(context("alice"), "tpch", Map.of(CUSTOMER.getSchemaTableName(), Set.of("custkey"))))) {
             TrinoException error = assertThrows(TrinoException.class, call);
             assertEquals(VeilErrorCode.VEIL_PDP_UNAVAILABLE.toErrorCode(), error.getErrorCode());
