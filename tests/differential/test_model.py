@@ -150,9 +150,28 @@ class MaskTests(unittest.TestCase):
         bundle = self.bundle([self.mask("a", "regex", {"column_tags": ["PII"]}, pattern="[a-z]", replacement="#"),
                               self.mask("b", "constant", {"column_tags": ["PII"]}, value="C")])
         self.assertEqual(run_case(bundle, [[1, "e", "p", "o"]])["rows"][0][1:3], ["C", "C"])
+        bundle = self.bundle([self.mask("a", "constant", {"column_tags": ["PII"]}, value="C"),
+                              self.mask("b", "nullify", {"column_tags": ["PII"]})])
+        self.assertEqual(run_case(bundle, [[1, "e", "p", "o"]])["rows"][0][1:3], [None, None])
         bundle = self.bundle([self.mask("b", "constant", {"column_tags": ["PII"]}, value="B"),
                               self.mask("a", "constant", {"column_tags": ["PII"]}, value="A")])
         self.assertEqual(run_case(bundle, [[1, "e", "p", "o"]])["rows"][0][1], "A")
+
+    def test_full_restrictiveness_order(self):
+        # On a varchar column; `round` does not fit a varchar, so when it wins the column is NULL.
+        options = {"nullify": {}, "constant": {"value": "C"}, "hash": {}, "partial": {"keep_last": 1},
+                   "regex": {"pattern": "[a-z]", "replacement": "#"}, "round": {"digits": 0},
+                   "expression": {"sql": "upper(phone)"}}
+        expected = {"nullify": None, "constant": "C",
+                    "hash": hmac.new(b"Jefe", b"p1", hashlib.sha256).hexdigest(), "partial": "*1",
+                    "regex": "#1", "round": None, "expression": "P1"}
+        order = ["nullify", "constant", "hash", "partial", "regex", "round", "expression"]
+        for position, winner in enumerate(order):
+            # Names in reverse order of strength, so the name tie-break cannot pick the winner.
+            masks = [self.mask("%d-%s" % (9 - i, method), method, {"data_sources": ["s.t"], "columns": ["phone"]},
+                               **options[method]) for i, method in enumerate(order) if i >= position]
+            got = run_case(self.bundle(masks), [[1, "e", "p1", "o"]])["rows"][0][2]
+            self.assertEqual(got, expected[winner], winner)
 
     def test_for_and_except(self):
         bundle = self.bundle([self.mask("n", "nullify", {"column_tags": ["PII.Email"]},
@@ -179,11 +198,13 @@ class MaskTests(unittest.TestCase):
         expected_id = int.from_bytes(hmac.new(b"Jefe", b"42", hashlib.sha256).digest()[:8], "big", signed=True)
         self.assertEqual(row[0], expected_id)
         self.assertEqual(run_case(bundle, [[None, None, None, None]])["rows"][0][:3], [None, None, None])
-        # A key whose HMAC of "1" starts with a high byte gives a negative bigint.
-        key = "00" * 32
-        digest = hmac.new(bytes(32), b"1", hashlib.sha256).digest()
-        value = run_case(bundle, [[1, None, None, None]], key=key)["rows"][0][0]
-        self.assertEqual(value < 0, digest[0] >= 0x80)
+        # The first 64 bits are read as a signed big-endian number: a digest with its top bit
+        # set gives a negative bigint.
+        high = next(i for i in range(100) if hmac.new(b"Jefe", str(i).encode(), hashlib.sha256).digest()[0] >= 0x80)
+        value = run_case(bundle, [[high, None, None, None]])["rows"][0][0]
+        self.assertLess(value, 0)
+        digest = hmac.new(b"Jefe", str(high).encode(), hashlib.sha256).digest()
+        self.assertEqual(value, int.from_bytes(digest[:8], "big") - 2 ** 64)
 
     def test_mask_key_setting(self):
         bundle = self.bundle([self.mask("h", "hash", {"column_tags": ["PII.Email"]})])
