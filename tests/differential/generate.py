@@ -101,6 +101,9 @@ def varchar_length(type_text):
 
 def has_text_form(type_text):
     """Types whose CAST to varchar the model knows exactly (not double)."""
+    # ASSUMPTION: doubles are never hashed-as-text, matched, sampled or cast to varchar by the
+    # generated policies: Trino's text form of a double is not modelled (hash on a double is a
+    # misfit and nullifies, which needs no text).
     return base_of(type_text) != "double"
 
 
@@ -410,6 +413,8 @@ class Generator:
             policy["replacement"] = rng.choice(["#", "*", "", "**", "'"])
         elif method == "round":
             if base == "date" or (base not in ("bigint", "integer", "double", "decimal") and rng.random() < 0.5):
+                # Now and then `hour` on a date: Trino's date_trunc refuses it for a date, and the
+                # model expects the misfit fallback (nullify); see model.method_fits.
                 policy["unit"] = rng.choice(DATE_UNITS + ["hour"]) if rng.random() < 0.1 else rng.choice(DATE_UNITS)
             else:
                 policy["digits"] = rng.choice([-3, -2, -1, 0, 1, 2])

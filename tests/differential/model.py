@@ -375,6 +375,8 @@ def apply_method(policy, method, value, column, context, key):
     if method == "nullify":
         return None
     if method == "constant":
+        # ASSUMPTION: a constant replaces every value, NULL included (it is a literal, not a
+        # function of the column).
         return sql.cast_value(constant_text(policy["value"]), "varchar", column_type)
     if method == "hash":
         return hash_value(value, column_type, key)
@@ -467,6 +469,8 @@ def row_filter_keeps(policy, context, data_source_columns, now):
         values = context.attributes.get(policy["match"]["attribute"]) or []
         if value is None or not values:
             return False
+        # ASSUMPTION: the column's text is compared exactly (case-sensitive, no trimming) with
+        # each of the user's values.
         return sql.text_of(value, data_source_columns[column]) in values
     if "time_window" in policy:
         window = policy["time_window"]
@@ -486,6 +490,8 @@ def row_filter_keeps(policy, context, data_source_columns, now):
         if value is None:
             return False
         text = sql.text_of(value, data_source_columns[sample["column"]])
+        # ASSUMPTION: round(P*100) rounds a half up (P = 12.345 -> 1235); the generator only
+        # uses percents whose P*100 is a whole number.
         threshold = round_half_up(decimal.Decimal(str(sample["percent"])) * 100)
         return sample_bucket(text) < threshold
     raise ValueError("row filter %s has no known kind" % policy["name"])
@@ -544,6 +550,8 @@ def decide(estate, case, keys, now, trust_trino_groups=False):
                     # raw; it does not hand the row to the mask that lost the conflict.
                     masked_here = sql.evaluate_predicate(policy["when"], context) is True
                 if masked_here:
+                    # ASSUMPTION: a misfit's nullify fallback keeps the policy's `when` (only the
+                    # rows where it holds become NULL).
                     method = policy["method"] if method_fits(policy, column["type"]) else "nullify"
                     value = apply_method(policy, method, value, column, context, key)
             output.append(to_json_value(value, column["type"]))

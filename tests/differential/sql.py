@@ -115,6 +115,7 @@ def cast_value(value, from_type, to_type):
         elif from_base == "boolean":
             result = 1 if value else 0
         elif from_base == "decimal":
+            # ASSUMPTION: CAST(decimal AS bigint/integer) rounds half away from zero.
             result = int(value.to_integral_value(rounding=decimal.ROUND_HALF_UP))
         elif from_base == "double":
             raise CastError("double to integer is not modelled")
@@ -146,6 +147,8 @@ def cast_value(value, from_type, to_type):
             number = decimal.Decimal(repr(value))
         else:
             raise CastError("cannot cast %s to %s" % (from_type, to_type))
+        # ASSUMPTION: a cast to decimal(p,s) rounds extra digits half away from zero
+        # (CAST('1.5' AS decimal(5,0)) = 2) and fails when the integer part needs more than p-s digits.
         quantum = decimal.Decimal(1).scaleb(-scale)
         result = number.quantize(quantum, rounding=decimal.ROUND_HALF_UP)
         digits = len(result.as_tuple().digits) if result != 0 else 1
@@ -168,6 +171,7 @@ def cast_value(value, from_type, to_type):
         if from_base == "boolean":
             return value
         if from_base in ("varchar", "char"):
+            # ASSUMPTION: CAST(varchar AS boolean) accepts true/t/1 and false/f/0, any case.
             lowered = value.strip().lower()
             if lowered in ("true", "t", "1"):
                 return True
@@ -181,7 +185,7 @@ def cast_value(value, from_type, to_type):
 
 
 # ----------------------------------------------------------------------------------------------
-# Case mapping as Trino does it: code point by code point, one code point to one code point
+# ASSUMPTION: case mapping as Trino does it: code point by code point, one code point to one code point
 # (Java's Character.toUpperCase(int)/toLowerCase(int)); a code point whose full mapping is
 # several characters (German sharp s) stays as it is.
 
