@@ -325,11 +325,15 @@ class Generator:
             return ["nullify", "constant", "round", "expression"]
         return ["nullify", "constant", "expression"]
 
-    def constant_value(self, type_text):
+    def constant_value(self, type_text, must_cast):
+        """A constant for a column of `type_text`; one that must cast fits a varchar(n)."""
         rng = self.rng
         base, params = sql.parse_type(type_text)
         if base == "varchar":
-            return rng.choice(["REDACTED", "x' OR 1=1 --", "", "ünï", "a''b", "\\'", "--"])
+            choices = ["REDACTED", "x' OR 1=1 --", "", "ünï", "a''b", "\\'", "--"]
+            if must_cast and params:
+                choices = [choice for choice in choices if len(choice) <= params[0]]
+            return rng.choice(choices)
         if base in ("bigint", "integer"):
             return rng.choice(["0", "-1", "42", 7])
         if base == "double":
@@ -407,7 +411,7 @@ class Generator:
             if "column_tags" in target and base != "varchar" and rng.random() < 0.3:
                 policy["value"] = "REDACTED"  # does not cast: reached by tag, the product nullifies
             else:
-                policy["value"] = self.constant_value(column["type"])
+                policy["value"] = self.constant_value(column["type"], "columns" in target)
         elif method == "regex":
             policy["pattern"] = rng.choice(["[0-9]", "[aeiou]", "[^a-z]", ".", "x", "'"])
             policy["replacement"] = rng.choice(["#", "*", "", "**", "'"])
@@ -730,7 +734,7 @@ def policy_problems(policy, by_name, user_names, purposes, tables, today):
                 for column in data_source["columns"]:
                     if column["name"] in target["columns"] and data_source in exact:
                         try:
-                            sql.cast_value(str(policy["value"]), "varchar", column["type"])
+                            sql.constant_value(str(policy["value"]), column["type"])
                         except sql.CastError:
                             problems.append("%s: constant does not cast to a named column" % policy["name"])
         if "when" in policy:

@@ -261,7 +261,7 @@ def method_fits(policy, column_type):
         return sql.is_string_type(column_type) or base == "bigint"
     if method == "constant":
         try:
-            sql.cast_value(constant_text(policy["value"]), "varchar", column_type)
+            sql.constant_value(constant_text(policy["value"]), column_type)
             return True
         except sql.CastError:
             return False
@@ -377,7 +377,7 @@ def apply_method(policy, method, value, column, context, key):
     if method == "constant":
         # ASSUMPTION: a constant replaces every value, NULL included (it is a literal, not a
         # function of the column).
-        return sql.cast_value(constant_text(policy["value"]), "varchar", column_type)
+        return sql.constant_value(constant_text(policy["value"]), column_type)
     if method == "hash":
         return hash_value(value, column_type, key)
     if method == "regex":

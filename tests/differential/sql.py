@@ -67,7 +67,11 @@ INTEGER_RANGES = {
 def decimal_text(value, scale):
     """Text of a decimal with exactly `scale` digits after the point ('12.30', '-0.50', '7')."""
     quantum = decimal.Decimal(1).scaleb(-scale)
-    return format(value.quantize(quantum, rounding=decimal.ROUND_HALF_UP), "f")
+    rounded = value.quantize(quantum, rounding=decimal.ROUND_HALF_UP)
+    # Trino's decimals have no negative zero: round(-0.4, 0) is 0, not -0.
+    if rounded.is_zero():
+        rounded = abs(rounded)
+    return format(rounded, "f")
 
 
 def text_of(value, type_text):
@@ -90,6 +94,15 @@ def text_of(value, type_text):
     if base == "date":
         return value.isoformat()
     raise CastError("no text form for type %s in this model" % type_text)
+
+
+def constant_value(text, to_type):
+    """A `constant` mask's value as the column type. Stricter than CAST: a string longer than a
+    `varchar(n)` column does not cast (Trino's CAST would cut it), as the product documents."""
+    base, params = parse_type(to_type)
+    if base in ("varchar", "char") and params and len(text) > params[0]:
+        raise CastError("%r is longer than %s" % (text, to_type))
+    return cast_value(text, "varchar", to_type)
 
 
 def cast_value(value, from_type, to_type):

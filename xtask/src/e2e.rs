@@ -19,12 +19,14 @@
 //!   `trust` (secrets, keyed functions, rotation); `fail_closed` (the PDP down and back).
 
 use std::fs;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 
 mod cases;
 mod cost;
+mod differential;
 mod discover;
 mod fail_closed;
 mod fixtures;
@@ -57,121 +59,184 @@ pub fn run(args: &[String]) -> Result<()> {
     let root = install::workspace_root();
     // Read first: a mistake in a case file fails before anything is built.
     let cases = Cases::load(&root.join("tests/e2e"))?;
-    let java_home = install::java_home()?;
-    let built = install::Built {
-        trino: install::ensure_trino(&install::cache_dir()?, &java_home)?,
-        plugin_zip: install::build_plugin(&root, &java_home)?,
-        java_home,
-    };
-    let veil = install::build_server(&root)?;
-
-    let run_dir = install::target_dir(&root).join("e2e");
-    if run_dir.exists() {
-        fs::remove_dir_all(&run_dir).with_context(|| format!("removing {}", run_dir.display()))?;
-    }
-    let mut ports = Vec::new();
-    while ports.len() < 4 {
-        let port = install::free_port()?;
-        if !ports.contains(&port) {
-            ports.push(port);
-        }
-    }
-    let pdp_port = ports[0];
-    fs::create_dir_all(&run_dir)?;
-    let tls = Tls::create(&run_dir.join("tls"))?;
     // Three Trinos, one PDP: the governed catalog alone, native enforcement beside it, and
     // native enforcement that lets unregistered tables through (a gradual roll-out).
-    let installs = [
-        (Enforcement::GovernedCatalog, run_dir.clone(), ports[1]),
-        (Enforcement::Native, run_dir.join("native"), ports[2]),
-        (
+    let Stack {
+        mut processes,
+        pdp,
+        trinos,
+        run_dir,
+    } = Stack::start(
+        &root,
+        &[
+            Enforcement::GovernedCatalog,
+            Enforcement::Native,
             Enforcement::NativeAllowingUnregistered,
-            run_dir.join("native-allow"),
-            ports[3],
-        ),
-    ];
-    for (enforcement, directory, port) in &installs {
-        install::layout(
-            &root,
-            directory,
-            *enforcement,
-            &built,
-            Ports {
-                trino: *port,
-                pdp: pdp_port,
-            },
-            &tls,
-        )?;
-    }
-
-    // The PDP serves a copy, which the propagation scenario edits.
-    let policy = run_dir.join("policy.yaml");
-    fs::copy(root.join("tests/e2e/scenario.yaml"), &policy)?;
-    // The PDP requires tokens: the plugin's for the query path, the admin's for PolicyAdmin.
-    let auth = run_dir.join("auth.yaml");
-    pdp::write_tokens(&auth)?;
-
-    let mut processes = Processes::new()?;
-    let pdp = PdpLauncher {
-        binary: veil,
-        config: policy,
-        port: pdp_port,
-        log: run_dir.join("veil.log"),
-        store: format!("sqlite://{}", run_dir.join("veil.db").display()),
-        auth,
-        tls,
+        ],
+        &root.join("tests/e2e/scenario.yaml"),
+    )?;
+    let [client, native, allowing] = &trinos[..] else {
+        unreachable!("three Trinos were started")
     };
-    pdp.start(&mut processes)?;
-    step(&format!(
-        "starting Trino {TRINO_VERSION} on ports {} (governed catalog), {} (native enforcement) and {} (native, unregistered tables allowed)",
-        ports[1], ports[2], ports[3]
-    ));
-    let trino_started = Instant::now();
-    let names = ["trino", "trino-native", "trino-native-allow"];
-    for (name, (_, directory, _)) in names.into_iter().zip(&installs) {
-        processes.spawn(
-            name,
-            install::trino_command(directory, &built.trino, &built.java_home)?,
-            &directory.join("trino.log"),
-        )?;
-    }
-    let client = Trino::new(ports[1]);
-    client.wait_until_ready(&mut processes, "trino", &run_dir.join("trino.log"))?;
-    let native = Trino::new(ports[2]);
-    native.wait_until_ready(
-        &mut processes,
-        "trino-native",
-        &run_dir.join("native/trino.log"),
-    )?;
-    let allowing = Trino::new(ports[3]);
-    allowing.wait_until_ready(
-        &mut processes,
-        "trino-native-allow",
-        &run_dir.join("native-allow/trino.log"),
-    )?;
-    println!(
-        "e2e: the Trinos are ready in {:.0?} (logs in {})",
-        trino_started.elapsed(),
-        run_dir.display()
-    );
+    let (client, native, allowing) = (client, native, allowing);
 
-    let now = fixtures::now_literal(&client)?;
-    fixtures::create_backing_tables(&client, &now)?;
-    fixtures::create_backing_tables(&native, &now)?;
+    let now = fixtures::now_literal(client)?;
+    fixtures::create_backing_tables(client, &now)?;
+    fixtures::create_backing_tables(native, &now)?;
     let tables = native::governed_tables(&fs::read_to_string(&pdp.config)?)?;
     let mut report = Report::new(filters);
     // The report lists the scenarios in this order. Fail closed comes last: it stops the PDP,
     // and needs sam not to have asked for sales.customers yet (a cached view would be served).
-    listing::scenarios(&client, &mut report);
-    cases.run(&client, &mut report);
-    cases.run_native(&native, &tables, &mut report);
-    native::scenarios(&client, &native, &tables, &mut report);
-    native::allowing_unregistered(&client, &allowing, &mut report);
-    discover::scenarios(&client, &native, &mut report, &pdp);
-    cost::measure(&client, &native, &pdp, &report);
-    propagation::scenarios(&client, &native, &mut report, &mut processes, &pdp);
-    trust::scenarios(&client, &native, &mut report, &pdp);
-    fail_closed::scenarios(&client, &native, &mut report, &mut processes, &pdp);
+    listing::scenarios(client, &mut report);
+    cases.run(client, &mut report);
+    cases.run_native(native, &tables, &mut report);
+    native::scenarios(client, native, &tables, &mut report);
+    native::allowing_unregistered(client, allowing, &mut report);
+    discover::scenarios(client, native, &mut report, &pdp);
+    cost::measure(client, native, &pdp, &report);
+    propagation::scenarios(client, native, &mut report, &mut processes, &pdp);
+    trust::scenarios(client, native, &mut report, &pdp);
+    fail_closed::scenarios(client, native, &mut report, &mut processes, &pdp);
+    differential::scenario(client, native, &pdp, &root, &mut report);
     drop(processes);
     report.finish(started.elapsed(), &run_dir)
+}
+
+/// `cargo xtask differential`: the governed catalog and native enforcement against the reference
+/// model on random estates (see `differential`).
+pub fn differential(args: &[String]) -> Result<()> {
+    let options = differential::Options::parse(args)?;
+    let root = install::workspace_root();
+    let Stack {
+        processes,
+        pdp,
+        trinos,
+        run_dir: _,
+    } = Stack::start(
+        &root,
+        &[Enforcement::GovernedCatalog, Enforcement::Native],
+        &root.join("tests/e2e/scenario.yaml"),
+    )?;
+    let outcome = differential::run(&trinos[0], &trinos[1], &pdp, &root, &options);
+    drop(processes);
+    outcome
+}
+
+/// A running PDP and one Trino per way in, all against it, laid out under `target/e2e`.
+struct Stack {
+    processes: Processes,
+    pdp: PdpLauncher,
+    trinos: Vec<Trino>,
+    run_dir: PathBuf,
+}
+
+impl Stack {
+    /// Builds what is needed, serves a copy of `policy_file`, and starts one Trino per entry of
+    /// `enforcements` (the first in `target/e2e`, the others in subdirectories), ready to query.
+    fn start(root: &Path, enforcements: &[Enforcement], policy_file: &Path) -> Result<Stack> {
+        let java_home = install::java_home()?;
+        let built = install::Built {
+            trino: install::ensure_trino(&install::cache_dir()?, &java_home)?,
+            plugin_zip: install::build_plugin(root, &java_home)?,
+            java_home,
+        };
+        let veil = install::build_server(root)?;
+
+        let run_dir = install::target_dir(root).join("e2e");
+        if run_dir.exists() {
+            fs::remove_dir_all(&run_dir)
+                .with_context(|| format!("removing {}", run_dir.display()))?;
+        }
+        let mut ports = Vec::new();
+        while ports.len() < enforcements.len() + 1 {
+            let port = install::free_port()?;
+            if !ports.contains(&port) {
+                ports.push(port);
+            }
+        }
+        let pdp_port = ports[0];
+        fs::create_dir_all(&run_dir)?;
+        let tls = Tls::create(&run_dir.join("tls"))?;
+        let installs: Vec<(Enforcement, PathBuf, u16)> = enforcements
+            .iter()
+            .zip(&ports[1..])
+            .map(|(&enforcement, &port)| {
+                let directory = match enforcement {
+                    Enforcement::GovernedCatalog => run_dir.clone(),
+                    Enforcement::Native => run_dir.join("native"),
+                    Enforcement::NativeAllowingUnregistered => run_dir.join("native-allow"),
+                };
+                (enforcement, directory, port)
+            })
+            .collect();
+        for (enforcement, directory, port) in &installs {
+            install::layout(
+                root,
+                directory,
+                *enforcement,
+                &built,
+                Ports {
+                    trino: *port,
+                    pdp: pdp_port,
+                },
+                &tls,
+            )?;
+        }
+
+        // The PDP serves a copy, which the propagation scenario edits.
+        let policy = run_dir.join("policy.yaml");
+        fs::copy(policy_file, &policy)?;
+        // The PDP requires tokens: the plugin's for the query path, the admin's for PolicyAdmin.
+        let auth = run_dir.join("auth.yaml");
+        pdp::write_tokens(&auth)?;
+
+        let mut processes = Processes::new()?;
+        let pdp = PdpLauncher {
+            binary: veil,
+            config: policy,
+            port: pdp_port,
+            log: run_dir.join("veil.log"),
+            store: format!("sqlite://{}", run_dir.join("veil.db").display()),
+            auth,
+            tls,
+        };
+        pdp.start(&mut processes)?;
+        let ways: Vec<String> = installs
+            .iter()
+            .map(|(enforcement, _, port)| format!("{port} ({})", enforcement.describe()))
+            .collect();
+        step(&format!(
+            "starting Trino {TRINO_VERSION} on ports {}",
+            ways.join(", ")
+        ));
+        let trino_started = Instant::now();
+        for (enforcement, directory, _) in &installs {
+            processes.spawn(
+                enforcement.process_name(),
+                install::trino_command(directory, &built.trino, &built.java_home)?,
+                &directory.join("trino.log"),
+            )?;
+        }
+        let mut trinos = Vec::new();
+        for (enforcement, directory, port) in &installs {
+            let trino = Trino::new(*port);
+            trino.wait_until_ready(
+                &mut processes,
+                enforcement.process_name(),
+                &directory.join("trino.log"),
+            )?;
+            trinos.push(trino);
+        }
+        println!(
+            "e2e: the Trinos are ready in {:.0?} (logs in {})",
+            trino_started.elapsed(),
+            run_dir.display()
+        );
+        Ok(Stack {
+            processes,
+            pdp,
+            trinos,
+            run_dir,
+        })
+    }
 }

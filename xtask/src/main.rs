@@ -12,9 +12,12 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(),
         Some("e2e") => e2e::run(&args[1..]),
+        Some("differential") => e2e::differential(&args[1..]),
         Some("bench") => bench(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <test|e2e|bench [--quick]>");
+            eprintln!(
+                "usage: cargo xtask <test|e2e [FILTER..]|differential [--cases N] [--seed S]|bench [--quick]>"
+            );
             return ExitCode::from(2);
         }
     };

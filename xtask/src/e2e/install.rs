@@ -209,6 +209,25 @@ pub(super) enum Enforcement {
     NativeAllowingUnregistered,
 }
 
+impl Enforcement {
+    pub(super) fn describe(self) -> &'static str {
+        match self {
+            Enforcement::GovernedCatalog => "governed catalog",
+            Enforcement::Native => "native enforcement",
+            Enforcement::NativeAllowingUnregistered => "native, unregistered tables allowed",
+        }
+    }
+
+    /// The supervisor's name for its Trino process.
+    pub(super) fn process_name(self) -> &'static str {
+        match self {
+            Enforcement::GovernedCatalog => "trino",
+            Enforcement::Native => "trino-native",
+            Enforcement::NativeAllowingUnregistered => "trino-native-allow",
+        }
+    }
+}
+
 /// Lays out a Trino install under `run_dir` from `deploy/trino/` (and, for native enforcement,
 /// `deploy/trino/native/`), rewriting only ports and paths.
 pub(super) fn layout(

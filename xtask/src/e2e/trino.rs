@@ -100,6 +100,12 @@ impl Trino {
         session: &[(&str, &str)],
         sql: &str,
     ) -> Result<(Vec<Vec<Value>>, Option<QueryError>, String)> {
+        let answer = self.answer(user, session, sql)?;
+        Ok((answer.rows, answer.error, answer.id))
+    }
+
+    /// Runs a statement to the end: everything Trino said about it.
+    pub(super) fn answer(&self, user: &str, session: &[(&str, &str)], sql: &str) -> Result<Answer> {
         let deadline = Instant::now() + QUERY_DEADLINE;
         let mut request = self
             .agent
@@ -132,7 +138,22 @@ impl Trino {
             .unwrap_or_default()
             .to_owned();
         let mut rows = Vec::new();
+        let mut columns = Vec::new();
         loop {
+            if columns.is_empty()
+                && let Some(described) = page.get("columns").and_then(Value::as_array)
+            {
+                columns = described
+                    .iter()
+                    .map(|column| {
+                        column
+                            .get("name")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_owned()
+                    })
+                    .collect();
+            }
             if let Some(data) = page.get("data").and_then(Value::as_array) {
                 for row in data {
                     rows.push(row.as_array().cloned().unwrap_or_default());
@@ -146,17 +167,23 @@ impl Trino {
                         .unwrap_or_default()
                         .to_owned()
                 };
-                return Ok((
+                return Ok(Answer {
+                    id: query_id,
+                    columns,
                     rows,
-                    Some(QueryError {
+                    error: Some(QueryError {
                         name: text("errorName"),
                         message: text("message"),
                     }),
-                    query_id,
-                ));
+                });
             }
             let Some(next) = page.get("nextUri").and_then(Value::as_str) else {
-                return Ok((rows, None, query_id));
+                return Ok(Answer {
+                    id: query_id,
+                    columns,
+                    rows,
+                    error: None,
+                });
             };
             ensure!(
                 Instant::now() < deadline,
@@ -326,6 +353,14 @@ impl Trino {
         );
         Ok(())
     }
+}
+
+/// A statement's query id, result columns, rows, and error if it failed.
+pub(super) struct Answer {
+    pub(super) id: String,
+    pub(super) columns: Vec<String>,
+    pub(super) rows: Vec<Vec<Value>>,
+    pub(super) error: Option<QueryError>,
 }
 
 /// Where Trino's time went for one query, as its `queryStats` report it.

@@ -1,0 +1,942 @@
+//! Differential testing: random estates from `tests/differential/generate.py`, queried through a
+//! real Trino both ways in (the governed catalog and native enforcement) and compared with the
+//! reference model `tests/differential/model.py`, which was written from the documentation alone
+//! and shares no code with the PDP.
+//!
+//! A *case* is one query of one estate: a user, optionally a project, and a data source, checked
+//! in both ways against the model's answer (the rows as a multiset, or that the table is absent,
+//! or that the project is refused). A mismatch is shrunk to a smaller estate that still
+//! mismatches, and written as a reproducer under `target/differential/`; replaying it is
+//! `cargo xtask differential --replay FILE`. Every reproducer that found a bug is kept in
+//! `tests/differential/regressions/`, which every run replays first.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+use serde_json::{Value, json};
+
+use super::pdp::PdpLauncher;
+use super::report::Report;
+use super::trino::{CREDENTIAL, Trino};
+use super::trust::{MASK_KEY, NEXT_MASK_KEY};
+use super::{ADMIN, ADMIN_TOKEN};
+
+/// The cases the e2e run (and so CI) compares, beyond the regressions.
+const E2E_CASES: usize = 200;
+/// Queries in flight at once against each Trino.
+const CONCURRENCY: usize = 4;
+/// Mismatches shrunk per run (the others are written as they are), and the time each may take.
+const SHRUNK_PER_RUN: usize = 5;
+const SHRINK_BUDGET: Duration = Duration::from_secs(120);
+
+pub(super) struct Options {
+    cases: usize,
+    seed: u64,
+    replay: Vec<PathBuf>,
+}
+
+impl Options {
+    pub(super) fn parse(args: &[String]) -> Result<Options> {
+        let mut options = Options {
+            cases: 1000,
+            seed: 1,
+            replay: Vec::new(),
+        };
+        let mut args = args.iter();
+        while let Some(arg) = args.next() {
+            let mut value = |name: &str| {
+                args.next()
+                    .with_context(|| format!("`{name}` needs a value"))
+                    .cloned()
+            };
+            match arg.as_str() {
+                "--cases" => {
+                    options.cases = value("--cases")?
+                        .parse()
+                        .context("`--cases` must be a number")?
+                }
+                "--seed" => {
+                    options.seed = value("--seed")?
+                        .parse()
+                        .context("`--seed` must be a number")?
+                }
+                "--replay" => options.replay.push(PathBuf::from(value("--replay")?)),
+                other => bail!(
+                    "unknown argument `{other}`; usage: cargo xtask differential [--cases N] [--seed S] [--replay FILE]..."
+                ),
+            }
+        }
+        Ok(options)
+    }
+}
+
+/// The e2e run's scenario: the regressions, then [`E2E_CASES`] cases from seed 1.
+pub(super) fn scenario(
+    governed: &Trino,
+    native: &Trino,
+    pdp: &PdpLauncher,
+    root: &Path,
+    report: &mut Report,
+) {
+    report.check(
+        &format!("differential: {E2E_CASES} random cases and the regressions agree with the reference model, both ways"),
+        || {
+            let options = Options {
+                cases: E2E_CASES,
+                seed: 1,
+                replay: Vec::new(),
+            };
+            run(governed, native, pdp, root, &options)
+        },
+    );
+}
+
+/// Runs the regressions and the replays, then random estates from `options.seed` on until
+/// `options.cases` cases have been compared; fails when any case mismatched.
+pub(super) fn run(
+    governed: &Trino,
+    native: &Trino,
+    pdp: &PdpLauncher,
+    root: &Path,
+    options: &Options,
+) -> Result<()> {
+    let started = Instant::now();
+    let runner = Runner {
+        governed,
+        native,
+        pdp,
+        root,
+        work: super::install::target_dir(root).join("differential"),
+        today: today(native)?,
+    };
+    fs::create_dir_all(&runner.work)?;
+    runner.prepare(governed)?;
+    runner.prepare(native)?;
+    let mut estates: Vec<(String, Value)> = Vec::new();
+    let regressions = root.join("tests/differential/regressions");
+    let mut files: Vec<PathBuf> = match fs::read_dir(&regressions) {
+        Ok(entries) => entries
+            .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+            .filter(|path| {
+                path.extension()
+                    .is_some_and(|extension| extension == "json")
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    files.sort();
+    files.extend(options.replay.iter().cloned());
+    for file in files {
+        let text =
+            fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+        let estate: Value = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not an estate", file.display()))?;
+        estates.push((file.display().to_string(), estate));
+    }
+    let mut totals = Totals::default();
+    let mut failures = Vec::new();
+    for (name, estate) in estates {
+        runner.check_estate(&name, &estate, &mut totals, &mut failures)?;
+    }
+    let mut seed = options.seed;
+    let random_start = totals.cases;
+    while totals.cases - random_start < options.cases {
+        let estate = runner.generate(seed)?;
+        runner.check_estate(&format!("seed {seed}"), &estate, &mut totals, &mut failures)?;
+        seed += 1;
+    }
+    let elapsed = started.elapsed();
+    println!(
+        "        {} cases in {} estates ({} rows, {} absent, {} refused), seeds {}..{}, {:.0?} ({:.0} cases/s)",
+        totals.cases,
+        totals.estates,
+        totals.rows,
+        totals.absent,
+        totals.refused,
+        options.seed,
+        seed,
+        elapsed,
+        totals.cases as f64 / elapsed.as_secs_f64()
+    );
+    if failures.is_empty() {
+        return Ok(());
+    }
+    for failure in &failures {
+        println!("        mismatch: {failure}");
+    }
+    bail!(
+        "{} of {} cases disagree with the model; reproducers in {}",
+        failures.len(),
+        totals.cases,
+        runner.work.display()
+    )
+}
+
+#[derive(Default)]
+struct Totals {
+    estates: usize,
+    cases: usize,
+    rows: usize,
+    absent: usize,
+    refused: usize,
+}
+
+/// What one way in (or the model) answered for a case.
+#[derive(Debug, Clone, PartialEq)]
+enum Outcome {
+    /// Canonical rows, each in the data source's column order, sorted: a multiset.
+    Rows(Vec<Vec<String>>),
+    Absent,
+    Refused,
+    /// Anything else: an error no case should get.
+    Failed(String),
+}
+
+impl Outcome {
+    fn summary(&self) -> String {
+        match self {
+            Outcome::Rows(rows) => format!("{} rows", rows.len()),
+            other => other.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Outcome::Rows(rows) if rows.len() <= 8 => {
+                write!(formatter, "{} rows {rows:?}", rows.len())
+            }
+            Outcome::Rows(rows) => write!(formatter, "{} rows, first {:?}", rows.len(), &rows[..8]),
+            Outcome::Absent => write!(formatter, "absent"),
+            Outcome::Refused => write!(formatter, "refused"),
+            Outcome::Failed(error) => write!(formatter, "failed: {error}"),
+        }
+    }
+}
+
+/// The three answers to one case.
+struct Answers {
+    expected: Outcome,
+    governed: Outcome,
+    native: Outcome,
+}
+
+impl Answers {
+    fn agree(&self) -> bool {
+        self.governed == self.expected && self.native == self.expected
+    }
+
+    /// How the ways in differ from the model: each one's outcome, and for rows the first row
+    /// of each multiset that the model's lacks, and the other way round.
+    fn difference(&self) -> String {
+        let mut parts = vec![format!("model {}", self.expected.summary())];
+        for (way, outcome) in [
+            ("governed catalog", &self.governed),
+            ("native", &self.native),
+        ] {
+            if outcome == &self.expected {
+                parts.push(format!("{way} agrees"));
+                continue;
+            }
+            let mut part = format!("{way} {}", outcome.summary());
+            if let (Outcome::Rows(expected), Outcome::Rows(rows)) = (&self.expected, outcome) {
+                if let Some(row) = rows.iter().find(|row| !expected.contains(row)) {
+                    part.push_str(&format!(", has {row:?}"));
+                }
+                if let Some(row) = expected.iter().find(|row| !rows.contains(row)) {
+                    part.push_str(&format!(", lacks {row:?}"));
+                }
+            }
+            parts.push(part);
+        }
+        parts.join("; ")
+    }
+}
+
+struct Runner<'a> {
+    governed: &'a Trino,
+    native: &'a Trino,
+    pdp: &'a PdpLauncher,
+    root: &'a Path,
+    work: PathBuf,
+    today: String,
+}
+
+impl Runner<'_> {
+    /// The schema the generator's memory tables live in.
+    fn prepare(&self, trino: &Trino) -> Result<()> {
+        trino.rows(ADMIN, &[], "CREATE SCHEMA IF NOT EXISTS memory.diff")?;
+        Ok(())
+    }
+
+    fn generate(&self, seed: u64) -> Result<Value> {
+        let output = Command::new("python3")
+            .arg(self.root.join("tests/differential/generate.py"))
+            .args(["--seed", &seed.to_string(), "--today", &self.today])
+            .output()
+            .context("running python3 tests/differential/generate.py")?;
+        ensure!(
+            output.status.success(),
+            "generate.py --seed {seed} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).context("generate.py printed no estate")
+    }
+
+    /// Installs an estate, compares every case, shrinks and writes each mismatch, and removes
+    /// the estate's tables again.
+    fn check_estate(
+        &self,
+        name: &str,
+        estate: &Value,
+        totals: &mut Totals,
+        failures: &mut Vec<String>,
+    ) -> Result<()> {
+        let tables = Tables::of(estate)?;
+        for trino in [self.governed, self.native] {
+            tables.create(trino)?;
+        }
+        let raw = tables.read(self.native)?;
+        let outcome = self.compare_all(estate, &raw);
+        for trino in [self.governed, self.native] {
+            tables.drop(trino)?;
+        }
+        let results = outcome.with_context(|| format!("estate {name}"))?;
+        totals.estates += 1;
+        for (query, answers) in results {
+            totals.cases += 1;
+            match answers.expected {
+                Outcome::Rows(_) => totals.rows += 1,
+                Outcome::Absent => totals.absent += 1,
+                Outcome::Refused => totals.refused += 1,
+                Outcome::Failed(_) => {}
+            }
+            if answers.agree() {
+                continue;
+            }
+            let id = query["id"].as_str().unwrap_or("case").to_owned();
+            let shrink = failures.len() < SHRUNK_PER_RUN;
+            let reproducer = self.reproduce(estate, &query, &raw, shrink)?;
+            failures.push(format!(
+                "{name}, case {id}: {} (reproducer {})",
+                answers.difference(),
+                reproducer.display()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Applies the estate's bundle and answers every one of its queries three ways.
+    fn compare_all(&self, estate: &Value, raw: &RawTables) -> Result<Vec<(Value, Answers)>> {
+        self.apply(&estate["bundle"])?;
+        let queries = estate["queries"]
+            .as_array()
+            .context("an estate without queries")?
+            .clone();
+        let expected = self.model(estate, &queries, raw)?;
+        let data_sources = DataSources::of(&estate["bundle"])?;
+        let governed =
+            self.observe_all(self.governed, Way::GovernedCatalog, &queries, &data_sources)?;
+        let native = self.observe_all(self.native, Way::Native, &queries, &data_sources)?;
+        Ok(queries
+            .into_iter()
+            .zip(expected)
+            .zip(governed.into_iter().zip(native))
+            .map(|((query, expected), (governed, native))| {
+                (
+                    query,
+                    Answers {
+                        expected,
+                        governed,
+                        native,
+                    },
+                )
+            })
+            .collect())
+    }
+
+    fn apply(&self, bundle: &Value) -> Result<()> {
+        let file = self.work.join("bundle.yaml");
+        // JSON is YAML: the bundle goes to the PDP exactly as the generator wrote it.
+        fs::write(&file, serde_json::to_string_pretty(bundle)?)?;
+        let output = self
+            .pdp
+            .cli(ADMIN_TOKEN)
+            .arg("apply")
+            .arg(&file)
+            .args(["--server", &self.pdp.url()])
+            .output()?;
+        ensure!(
+            output.status.success(),
+            "veil apply refused the bundle: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Ok(())
+    }
+
+    /// The model's answer to every query, in order.
+    fn model(&self, estate: &Value, queries: &[Value], raw: &RawTables) -> Result<Vec<Outcome>> {
+        let data_sources = DataSources::of(&estate["bundle"])?;
+        let cases: Vec<Value> = queries
+            .iter()
+            .map(|query| {
+                let name = query["data_source"].as_str().unwrap_or_default();
+                let table = data_sources
+                    .backing(name)
+                    .and_then(|backing| raw.0.get(backing))
+                    .cloned()
+                    .unwrap_or_else(|| json!({"columns": [], "rows": []}));
+                json!({
+                    "id": query["id"],
+                    "user": query["user"],
+                    "trino_groups": [],
+                    "project": query["project"],
+                    "data_source": name,
+                    "raw": table,
+                })
+            })
+            .collect();
+        let input = json!({
+            "bundle": estate["bundle"],
+            "now": format!("{} 12:00:00", self.today),
+            "keys": {"default": MASK_KEY, "next": NEXT_MASK_KEY},
+            "trust_trino_groups": true,
+            "cases": cases,
+        });
+        let mut child = Command::new("python3")
+            .arg(self.root.join("tests/differential/model.py"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("running python3 tests/differential/model.py")?;
+        child
+            .stdin
+            .take()
+            .context("the model's stdin")?
+            .write_all(serde_json::to_string(&input)?.as_bytes())?;
+        let output = child.wait_with_output()?;
+        ensure!(
+            output.status.success(),
+            "model.py failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let answers: Vec<Value> = String::from_utf8(output.stdout)?
+            .lines()
+            .map(serde_json::from_str)
+            .collect::<Result<_, _>>()
+            .context("model.py printed a line that is not JSON")?;
+        ensure!(
+            answers.len() == queries.len(),
+            "the model answered {} of {} cases",
+            answers.len(),
+            queries.len()
+        );
+        answers
+            .iter()
+            .zip(queries)
+            .map(|(answer, query)| {
+                let name = query["data_source"].as_str().unwrap_or_default();
+                Ok(match answer["outcome"].as_str() {
+                    Some("rows") => {
+                        let columns = strings(&answer["columns"]);
+                        let rows = answer["rows"].as_array().cloned().unwrap_or_default();
+                        let rows: Vec<Vec<Value>> = rows
+                            .iter()
+                            .map(|row| row.as_array().cloned().unwrap_or_default())
+                            .collect();
+                        rows_outcome(&columns, &columns, &rows, data_sources.types(name))?
+                    }
+                    Some("absent") => Outcome::Absent,
+                    Some("refused") => Outcome::Refused,
+                    other => bail!("the model answered {other:?} for {query}"),
+                })
+            })
+            .collect()
+    }
+
+    /// Every query through one Trino, [`CONCURRENCY`] at a time.
+    fn observe_all(
+        &self,
+        trino: &Trino,
+        way: Way,
+        queries: &[Value],
+        data_sources: &DataSources,
+    ) -> Result<Vec<Outcome>> {
+        let next = AtomicUsize::new(0);
+        let results: Mutex<Vec<Option<Result<Outcome>>>> =
+            Mutex::new((0..queries.len()).map(|_| None).collect());
+        thread::scope(|scope| {
+            for _ in 0..CONCURRENCY {
+                scope.spawn(|| {
+                    loop {
+                        let index = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(query) = queries.get(index) else {
+                            return;
+                        };
+                        let outcome = observe(trino, way, query, data_sources);
+                        if let Ok(mut results) = results.lock() {
+                            results[index] = Some(outcome);
+                        }
+                    }
+                });
+            }
+        });
+        results
+            .into_inner()
+            .map_err(|_| anyhow::anyhow!("a query thread panicked"))?
+            .into_iter()
+            .map(|result| result.context("a query was never run")?)
+            .collect()
+    }
+
+    /// Shrinks the estate to a smaller one whose case still mismatches, and writes it (with the
+    /// three answers) as a reproducer; returns its path.
+    fn reproduce(
+        &self,
+        estate: &Value,
+        query: &Value,
+        raw: &RawTables,
+        shrink: bool,
+    ) -> Result<PathBuf> {
+        let started = Instant::now();
+        let mut smallest = estate.clone();
+        smallest["queries"] = json!([query]);
+        let mut improved = shrink;
+        while improved && started.elapsed() < SHRINK_BUDGET {
+            improved = false;
+            for candidate in smaller(&smallest, query) {
+                // A candidate the PDP refuses (a policy naming a removed column) is no reproducer.
+                if let Ok(results) = self.compare_all(&candidate, raw)
+                    && results.iter().any(|(_, answers)| !answers.agree())
+                {
+                    smallest = candidate;
+                    improved = true;
+                    break;
+                }
+            }
+        }
+        let answers = self.compare_all(&smallest, raw)?;
+        let id = query["id"].as_str().unwrap_or("case").replace('/', "_");
+        let file = self.work.join(format!("mismatch-{id}.json"));
+        let mut reproducer = smallest.clone();
+        if let Some((_, answers)) = answers.first() {
+            reproducer["observed"] = json!({
+                "model": answers.expected.to_string(),
+                "governed_catalog": answers.governed.to_string(),
+                "native": answers.native.to_string(),
+            });
+        }
+        fs::write(&file, serde_json::to_string_pretty(&reproducer)?)?;
+        Ok(file)
+    }
+}
+
+/// Candidate estates one step smaller than `estate`, for shrinking: without one policy, one
+/// other data source, one other user, one project or purpose, one column of the case's data
+/// source, or one row of a memory table.
+fn smaller(estate: &Value, query: &Value) -> Vec<Value> {
+    let mut candidates = Vec::new();
+    let without = |path: &[&str], index: usize| {
+        let mut candidate = estate.clone();
+        let mut target = &mut candidate;
+        for key in path {
+            target = &mut target[*key];
+        }
+        if let Some(items) = target.as_array_mut() {
+            items.remove(index);
+        }
+        candidate
+    };
+    let count = |value: &Value| value.as_array().map_or(0, Vec::len);
+    let bundle = &estate["bundle"];
+    for index in 0..count(&bundle["policies"]) {
+        candidates.push(without(&["bundle", "policies"], index));
+    }
+    let case_source = query["data_source"].as_str().unwrap_or_default();
+    for (index, data_source) in bundle["data_sources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        if data_source["name"].as_str() != Some(case_source) {
+            candidates.push(without(&["bundle", "data_sources"], index));
+        } else {
+            for column in 0..count(&data_source["columns"]) {
+                let mut candidate = estate.clone();
+                if let Some(columns) =
+                    candidate["bundle"]["data_sources"][index]["columns"].as_array_mut()
+                {
+                    columns.remove(column);
+                }
+                candidates.push(candidate);
+            }
+        }
+    }
+    for (index, user) in bundle["users"].as_array().into_iter().flatten().enumerate() {
+        if user["name"] != query["user"] {
+            candidates.push(without(&["bundle", "users"], index));
+        }
+    }
+    for key in ["projects", "purposes"] {
+        for index in 0..count(&bundle[key]) {
+            candidates.push(without(&["bundle", key], index));
+        }
+    }
+    for (index, table) in estate["tables"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        for row in 0..count(&table["rows"]) {
+            let mut candidate = estate.clone();
+            if let Some(rows) = candidate["tables"][index]["rows"].as_array_mut() {
+                rows.remove(row);
+            }
+            candidates.push(candidate);
+        }
+    }
+    candidates
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Way {
+    GovernedCatalog,
+    Native,
+}
+
+/// One query through one way in.
+fn observe(trino: &Trino, way: Way, query: &Value, data_sources: &DataSources) -> Result<Outcome> {
+    let user = query["user"].as_str().context("a query without a user")?;
+    let name = query["data_source"]
+        .as_str()
+        .context("a query without a data source")?;
+    let project = query["project"].as_str();
+    let relation = match way {
+        Way::GovernedCatalog => {
+            let (schema, table) = name
+                .split_once('.')
+                .context("a data source name without a schema")?;
+            format!("veil.{}.{}", identifier(schema), identifier(table))
+        }
+        Way::Native => {
+            let backing = data_sources
+                .backing(name)
+                .context("a query of no data source")?;
+            backing
+                .split('.')
+                .map(identifier)
+                .collect::<Vec<_>>()
+                .join(".")
+        }
+    };
+    let credential = format!("{CREDENTIAL}veil.project");
+    let session: Vec<(&str, &str)> = project
+        .map(|project| vec![(credential.as_str(), project)])
+        .unwrap_or_default();
+    let answer = trino.answer(user, &session, &format!("SELECT * FROM {relation}"))?;
+    Ok(match answer.error {
+        None => {
+            let expected = data_sources.columns(name);
+            if let Way::GovernedCatalog = way {
+                // The view's columns are the data source's, in its order.
+                if answer.columns != expected {
+                    return Ok(Outcome::Failed(format!("columns {:?}", answer.columns)));
+                }
+            }
+            rows_outcome(
+                &answer.columns,
+                &expected,
+                &answer.rows,
+                data_sources.types(name),
+            )?
+        }
+        Some(error)
+            if matches!(error.name.as_str(), "TABLE_NOT_FOUND" | "SCHEMA_NOT_FOUND")
+                && error.message.contains("does not exist") =>
+        {
+            Outcome::Absent
+        }
+        Some(error)
+            if error.name == "PERMISSION_DENIED" && error.message.contains("not a member") =>
+        {
+            Outcome::Refused
+        }
+        Some(error) => Outcome::Failed(error.to_string()),
+    })
+}
+
+/// Rows as canonical text in `expected` column order, sorted; a missing or extra column fails.
+fn rows_outcome(
+    columns: &[String],
+    expected: &[String],
+    rows: &[Vec<Value>],
+    types: BTreeMap<String, String>,
+) -> Result<Outcome> {
+    let mut sorted_columns = columns.to_vec();
+    sorted_columns.sort();
+    let mut sorted_expected = expected.to_vec();
+    sorted_expected.sort();
+    if sorted_columns != sorted_expected {
+        return Ok(Outcome::Failed(format!(
+            "columns {columns:?}, expected {expected:?}"
+        )));
+    }
+    let positions: Vec<usize> = expected
+        .iter()
+        .map(|name| {
+            columns
+                .iter()
+                .position(|column| column == name)
+                .unwrap_or_default()
+        })
+        .collect();
+    let mut canonical: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            positions
+                .iter()
+                .zip(expected)
+                .map(|(&position, name)| {
+                    canonical_value(row.get(position).unwrap_or(&Value::Null), types.get(name))
+                })
+                .collect()
+        })
+        .collect();
+    canonical.sort();
+    Ok(Outcome::Rows(canonical))
+}
+
+/// A value's text for comparison: doubles to 12 significant digits (the model and Trino may
+/// round the last bit differently), everything else exactly as JSON.
+fn canonical_value(value: &Value, data_type: Option<&String>) -> String {
+    match (value, data_type.map(String::as_str)) {
+        (Value::Number(number), Some("double" | "real")) => {
+            format!("{:.11e}", number.as_f64().unwrap_or(f64::NAN))
+        }
+        _ => value.to_string(),
+    }
+}
+
+/// A Trino identifier, double-quoted with `"` doubled.
+fn identifier(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// A Trino string literal, single-quoted with `'` doubled.
+fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|item| item.as_str().map(str::to_owned))
+        .collect()
+}
+
+/// The current date of the Trino the run queries (UTC), which the generator keeps time windows
+/// away from and the model evaluates them on.
+fn today(trino: &Trino) -> Result<String> {
+    let rows = trino.rows(
+        ADMIN,
+        &[],
+        "SELECT CAST(CAST(current_timestamp AT TIME ZONE 'UTC' AS date) AS varchar)",
+    )?;
+    rows.first()
+        .and_then(|row| row.first())
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .context("Trino returned no current date")
+}
+
+/// The data sources of a bundle: backing table, columns and types by name.
+struct DataSources(BTreeMap<String, (String, Vec<(String, String)>)>);
+
+impl DataSources {
+    fn of(bundle: &Value) -> Result<DataSources> {
+        let mut by_name = BTreeMap::new();
+        for data_source in bundle["data_sources"].as_array().into_iter().flatten() {
+            let name = data_source["name"]
+                .as_str()
+                .context("a data source without a name")?;
+            let table = data_source["table"]
+                .as_str()
+                .context("a data source without a table")?;
+            let columns = data_source["columns"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|column| {
+                    (
+                        column["name"].as_str().unwrap_or_default().to_owned(),
+                        column["type"].as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect();
+            by_name.insert(name.to_owned(), (table.to_owned(), columns));
+        }
+        Ok(DataSources(by_name))
+    }
+
+    fn backing(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(|(table, _)| table.as_str())
+    }
+
+    fn columns(&self, name: &str) -> Vec<String> {
+        self.0
+            .get(name)
+            .map(|(_, columns)| columns.iter().map(|(name, _)| name.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    fn types(&self, name: &str) -> BTreeMap<String, String> {
+        self.0
+            .get(name)
+            .map(|(_, columns)| columns.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+/// An estate's tables: the memory tables it creates (with their rows) and the tpch ones it reads.
+struct Tables(Vec<Value>);
+
+/// Each backing table's full contents (`catalog.schema.table` → `{columns, rows}`), read as the
+/// run-as user, whom Veil never governs.
+struct RawTables(BTreeMap<String, Value>);
+
+impl Tables {
+    fn of(estate: &Value) -> Result<Tables> {
+        let tables = estate["tables"]
+            .as_array()
+            .context("an estate without tables")?;
+        Ok(Tables(tables.clone()))
+    }
+
+    fn name(table: &Value) -> String {
+        ["catalog", "schema", "name"]
+            .map(|key| table[key].as_str().unwrap_or_default())
+            .join(".")
+    }
+
+    fn quoted(table: &Value) -> String {
+        ["catalog", "schema", "name"]
+            .map(|key| identifier(table[key].as_str().unwrap_or_default()))
+            .join(".")
+    }
+
+    fn memory(&self) -> impl Iterator<Item = &Value> {
+        self.0.iter().filter(|table| table["rows"].is_array())
+    }
+
+    /// Creates the memory tables, typed exactly, every value cast to its column's type.
+    fn create(&self, trino: &Trino) -> Result<()> {
+        for table in self.memory() {
+            let quoted = Tables::quoted(table);
+            trino.rows(ADMIN, &[], &format!("DROP TABLE IF EXISTS {quoted}"))?;
+            let columns: Vec<(String, String)> = table["columns"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|column| {
+                    (
+                        column["name"].as_str().unwrap_or_default().to_owned(),
+                        column["type"].as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect();
+            let definition: Vec<String> = columns
+                .iter()
+                .map(|(name, data_type)| format!("{} {data_type}", identifier(name)))
+                .collect();
+            trino.rows(
+                ADMIN,
+                &[],
+                &format!("CREATE TABLE {quoted} ({})", definition.join(", ")),
+            )?;
+            let rows: Vec<String> = table["rows"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|row| {
+                    let values: Vec<String> = columns
+                        .iter()
+                        .enumerate()
+                        .map(|(index, (_, data_type))| typed_literal(&row[index], data_type))
+                        .collect();
+                    format!("({})", values.join(", "))
+                })
+                .collect();
+            if !rows.is_empty() {
+                trino.rows(
+                    ADMIN,
+                    &[],
+                    &format!("INSERT INTO {quoted} VALUES {}", rows.join(", ")),
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    fn drop(&self, trino: &Trino) -> Result<()> {
+        for table in self.memory() {
+            trino.rows(
+                ADMIN,
+                &[],
+                &format!("DROP TABLE IF EXISTS {}", Tables::quoted(table)),
+            )?;
+        }
+        Ok(())
+    }
+
+    fn read(&self, trino: &Trino) -> Result<RawTables> {
+        let mut raw = BTreeMap::new();
+        for table in &self.0 {
+            let answer = trino.answer(
+                ADMIN,
+                &[],
+                &format!("SELECT * FROM {}", Tables::quoted(table)),
+            )?;
+            if let Some(error) = answer.error {
+                bail!("reading {}: {error}", Tables::name(table));
+            }
+            raw.insert(
+                Tables::name(table),
+                json!({"columns": answer.columns, "rows": answer.rows}),
+            );
+        }
+        Ok(RawTables(raw))
+    }
+}
+
+/// A JSON value as a Trino literal of `data_type`.
+fn typed_literal(value: &Value, data_type: &str) -> String {
+    let text = match value {
+        Value::Null => "NULL".to_owned(),
+        Value::Bool(flag) => flag.to_string(),
+        Value::Number(number) if data_type == "double" => format!("DOUBLE '{number}'"),
+        Value::Number(number) => number.to_string(),
+        Value::String(text) if data_type == "date" => format!("DATE {}", literal(text)),
+        Value::String(text) if data_type.starts_with("decimal") => {
+            format!("DECIMAL {}", literal(text))
+        }
+        Value::String(text) => literal(text),
+        other => literal(&other.to_string()),
+    };
+    format!("CAST({text} AS {data_type})")
+}
