@@ -6,7 +6,8 @@
 //! Every claim is decided over every subject the estate allows (see `analysis_condition.rs`),
 //! so a finding is never a guess: where the analysis cannot be sure, it says nothing.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 
 use crate::analysis_condition::{Subjects, Verdict, condition_text};
@@ -117,6 +118,7 @@ struct Analyzer<'a> {
     /// Per policy, who it applies to: a subscription's `allow`, a mask's or row filter's `for`
     /// without `except`.
     applies_to: Vec<Condition>,
+    verdicts: RefCell<HashMap<String, Verdict>>,
 }
 
 fn with_ancestors<'t>(tags: impl Iterator<Item = &'t String>) -> BTreeSet<String> {
@@ -142,7 +144,8 @@ fn closest<'c>(name: &str, candidates: impl IntoIterator<Item = &'c str>) -> Opt
             let distance = strsim::levenshtein(&lowercase, &candidate.to_lowercase());
             (distance, candidate)
         })
-        .filter(|(distance, _)| *distance <= 2)
+        // Within 2 edits, and fewer than half the name's characters: `3` does not suggest `1`.
+        .filter(|(distance, _)| *distance <= 2 && distance * 2 < name.chars().count())
         .min_by_key(|(distance, _)| *distance)
         .map(|(_, candidate)| candidate)
 }
@@ -222,6 +225,7 @@ impl<'a> Analyzer<'a> {
             column_tags,
             inert: HashSet::new(),
             applies_to,
+            verdicts: RefCell::default(),
         }
     }
 
@@ -238,8 +242,15 @@ impl<'a> Analyzer<'a> {
         ));
     }
 
+    /// Decided once per distinct condition: a global mask asks the same question per column.
     fn verdict(&self, condition: &Condition) -> Verdict {
-        self.subjects.verdict(condition)
+        let key = format!("{condition:?}");
+        if let Some(&verdict) = self.verdicts.borrow().get(&key) {
+            return verdict;
+        }
+        let verdict = self.subjects.verdict(condition);
+        self.verdicts.borrow_mut().insert(key, verdict);
+        verdict
     }
 
     /// The data sources a policy's `on` reaches.
@@ -956,6 +967,7 @@ mod tests {
         assert_eq!(closest("pii.email", names), Some("PII.Email"));
         assert_eq!(closest("Marketing", names), None);
         assert_eq!(closest("PII", names), None);
+        assert_eq!(closest("3", ["1", "2"]), None);
     }
 
     #[test]

@@ -191,7 +191,7 @@ fn evaluate(expression: &Expr, known: KnownCall<'_>) -> Values {
                 false_: a.false_ && b.false_,
                 null: (a.null && (b.false_ || b.null)) || (b.null && (a.false_ || a.null)),
                 why: match (a.why, b.why) {
-                    (Some(a), Some(b)) => Some(format!("{a} and {b}")),
+                    (Some(a), Some(b)) => Some(format!("neither side is: {a}; {b}")),
                     _ => None,
                 },
             }
