@@ -84,7 +84,23 @@ impl Findings {
 /// Analyses an estate; no finding has a line until [`Findings::locate`].
 pub fn analyze(estate: &Estate) -> Findings {
     let unknown_user = Subjects::unknown_user_name(estate);
-    let mut analyzer = Analyzer::new(estate, Subjects::new(estate, &unknown_user));
+    let mut named = HashSet::new();
+    for policy in &estate.policies {
+        let conditions: Vec<&Condition> = match &policy.rule {
+            Rule::Subscription { allow } => vec![allow],
+            Rule::Mask(mask) => audience_parts(&mask.audience),
+            Rule::RowFilter(filter) => audience_parts(&filter.audience),
+        };
+        for condition in conditions {
+            condition.visit(&mut |inner| {
+                if let Condition::Users(users) = inner {
+                    named.extend(users.iter().map(String::as_str));
+                }
+            });
+        }
+    }
+    let subjects = Subjects::new(estate, &unknown_user, &named);
+    let mut analyzer = Analyzer::new(estate, subjects);
     for id in 0..estate.policies.len() {
         analyzer.policy(id);
     }
@@ -119,6 +135,8 @@ struct Analyzer<'a> {
     /// without `except`.
     applies_to: Vec<Condition>,
     verdicts: RefCell<HashMap<String, Verdict>>,
+    /// Per policy, the (data source, column) pairs it competes for as a mask.
+    mask_columns: Vec<Vec<(DataSourceId, usize)>>,
 }
 
 fn with_ancestors<'t>(tags: impl Iterator<Item = &'t String>) -> BTreeSet<String> {
@@ -214,7 +232,16 @@ impl<'a> Analyzer<'a> {
                 Rule::RowFilter(filter) => audience(&filter.audience),
             })
             .collect();
+        let mut mask_columns = vec![Vec::new(); estate.policies.len()];
+        for (source, bindings) in estate.bindings.iter().enumerate() {
+            for (column, candidates) in bindings.masks.iter().enumerate() {
+                for candidate in candidates {
+                    mask_columns[candidate.policy].push((source, column));
+                }
+            }
+        }
         Analyzer {
+            mask_columns,
             estate,
             subjects,
             findings: Vec::new(),
@@ -263,15 +290,7 @@ impl<'a> Analyzer<'a> {
 
     /// The (data source, column) pairs a mask competes for.
     fn mask_columns(&self, id: PolicyId) -> Vec<(DataSourceId, usize)> {
-        let mut columns = Vec::new();
-        for (source, bindings) in self.estate.bindings.iter().enumerate() {
-            for (column, candidates) in bindings.masks.iter().enumerate() {
-                if candidates.iter().any(|candidate| candidate.policy == id) {
-                    columns.push((source, column));
-                }
-            }
-        }
-        columns
+        self.mask_columns[id].clone()
     }
 
     /// The checks of one policy on its own: names, reach, conditions, predicates.

@@ -45,17 +45,59 @@ struct Mentions<'c> {
 }
 
 impl<'e> Subjects<'e> {
-    pub(crate) fn new(estate: &'e Estate, unknown_user: &'e str) -> Subjects<'e> {
+    /// `named`: every user some condition names; other users with the same groups, attributes
+    /// and projects' purposes are told apart by no condition, so one of them stands for all.
+    pub(crate) fn new(
+        estate: &'e Estate,
+        unknown_user: &'e str,
+        named: &HashSet<&str>,
+    ) -> Subjects<'e> {
         let mut projects: Vec<_> = estate.projects().collect();
         projects.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut profiles = HashSet::new();
         let mut classes = Vec::new();
         for user in estate.users() {
-            classes.push((user.name.as_str(), None));
-            for project in &projects {
-                if project.members.contains(&user.name) {
-                    classes.push((user.name.as_str(), Some(project.name.as_str())));
-                }
+            let mut groups: Vec<&str> = user.groups.iter().map(String::as_str).collect();
+            groups.sort_unstable();
+            groups.dedup();
+            let mut attributes: Vec<(&str, Vec<&str>)> = user
+                .attributes
+                .iter()
+                .map(|(key, values)| {
+                    let mut values: Vec<&str> = values.iter().map(String::as_str).collect();
+                    values.sort_unstable();
+                    values.dedup();
+                    (key.as_str(), values)
+                })
+                .collect();
+            attributes.retain(|(_, values)| !values.is_empty());
+            let member_of: Vec<&str> = projects
+                .iter()
+                .filter(|project| project.members.contains(&user.name))
+                .map(|project| project.name.as_str())
+                .collect();
+            let mut purposes: Vec<Vec<&str>> = member_of
+                .iter()
+                .filter_map(|&project| estate.project(project))
+                .map(|project| {
+                    let mut purposes: Vec<&str> =
+                        project.purposes.iter().map(String::as_str).collect();
+                    purposes.sort_unstable();
+                    purposes
+                })
+                .collect();
+            purposes.sort_unstable();
+            let is_named = named.contains(user.name.as_str());
+            let profile = (groups, attributes, purposes);
+            if !is_named && !profiles.insert(profile) {
+                continue;
             }
+            classes.push((user.name.as_str(), None));
+            classes.extend(
+                member_of
+                    .into_iter()
+                    .map(|project| (user.name.as_str(), Some(project))),
+            );
         }
         classes.push((unknown_user, None));
         Subjects { estate, classes }
