@@ -151,6 +151,11 @@ impl Estate {
         self.users.get(name).map(|&index| &self.file.users[index])
     }
 
+    /// The users as the bundle lists them.
+    pub fn users(&self) -> &[UserSpec] {
+        &self.file.users
+    }
+
     pub fn project(&self, name: &str) -> Option<&Project> {
         self.projects.get(name)
     }

@@ -4,6 +4,9 @@
 //!
 //! Pure: no I/O, no SQL generation, no knowledge of gRPC.
 
+mod analysis; // `analyze`: warnings for `veil check` (`Findings`, `Finding`, `FindingKind`)
+mod analysis_condition; // conditions decided over every subject an estate allows
+mod analysis_predicate; // row predicates that are never true, read with sqlparser
 mod binding; // `Bindings`: the policies bearing on each data source; the mask conflict rules
 mod bundle; // `Bundle` and its `*Spec` types: the policy file as written (serde)
 mod change; // `EntityKind`, editing one entity, `diff` of two bundles, what a change `affected`
@@ -18,6 +21,7 @@ mod trino_type; // `TrinoType`: column types parsed, never pasted
 mod validate; // every check `Estate::new` makes of the entities, all problems at once
 mod validate_policy; // the checks of one policy: target, conditions, options, method, predicate
 
+pub use analysis::{Finding, FindingKind, Findings, analyze};
 pub use binding::{Bindings, MaskCandidate, targets_data_source};
 pub use bundle::*;
 pub use change::{

@@ -20,7 +20,7 @@ impl LoadErrors {
 
 /// The 1-based line of an entity: the settings' only setting, `mask_key`, or the line where
 /// `name: <name>` first appears inside the entity's top-level section.
-fn entity_line(source: &str, entity: &Entity) -> Option<usize> {
+pub(crate) fn entity_line(source: &str, entity: &Entity) -> Option<usize> {
     let section = match entity.kind {
         EntityKind::DataSource => "data_sources",
         EntityKind::User => "users",

@@ -145,8 +145,13 @@ enum Command {
         /// `schema.table` in the governed catalog.
         table: String,
     },
-    /// Validate a policy file and list every problem.
-    Check { file: PathBuf },
+    /// Validate a policy file and list every problem, then every warning.
+    Check {
+        file: PathBuf,
+        /// Exit non-zero when there is any warning, not only on errors.
+        #[arg(long)]
+        deny_warnings: bool,
+    },
     /// Read a catalog's tables and columns from Trino and write them as data sources.
     Discover {
         /// Trino's HTTP address, e.g. `http://localhost:8080`.
@@ -196,17 +201,37 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Check { file } => {
+        Command::Check {
+            file,
+            deny_warnings,
+        } => {
             let text = policy_file::read(&file)?;
             match Compiler::from_yaml(&text, "") {
                 Ok(compiler) => {
                     let estate = compiler.estate();
+                    let mut findings = veil_policy::analyze(estate);
+                    findings.locate(&text);
+                    for finding in &findings.0 {
+                        let line = finding
+                            .line
+                            .map_or_else(String::new, |line| format!("{line}:"));
+                        println!(
+                            "{}:{line} warning: {}: {}",
+                            file.display(),
+                            finding.entity,
+                            finding.reason
+                        );
+                    }
                     println!(
-                        "{}: ok ({} data sources, {} policies)",
+                        "{}: ok ({} data sources, {} policies, {} warning(s))",
                         file.display(),
                         estate.data_sources.len(),
-                        estate.policies.len()
+                        estate.policies.len(),
+                        findings.0.len()
                     );
+                    if deny_warnings && !findings.0.is_empty() {
+                        return Ok(ExitCode::FAILURE);
+                    }
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(errors) => {

@@ -30,26 +30,50 @@ pub fn check_cases(
     }
     inputs.sort();
     assert!(!inputs.is_empty(), "no cases in {}", directory.display());
-    let update = std::env::var_os("UPDATE_EXPECT").is_some();
     let mut mismatches = Vec::new();
     for input in inputs {
-        let name = input.file_stem().unwrap().to_string_lossy().into_owned();
-        let text = std::fs::read_to_string(&input).unwrap();
-        let actual = check(&name, &text);
         let expected_path = input.with_extension(expected);
-        if update {
-            std::fs::write(&expected_path, &actual).unwrap();
-            continue;
-        }
-        let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
-        if expected != actual {
-            mismatches.push(format!(
-                "{} differs (UPDATE_EXPECT=1 re-blesses):\n--- expected\n{expected}\n--- actual\n{actual}",
-                expected_path.display()
-            ));
-        }
+        mismatches.extend(compare(&input, &expected_path, &check));
     }
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+/// Runs `check` on one case file anywhere in the repository (`input`, relative to `crate_dir`)
+/// and compares with `expected` (relative to `<crate>/tests/it`), for a file that is not in a
+/// case directory, such as an example.
+pub fn check_file(
+    crate_dir: &str,
+    input: &str,
+    expected: &str,
+    check: impl Fn(&str, &str) -> String,
+) {
+    let input = Path::new(crate_dir).join(input);
+    let expected = Path::new(crate_dir).join("tests/it").join(expected);
+    if let Some(mismatch) = compare(&input, &expected, &check) {
+        panic!("{mismatch}");
+    }
+}
+
+/// One case against its expected file; with `UPDATE_EXPECT` set, writes the expected file.
+fn compare(
+    input: &Path,
+    expected_path: &Path,
+    check: &impl Fn(&str, &str) -> String,
+) -> Option<String> {
+    let name = input.file_stem().unwrap().to_string_lossy().into_owned();
+    let text = std::fs::read_to_string(input).unwrap();
+    let actual = check(&name, &text);
+    if std::env::var_os("UPDATE_EXPECT").is_some() {
+        std::fs::write(expected_path, &actual).unwrap();
+        return None;
+    }
+    let expected = std::fs::read_to_string(expected_path).unwrap_or_default();
+    (expected != actual).then(|| {
+        format!(
+            "{} differs (UPDATE_EXPECT=1 re-blesses):\n--- expected\n{expected}\n--- actual\n{actual}",
+            expected_path.display()
+        )
+    })
 }
 
 /// One `# case:` line of a case file: `user=ana project=p groups=a,b trust=no table=s.t`, or

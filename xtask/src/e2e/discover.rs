@@ -158,7 +158,7 @@ pub(super) fn scenarios(trino: &Trino, native: &Trino, report: &mut Report, pdp:
                     "veil check refused {}: {report}",
                     path.display()
                 );
-                // `<file>: ok (N data sources, M policies)`
+                // `<file>: ok (N data sources, M policies, K warning(s))`, after any warnings
                 Ok(report
                     .split_once(": ok ")
                     .map(|(_, counts)| counts.to_owned())

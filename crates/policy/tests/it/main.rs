@@ -2,6 +2,7 @@
 //! of cases each, run by the shared harness (`veil-test-cases`); what needs code (YAML edge cases, round trips, what a
 //! change affects) is in `bundle` and `changes`.
 
+mod analysis;
 mod bundle;
 mod changes;
 mod decisions;

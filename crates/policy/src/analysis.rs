@@ -1,0 +1,998 @@
+//! Static analysis of an estate, for `veil check`: warnings about policies that never apply,
+//! conditions that never or always hold, data sources nobody sees, row filters that keep no
+//! rows, names nothing in the estate has, and policies another makes redundant. Errors stay
+//! [`crate::LoadErrors`]; these are findings, values for the caller to print.
+//!
+//! Every claim is decided over every subject the estate allows (see `analysis_condition.rs`),
+//! so a finding is never a guess: where the analysis cannot be sure, it says nothing.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::fmt;
+
+use crate::analysis_condition::{Subjects, Verdict, condition_text};
+use crate::analysis_predicate::{self, KnownCall};
+use crate::binding::{MaskCandidate, compare_masks, targets_data_source};
+use crate::change::EntityKind;
+use crate::condition::Condition;
+use crate::decision::PassReason;
+use crate::error::Entity;
+use crate::estate::Estate;
+use crate::locate::entity_line;
+use crate::model::{DataSourceId, PolicyId, Rule};
+use crate::tag::glob_matches;
+
+/// One warning: where it is (its entity and line) and what it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// The policy (or, for [`FindingKind::NobodySees`], the data source) it is about.
+    pub entity: Entity,
+    /// 1-based line in the policy file, when known ([`Findings::locate`]).
+    pub line: Option<usize>,
+    pub kind: FindingKind,
+    /// Lowercase, names in backticks.
+    pub reason: String,
+}
+
+/// What a finding is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FindingKind {
+    /// A mask that loses on every column it reaches, for everyone it applies to.
+    MaskNeverWins,
+    /// A condition (or `when`) that holds for no user, or a `for` and `except` nobody passes.
+    NeverHolds,
+    /// A condition that holds for every user, written as something other than `everyone`.
+    AlwaysHolds,
+    /// A subscription whose `allow` holds for no user.
+    AdmitsNobody,
+    /// A data source no subscription targets, or whose subscriptions together admit nobody.
+    NobodySees,
+    /// A row filter that keeps no rows for anyone it applies to.
+    KeepsNoRows,
+    /// A tag, group, attribute or data-source glob nothing in the estate has; likely a typo.
+    UnknownName,
+    /// A policy whose `on` reaches no data source, or a mask that reaches no column.
+    ReachesNothing,
+    /// A policy that changes nothing because of another.
+    Redundant,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(line) = self.line {
+            write!(formatter, "line {line}: ")?;
+        }
+        write!(formatter, "{}: {}", self.entity, self.reason)
+    }
+}
+
+/// Every finding of an estate, policies first in file order, then data sources.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Findings(pub Vec<Finding>);
+
+impl Findings {
+    /// Points every finding at the line where its entity is written in `source`.
+    pub fn locate(&mut self, source: &str) {
+        for finding in &mut self.0 {
+            if finding.line.is_none() {
+                finding.line = entity_line(source, &finding.entity);
+            }
+        }
+    }
+}
+
+/// Analyses an estate; no finding has a line until [`Findings::locate`].
+pub fn analyze(estate: &Estate) -> Findings {
+    let unknown_user = Subjects::unknown_user_name(estate);
+    let mut named = HashSet::new();
+    for policy in &estate.policies {
+        let conditions: Vec<&Condition> = match &policy.rule {
+            Rule::Subscription { allow } => vec![allow],
+            Rule::Mask(mask) => audience_parts(&mask.audience),
+            Rule::RowFilter(filter) => audience_parts(&filter.audience),
+        };
+        for condition in conditions {
+            condition.visit(&mut |inner| {
+                if let Condition::Users(users) = inner {
+                    named.extend(users.iter().map(String::as_str));
+                }
+            });
+        }
+    }
+    let subjects = Subjects::new(estate, &unknown_user, &named);
+    let mut analyzer = Analyzer::new(estate, subjects);
+    for id in 0..estate.policies.len() {
+        analyzer.policy(id);
+    }
+    analyzer.masks_that_never_win();
+    analyzer.data_sources();
+    analyzer.redundant();
+    let mut findings = analyzer.findings;
+    findings.sort_by_key(|(order, _)| *order);
+    Findings(findings.into_iter().map(|(_, finding)| finding).collect())
+}
+
+/// Where a finding sorts: policies (by id) before data sources (by id).
+type Order = (u8, usize);
+
+struct Analyzer<'a> {
+    estate: &'a Estate,
+    subjects: Subjects<'a>,
+    findings: Vec<(Order, Finding)>,
+    /// Every group some stored user has.
+    groups: BTreeSet<&'a str>,
+    /// Every attribute some stored user has, with every value anyone has of it.
+    attributes: BTreeMap<&'a str, BTreeSet<&'a str>>,
+    /// Every purpose some project carries.
+    carried_purposes: HashSet<&'a str>,
+    /// Data source tags and column tags, each with every tag above it (`PII` for `PII.Email`).
+    data_source_tags: BTreeSet<String>,
+    column_tags: BTreeSet<String>,
+    /// Policies that never take effect (they reach nothing, apply to nobody or never win):
+    /// later checks treat them as absent, so that no two findings lean on each other.
+    inert: HashSet<PolicyId>,
+    /// Per policy, who it applies to: a subscription's `allow`, a mask's or row filter's `for`
+    /// without `except`.
+    applies_to: Vec<Condition>,
+    verdicts: RefCell<HashMap<String, Verdict>>,
+    /// Per policy, the (data source, column) pairs it competes for as a mask.
+    mask_columns: Vec<Vec<(DataSourceId, usize)>>,
+}
+
+fn with_ancestors<'t>(tags: impl Iterator<Item = &'t String>) -> BTreeSet<String> {
+    let mut all = BTreeSet::new();
+    for tag in tags {
+        let mut end = 0;
+        for segment in tag.split('.') {
+            end += segment.len();
+            all.insert(tag[..end].to_owned());
+            end += 1;
+        }
+    }
+    all
+}
+
+/// The closest candidate within edit distance 2 (ignoring case), for "did you mean".
+fn closest<'c>(name: &str, candidates: impl IntoIterator<Item = &'c str>) -> Option<&'c str> {
+    let lowercase = name.to_lowercase();
+    candidates
+        .into_iter()
+        .filter(|candidate| *candidate != name)
+        .map(|candidate| {
+            let distance = strsim::levenshtein(&lowercase, &candidate.to_lowercase());
+            (distance, candidate)
+        })
+        // Within 2 edits, and fewer than half the name's characters: `3` does not suggest `1`.
+        .filter(|(distance, _)| *distance <= 2 && distance * 2 < name.chars().count())
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, candidate)| candidate)
+}
+
+fn did_you_mean(suggestion: Option<&str>) -> String {
+    suggestion.map_or_else(String::new, |name| format!(" (did you mean `{name}`?)"))
+}
+
+fn names(policies: &[PolicyId], estate: &Estate) -> String {
+    policies
+        .iter()
+        .map(|&id| format!("`{}`", estate.policies[id].name))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn pass_reason(reason: PassReason) -> &'static str {
+    match reason {
+        PassReason::NamedColumnWins => "it names the column",
+        PassReason::DeeperTagWins => "its tag is deeper",
+        PassReason::MoreRestrictiveWins => "its method is more restrictive",
+        PassReason::NameOrder | PassReason::NotForThisUser => "its name sorts first",
+    }
+}
+
+fn all(conditions: Vec<Condition>) -> Condition {
+    Condition::All(conditions)
+}
+
+fn not(condition: Condition) -> Condition {
+    Condition::Not(Box::new(condition))
+}
+
+impl<'a> Analyzer<'a> {
+    fn new(estate: &'a Estate, subjects: Subjects<'a>) -> Analyzer<'a> {
+        let mut groups = BTreeSet::new();
+        let mut attributes: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+        for user in estate.users() {
+            groups.extend(user.groups.iter().map(String::as_str));
+            for (key, values) in &user.attributes {
+                attributes
+                    .entry(key.as_str())
+                    .or_default()
+                    .extend(values.iter().map(String::as_str));
+            }
+        }
+        let carried_purposes = estate
+            .projects()
+            .flat_map(|project| project.purposes.iter().map(String::as_str))
+            .collect();
+        let data_source_tags =
+            with_ancestors(estate.data_sources.iter().flat_map(|source| &source.tags));
+        let column_tags = with_ancestors(
+            estate
+                .data_sources
+                .iter()
+                .flat_map(|source| &source.columns)
+                .flat_map(|column| &column.tags),
+        );
+        let applies_to = estate
+            .policies
+            .iter()
+            .map(|policy| match &policy.rule {
+                Rule::Subscription { allow } => allow.clone(),
+                Rule::Mask(mask) => audience(&mask.audience),
+                Rule::RowFilter(filter) => audience(&filter.audience),
+            })
+            .collect();
+        let mut mask_columns = vec![Vec::new(); estate.policies.len()];
+        for (source, bindings) in estate.bindings.iter().enumerate() {
+            for (column, candidates) in bindings.masks.iter().enumerate() {
+                for candidate in candidates {
+                    mask_columns[candidate.policy].push((source, column));
+                }
+            }
+        }
+        Analyzer {
+            mask_columns,
+            estate,
+            subjects,
+            findings: Vec::new(),
+            groups,
+            attributes,
+            carried_purposes,
+            data_source_tags,
+            column_tags,
+            inert: HashSet::new(),
+            applies_to,
+            verdicts: RefCell::default(),
+        }
+    }
+
+    fn report(&mut self, id: PolicyId, kind: FindingKind, reason: String) {
+        let entity = Entity::policy(&self.estate.policies[id].name);
+        self.findings.push((
+            (0, id),
+            Finding {
+                entity,
+                line: None,
+                kind,
+                reason,
+            },
+        ));
+    }
+
+    /// Decided once per distinct condition: a global mask asks the same question per column.
+    fn verdict(&self, condition: &Condition) -> Verdict {
+        let key = format!("{condition:?}");
+        if let Some(&verdict) = self.verdicts.borrow().get(&key) {
+            return verdict;
+        }
+        let verdict = self.subjects.verdict(condition);
+        self.verdicts.borrow_mut().insert(key, verdict);
+        verdict
+    }
+
+    /// The data sources a policy's `on` reaches.
+    fn reached(&self, id: PolicyId) -> Vec<DataSourceId> {
+        let target = &self.estate.policies[id].target;
+        (0..self.estate.data_sources.len())
+            .filter(|&source| targets_data_source(target, &self.estate.data_sources[source]))
+            .collect()
+    }
+
+    /// The (data source, column) pairs a mask competes for.
+    fn mask_columns(&self, id: PolicyId) -> Vec<(DataSourceId, usize)> {
+        self.mask_columns[id].clone()
+    }
+
+    /// The checks of one policy on its own: names, reach, conditions, predicates.
+    fn policy(&mut self, id: PolicyId) {
+        let estate = self.estate;
+        let policy = &estate.policies[id];
+        let target_findings = self.target_names(id);
+        self.condition_names(id);
+        let kind = match &policy.rule {
+            Rule::Subscription { .. } => "subscription",
+            Rule::Mask(_) => "mask",
+            Rule::RowFilter(_) => "row filter",
+        };
+        let applies = match &policy.rule {
+            Rule::Subscription { allow } => self.subscription_allow(id, allow),
+            Rule::Mask(mask) => self.audience(id, kind, &mask.audience),
+            Rule::RowFilter(filter) => self.audience(id, kind, &filter.audience),
+        };
+        if applies == Verdict::Never {
+            self.inert.insert(id);
+        }
+        if self.reached(id).is_empty() {
+            if !target_findings {
+                self.report(
+                    id,
+                    FindingKind::ReachesNothing,
+                    "`on` reaches no data source: the policy never applies".to_owned(),
+                );
+            }
+            self.inert.insert(id);
+            return;
+        }
+        match &policy.rule {
+            Rule::Subscription { .. } => {}
+            Rule::Mask(mask) => {
+                if self.mask_columns(id).is_empty() {
+                    if !target_findings {
+                        self.report(
+                            id,
+                            FindingKind::ReachesNothing,
+                            "reaches no column: no data source it targets has a column it names \
+                             or tags"
+                                .to_owned(),
+                        );
+                    }
+                    self.inert.insert(id);
+                    return;
+                }
+                if let Some(when) = &mask.when
+                    && applies != Verdict::Never
+                {
+                    self.sql_names(id, "when", when);
+                    if let Some(why) = self.never_true(when) {
+                        self.report(
+                            id,
+                            FindingKind::NeverHolds,
+                            format!(
+                                "`when` is never true ({why}): the mask masks no row, yet still \
+                                 keeps masks ranked below it from applying"
+                            ),
+                        );
+                    }
+                }
+                if let crate::model::MaskMethod::Expression { sql } = &mask.method {
+                    self.sql_names(id, "sql", sql);
+                }
+            }
+            Rule::RowFilter(filter) => {
+                if applies != Verdict::Never {
+                    self.row_predicate(id, &filter.predicate);
+                }
+            }
+        }
+    }
+
+    /// Item 5 for `on`: globs that match nothing, tags carried at the other level or not at
+    /// all. Returns whether it reported anything.
+    fn target_names(&mut self, id: PolicyId) -> bool {
+        let estate = self.estate;
+        let target = &estate.policies[id].target;
+        let mut reported = false;
+        for pattern in &target.data_sources {
+            let is_glob = pattern.contains(['*', '?']);
+            if is_glob
+                && !estate
+                    .data_sources
+                    .iter()
+                    .any(|source| glob_matches(pattern, &source.name))
+            {
+                let mut candidates: BTreeSet<String> = BTreeSet::new();
+                for source in &estate.data_sources {
+                    candidates.insert(source.name.clone());
+                    candidates.insert(format!("{}.*", source.schema));
+                }
+                let suggestion = closest(pattern, candidates.iter().map(String::as_str));
+                self.report(
+                    id,
+                    FindingKind::UnknownName,
+                    format!(
+                        "data source glob `{pattern}` matches no data source{}",
+                        did_you_mean(suggestion)
+                    ),
+                );
+                reported = true;
+            }
+        }
+        for tag in &target.tags {
+            if !self.data_source_tags.contains(tag) {
+                let elsewhere = if self.column_tags.contains(tag) {
+                    " (columns carry it: target columns with `column_tags`)"
+                } else {
+                    ""
+                };
+                let suggestion = closest(tag, self.data_source_tags.iter().map(String::as_str));
+                self.report(
+                    id,
+                    FindingKind::UnknownName,
+                    format!(
+                        "no data source carries tag `{tag}`{elsewhere}{}",
+                        did_you_mean(suggestion)
+                    ),
+                );
+                reported = true;
+            }
+        }
+        for tag in &target.column_tags {
+            if !self.column_tags.contains(tag) {
+                let elsewhere = if self.data_source_tags.contains(tag) {
+                    " (data sources carry it: target them with `tags`)"
+                } else {
+                    ""
+                };
+                let suggestion = closest(tag, self.column_tags.iter().map(String::as_str));
+                self.report(
+                    id,
+                    FindingKind::UnknownName,
+                    format!(
+                        "no column carries tag `{tag}`{elsewhere}{}",
+                        did_you_mean(suggestion)
+                    ),
+                );
+                reported = true;
+            }
+        }
+        reported
+    }
+
+    /// Item 5 for conditions: groups and attributes no stored user has.
+    fn condition_names(&mut self, id: PolicyId) {
+        let estate = self.estate;
+        let policy = &estate.policies[id];
+        let conditions: Vec<&Condition> = match &policy.rule {
+            Rule::Subscription { allow } => vec![allow],
+            Rule::Mask(mask) => audience_parts(&mask.audience),
+            Rule::RowFilter(filter) => audience_parts(&filter.audience),
+        };
+        let mut groups = BTreeSet::new();
+        let mut attributes: BTreeSet<(&str, Option<&str>)> = BTreeSet::new();
+        for condition in conditions {
+            condition.visit(&mut |inner| match inner {
+                Condition::Groups(named) => groups.extend(named.iter().map(String::as_str)),
+                Condition::Attributes(wanted) => {
+                    for (key, values) in wanted {
+                        attributes.insert((key.as_str(), None));
+                        attributes.extend(values.iter().map(|v| (key.as_str(), Some(v.as_str()))));
+                    }
+                }
+                _ => {}
+            });
+        }
+        for group in groups {
+            self.unknown_group(id, group);
+        }
+        for (key, value) in attributes {
+            match (self.attributes.get(key), value) {
+                (None, None) => self.unknown_attribute(id, key),
+                (Some(held), Some(value)) if !held.contains(value) => {
+                    let suggestion = closest(value, held.iter().copied());
+                    self.report(
+                        id,
+                        FindingKind::UnknownName,
+                        format!(
+                            "no user has value `{value}` of attribute `{key}`{}",
+                            did_you_mean(suggestion)
+                        ),
+                    );
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn unknown_group(&mut self, id: PolicyId, group: &str) {
+        if self.groups.contains(group) {
+            return;
+        }
+        let suggestion = closest(group, self.groups.iter().copied());
+        self.report(
+            id,
+            FindingKind::UnknownName,
+            format!(
+                "no user in the bundle has group `{group}`, only Trino could send it{}",
+                did_you_mean(suggestion)
+            ),
+        );
+    }
+
+    fn unknown_attribute(&mut self, id: PolicyId, key: &str) {
+        let suggestion = closest(key, self.attributes.keys().copied());
+        self.report(
+            id,
+            FindingKind::UnknownName,
+            format!("no user has attribute `{key}`{}", did_you_mean(suggestion)),
+        );
+    }
+
+    /// Item 5 for SQL: `user_in_group` and `user_attribute_contains` naming what no user has.
+    fn sql_names(&mut self, id: PolicyId, _option: &str, sql: &str) {
+        let Some(expression) = analysis_predicate::parse(sql) else {
+            return;
+        };
+        let mut groups = BTreeSet::new();
+        let mut keys = BTreeSet::new();
+        for (name, arguments) in analysis_predicate::calls(&expression) {
+            match (name.as_str(), arguments.first()) {
+                ("user_in_group", Some(group)) => {
+                    groups.insert(group.clone());
+                }
+                ("user_attribute_contains", Some(key)) => {
+                    keys.insert(key.clone());
+                }
+                _ => {}
+            }
+        }
+        for group in groups {
+            self.unknown_group(id, &group);
+        }
+        for key in keys {
+            if !self.attributes.contains_key(key.as_str()) {
+                self.unknown_attribute(id, &key);
+            }
+        }
+    }
+
+    /// Why a predicate keeps no rows for anyone, if it certainly does.
+    fn never_true(&self, sql: &str) -> Option<String> {
+        let expression = analysis_predicate::parse(sql)?;
+        let known: KnownCall<'_> = &|name: &str, arguments: &[String]| match (name, arguments) {
+            ("user_attribute_contains", [key, ..]) => {
+                (!self.attributes.contains_key(key.as_str())).then_some(false)
+            }
+            ("user_has_purpose", [purpose]) => {
+                (!self.carried_purposes.contains(purpose.as_str())).then_some(false)
+            }
+            _ => None,
+        };
+        analysis_predicate::never_true(&expression, known)
+    }
+
+    /// Items 2 and 3 for a subscription's `allow`.
+    fn subscription_allow(&mut self, id: PolicyId, allow: &Condition) -> Verdict {
+        let verdict = self.verdict(allow);
+        let text = condition_text(allow);
+        match verdict {
+            Verdict::Never => self.report(
+                id,
+                FindingKind::AdmitsNobody,
+                format!(
+                    "`allow` {text} holds for no user: the subscription admits nobody, so no one \
+                     sees the data sources it targets"
+                ),
+            ),
+            Verdict::Always if *allow != Condition::Everyone => self.report(
+                id,
+                FindingKind::AlwaysHolds,
+                format!("`allow` {text} holds for every user; `everyone` says so plainly"),
+            ),
+            Verdict::Sometimes => self.nested(id, "allow", allow),
+            _ => {}
+        }
+        verdict
+    }
+
+    /// Item 2 for a mask's or row filter's `for` and `except`; returns whom it applies to.
+    fn audience(&mut self, id: PolicyId, kind: &str, audience: &crate::Audience) -> Verdict {
+        let for_condition = &audience.for_condition;
+        let for_verdict = self.verdict(for_condition);
+        let for_text = condition_text(for_condition);
+        match for_verdict {
+            Verdict::Never => self.report(
+                id,
+                FindingKind::NeverHolds,
+                format!("`for` {for_text} holds for no user: the {kind} never applies"),
+            ),
+            Verdict::Always if *for_condition != Condition::Everyone => self.report(
+                id,
+                FindingKind::AlwaysHolds,
+                format!("`for` {for_text} holds for every user; `everyone` (the default) says so plainly"),
+            ),
+            Verdict::Sometimes => self.nested(id, "for", for_condition),
+            _ => {}
+        }
+        let Some(except) = &audience.except_condition else {
+            return for_verdict;
+        };
+        let except_verdict = self.verdict(except);
+        let except_text = condition_text(except);
+        match except_verdict {
+            Verdict::Always => self.report(
+                id,
+                FindingKind::AlwaysHolds,
+                format!("`except` {except_text} holds for every user: the {kind} never applies"),
+            ),
+            Verdict::Never => self.report(
+                id,
+                FindingKind::NeverHolds,
+                format!("`except` {except_text} holds for no user: it excepts nobody"),
+            ),
+            Verdict::Sometimes => self.nested(id, "except", except),
+            Verdict::Unknown => {}
+        }
+        let verdict = self.verdict(&self.applies_to[id]);
+        if verdict == Verdict::Never
+            && for_verdict != Verdict::Never
+            && except_verdict != Verdict::Always
+        {
+            self.report(
+                id,
+                FindingKind::NeverHolds,
+                format!(
+                    "every user `for` {for_text} holds for is in `except` {except_text}: the \
+                     {kind} never applies"
+                ),
+            );
+        }
+        verdict
+    }
+
+    /// Parts of a condition that sometimes holds which themselves never or always hold.
+    fn nested(&mut self, id: PolicyId, slot: &str, condition: &Condition) {
+        let children: Vec<&Condition> = match condition {
+            Condition::All(inner) | Condition::Any(inner) => inner.iter().collect(),
+            Condition::Not(inner) => vec![inner],
+            _ => return,
+        };
+        for child in children {
+            if *child == Condition::Everyone {
+                continue;
+            }
+            match self.verdict(child) {
+                Verdict::Never => self.report(
+                    id,
+                    FindingKind::NeverHolds,
+                    format!("in `{slot}`, {} holds for no user", condition_text(child)),
+                ),
+                Verdict::Always => self.report(
+                    id,
+                    FindingKind::AlwaysHolds,
+                    format!(
+                        "in `{slot}`, {} holds for every user",
+                        condition_text(child)
+                    ),
+                ),
+                Verdict::Sometimes => self.nested(id, slot, child),
+                Verdict::Unknown => {}
+            }
+        }
+    }
+
+    /// Item 4: a row filter that keeps no rows for anyone it applies to.
+    fn row_predicate(&mut self, id: PolicyId, predicate: &crate::RowPredicate) {
+        match predicate {
+            crate::RowPredicate::Where { sql } => {
+                self.sql_names(id, "where", sql);
+                if let Some(why) = self.never_true(sql) {
+                    self.report(
+                        id,
+                        FindingKind::KeepsNoRows,
+                        format!(
+                            "keeps no rows for anyone it applies to: `where` is never true ({why})"
+                        ),
+                    );
+                }
+            }
+            crate::RowPredicate::Match { attribute, .. } => {
+                let Some(values) = self.attributes.get(attribute.as_str()) else {
+                    let suggestion = closest(attribute, self.attributes.keys().copied());
+                    self.report(
+                        id,
+                        FindingKind::KeepsNoRows,
+                        format!(
+                            "keeps no rows for anyone it applies to: `match` uses attribute \
+                             `{attribute}`, which no user has{}",
+                            did_you_mean(suggestion)
+                        ),
+                    );
+                    return;
+                };
+                let has_attribute = Condition::Attributes(BTreeMap::from([(
+                    attribute.clone(),
+                    values.iter().map(|value| (*value).to_owned()).collect(),
+                )]));
+                let condition = all(vec![self.applies_to[id].clone(), has_attribute]);
+                if self.verdict(&condition) == Verdict::Never {
+                    self.report(
+                        id,
+                        FindingKind::KeepsNoRows,
+                        format!(
+                            "keeps no rows for anyone it applies to: no user it applies to has \
+                             attribute `{attribute}`, which `match` uses"
+                        ),
+                    );
+                }
+            }
+            crate::RowPredicate::TimeWindow { .. } | crate::RowPredicate::Sample { .. } => {}
+        }
+    }
+
+    /// Item 1: masks that lose on every column they reach, for everyone they apply to.
+    fn masks_that_never_win(&mut self) {
+        let estate = self.estate;
+        for id in 0..estate.policies.len() {
+            if !matches!(estate.policies[id].rule, Rule::Mask(_)) || self.inert.contains(&id) {
+                continue;
+            }
+            let columns = self.mask_columns(id);
+            let mut first = None;
+            let never_wins = columns.iter().all(|&(source, column)| {
+                let candidates = &estate.bindings[source].masks[column];
+                let position = candidates
+                    .iter()
+                    .position(|candidate| candidate.policy == id)
+                    .expect("the mask competes for the column");
+                let above = &candidates[..position];
+                let wins = all(vec![
+                    self.applies_to[id].clone(),
+                    not(Condition::Any(
+                        above
+                            .iter()
+                            .map(|candidate| self.applies_to[candidate.policy].clone())
+                            .collect(),
+                    )),
+                ]);
+                let loses = !above.is_empty() && self.verdict(&wins) == Verdict::Never;
+                if loses && first.is_none() {
+                    first = Some((source, column, &candidates[position], above));
+                }
+                loses
+            });
+            let Some((source, column, candidate, above)) = first.filter(|_| never_wins) else {
+                continue;
+            };
+            let where_ = format!(
+                "`{}.{}`",
+                estate.data_sources[source].name, estate.data_sources[source].columns[column].name
+            );
+            let alone = above.iter().find(|winner| {
+                let wins = all(vec![
+                    self.applies_to[id].clone(),
+                    not(self.applies_to[winner.policy].clone()),
+                ]);
+                self.verdict(&wins) == Verdict::Never
+            });
+            let beaten_by = match alone {
+                Some(winner) => format!(
+                    "`{}`, as {}",
+                    estate.policies[winner.policy].name,
+                    pass_reason(compare_masks(&estate.policies, winner, candidate).1)
+                ),
+                None => format!(
+                    "{} together",
+                    names(
+                        &above.iter().map(|winner| winner.policy).collect::<Vec<_>>(),
+                        estate
+                    )
+                ),
+            };
+            let count = columns.len();
+            let every = if count == 1 {
+                "on the one column it reaches".to_owned()
+            } else {
+                format!("on every column it reaches ({count})")
+            };
+            self.report(
+                id,
+                FindingKind::MaskNeverWins,
+                format!(
+                    "never wins: {every}, masks ranked above it apply to everyone it does (on \
+                     {where_}: {beaten_by})"
+                ),
+            );
+            self.inert.insert(id);
+        }
+    }
+
+    /// Item 3 for data sources: none subscribes them, or their subscriptions admit nobody.
+    fn data_sources(&mut self) {
+        let estate = self.estate;
+        for (source, bindings) in estate.bindings.iter().enumerate() {
+            let reason = if bindings.subscriptions.is_empty() {
+                "no subscription targets it: no one sees it".to_owned()
+            } else {
+                let each_admits = bindings
+                    .subscriptions
+                    .iter()
+                    .all(|&id| self.verdict(&self.applies_to[id]) != Verdict::Never);
+                let together = all(bindings
+                    .subscriptions
+                    .iter()
+                    .map(|&id| self.applies_to[id].clone())
+                    .collect());
+                if !(each_admits
+                    && bindings.subscriptions.len() > 1
+                    && self.verdict(&together) == Verdict::Never)
+                {
+                    continue;
+                }
+                format!(
+                    "its subscriptions {} each admit someone but no user is admitted by all, as \
+                     seeing it needs: no one sees it",
+                    names(&bindings.subscriptions, estate)
+                )
+            };
+            self.findings.push((
+                (1, source),
+                Finding {
+                    entity: Entity::new(EntityKind::DataSource, &estate.data_sources[source].name),
+                    line: None,
+                    kind: FindingKind::NobodySees,
+                    reason,
+                },
+            ));
+        }
+    }
+
+    /// Item 6: policies whose removal changes no decision because of another. Checked latest
+    /// first, each against the estate without those already found, so that of two equal
+    /// policies only the later one is reported and all reported ones can go together.
+    fn redundant(&mut self) {
+        let estate = self.estate;
+        let mut removed: HashSet<PolicyId> = self.inert.clone();
+        for id in (0..estate.policies.len()).rev() {
+            if removed.contains(&id) {
+                continue;
+            }
+            let because = match &estate.policies[id].rule {
+                Rule::Subscription { .. } => self.redundant_subscription(id, &removed),
+                Rule::RowFilter(_) => self.redundant_row_filter(id, &removed),
+                Rule::Mask(_) => self.redundant_mask(id, &removed),
+            };
+            if let Some(reason) = because {
+                self.report(id, FindingKind::Redundant, reason);
+                removed.insert(id);
+            }
+        }
+    }
+
+    /// Every subscription must allow: one that admits everyone a stricter one beside it admits,
+    /// on every data source it targets, changes nothing.
+    fn redundant_subscription(&self, id: PolicyId, removed: &HashSet<PolicyId>) -> Option<String> {
+        let mut covering = BTreeSet::new();
+        for source in self.reached(id) {
+            let stricter = self.estate.bindings[source]
+                .subscriptions
+                .iter()
+                .copied()
+                .find(|&other| {
+                    other != id
+                        && !removed.contains(&other)
+                        && self.verdict(&all(vec![
+                            self.applies_to[other].clone(),
+                            not(self.applies_to[id].clone()),
+                        ])) == Verdict::Never
+                })?;
+            covering.insert(stricter);
+        }
+        let covering: Vec<PolicyId> = covering.into_iter().collect();
+        Some(format!(
+            "changes nothing: every subscription on a data source must allow, and on each one it \
+             targets {} admits only users it admits too",
+            names(&covering, self.estate)
+        ))
+    }
+
+    /// Row filters are ANDed: one whose predicate another with the same predicate already
+    /// applies, to everyone it applies to, on every data source it targets, changes nothing.
+    fn redundant_row_filter(&self, id: PolicyId, removed: &HashSet<PolicyId>) -> Option<String> {
+        let Rule::RowFilter(filter) = &self.estate.policies[id].rule else {
+            return None;
+        };
+        let mut covering = BTreeSet::new();
+        for source in self.reached(id) {
+            let same = self.estate.bindings[source]
+                .row_filters
+                .iter()
+                .copied()
+                .find(|&other| {
+                    other != id
+                        && !removed.contains(&other)
+                        && matches!(&self.estate.policies[other].rule,
+                            Rule::RowFilter(o) if o.predicate == filter.predicate)
+                        && self.verdict(&all(vec![
+                            self.applies_to[id].clone(),
+                            not(self.applies_to[other].clone()),
+                        ])) == Verdict::Never
+                })?;
+            covering.insert(same);
+        }
+        let covering: Vec<PolicyId> = covering.into_iter().collect();
+        Some(format!(
+            "changes nothing: {} applies the same predicate to everyone it applies to, on every \
+             data source it targets",
+            names(&covering, self.estate)
+        ))
+    }
+
+    /// A mask that wins somewhere, but wherever it wins the mask that would win without it
+    /// masks the same way, changes nothing.
+    fn redundant_mask(&self, id: PolicyId, removed: &HashSet<PolicyId>) -> Option<String> {
+        let estate = self.estate;
+        let Rule::Mask(mask) = &estate.policies[id].rule else {
+            return None;
+        };
+        let mut covering = BTreeSet::new();
+        for (source, column) in self.mask_columns(id) {
+            let candidates: Vec<&MaskCandidate> = estate.bindings[source].masks[column]
+                .iter()
+                .filter(|candidate| candidate.policy == id || !removed.contains(&candidate.policy))
+                .collect();
+            let position = candidates.iter().position(|c| c.policy == id)?;
+            let auds = |slice: &[&MaskCandidate]| -> Vec<Condition> {
+                slice
+                    .iter()
+                    .map(|candidate| self.applies_to[candidate.policy].clone())
+                    .collect()
+            };
+            let wins = all(vec![
+                self.applies_to[id].clone(),
+                not(Condition::Any(auds(&candidates[..position]))),
+            ]);
+            let below = &candidates[position + 1..];
+            let mut same_takes_over = Vec::new();
+            for (index, candidate) in below.iter().enumerate() {
+                let Rule::Mask(other) = &estate.policies[candidate.policy].rule else {
+                    continue;
+                };
+                if other.method == mask.method && other.when == mask.when {
+                    covering.insert(candidate.policy);
+                    same_takes_over.push(all(vec![
+                        self.applies_to[candidate.policy].clone(),
+                        not(Condition::Any(auds(&below[..index]))),
+                    ]));
+                }
+            }
+            if same_takes_over.is_empty() {
+                return None;
+            }
+            let changes = all(vec![wins, not(Condition::Any(same_takes_over))]);
+            if self.verdict(&changes) != Verdict::Never {
+                return None;
+            }
+        }
+        let covering: Vec<PolicyId> = covering.into_iter().collect();
+        Some(format!(
+            "changes nothing: wherever it wins, {} would mask the same way without it",
+            names(&covering, estate)
+        ))
+    }
+}
+
+/// Who a mask or row filter applies to, as one condition.
+fn audience(audience: &crate::Audience) -> Condition {
+    match &audience.except_condition {
+        None => audience.for_condition.clone(),
+        Some(except) => all(vec![audience.for_condition.clone(), not(except.clone())]),
+    }
+}
+
+fn audience_parts(audience: &crate::Audience) -> Vec<&Condition> {
+    std::iter::once(&audience.for_condition)
+        .chain(&audience.except_condition)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn closest_names() {
+        let names = ["PII.Email", "PII", "Finance"];
+        assert_eq!(closest("PII.Emial", names), Some("PII.Email"));
+        assert_eq!(closest("pii.email", names), Some("PII.Email"));
+        assert_eq!(closest("Marketing", names), None);
+        assert_eq!(closest("PII", names), None);
+        assert_eq!(closest("3", ["1", "2"]), None);
+    }
+
+    #[test]
+    fn tags_with_ancestors() {
+        let tags = ["PII.Email.Work".to_owned()];
+        let all: Vec<String> = with_ancestors(tags.iter()).into_iter().collect();
+        assert_eq!(all, ["PII", "PII.Email", "PII.Email.Work"]);
+    }
+}
