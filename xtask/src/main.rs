@@ -1,6 +1,8 @@
-//! Project tasks behind `cargo xtask`: the test suite, the end-to-end run against Trino, benchmarks.
+//! Project tasks behind `cargo xtask`: the test suite, the end-to-end run against Trino,
+//! benchmarks and the fuzz run.
 
 mod e2e;
+mod fuzz;
 mod postgres;
 #[cfg(test)]
 mod tidy;
@@ -13,8 +15,9 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("e2e") => e2e::run(&args[1..]),
         Some("bench") => bench(&args[1..]),
+        Some("fuzz") => fuzz::run(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <test|e2e|bench [--quick]>");
+            eprintln!("usage: cargo xtask <test|e2e|bench [--quick]|fuzz --seconds N [--seed S]>");
             return ExitCode::from(2);
         }
     };

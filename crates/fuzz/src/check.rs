@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use sqlparser::ast::{
     Expr, Ident, ObjectNamePart, Query, SelectItem, SetExpr, Statement, TableFactor, Value,
@@ -18,6 +19,10 @@ use veil_policy::{
 };
 
 use crate::generate::{BundlePlan, Predicate, PredicateCase};
+
+/// How many generated bundles and policy files loaded (and so had their views checked), so a
+/// run can tell how much of its input got past validation.
+pub static LOADED: AtomicU64 = AtomicU64::new(0);
 
 /// The catalog the loader property compiles with.
 const FUNCTIONS_CATALOG: &str = "veil";
@@ -366,6 +371,7 @@ fn check_shape(
 pub fn yaml_loads_or_refuses(text: &str) -> Result<(), String> {
     match Compiler::from_yaml(text, FUNCTIONS_CATALOG) {
         Ok(compiler) => {
+            LOADED.fetch_add(1, Ordering::Relaxed);
             check_compiler(&compiler, Some("stranger"))?;
             check_export(&compiler)
         }
@@ -404,6 +410,7 @@ pub fn bundle_compiles_faithfully(plan: &BundlePlan) -> Result<(), String> {
     }
     match Compiler::from_yaml(&yaml, &plan.functions_catalog) {
         Ok(compiler) => {
+            LOADED.fetch_add(1, Ordering::Relaxed);
             check_compiler(&compiler, Some(&plan.stranger))?;
             check_export(&compiler)
         }

@@ -88,6 +88,11 @@ fn main() -> anyhow::Result<ExitCode> {
             *cases as f64 / time.as_secs_f64().max(1e-9)
         );
     }
+    let loaded = veil_fuzz::check::LOADED.load(std::sync::atomic::Ordering::Relaxed);
+    println!(
+        "{:>10}: {loaded:>8} policy files and bundles loaded and compiled",
+        "loaded"
+    );
     println!(
         "{:>10}: {all:>8} cases in {:>6.1} s, no failure",
         "total", arguments.seconds
