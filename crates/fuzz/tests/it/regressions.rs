@@ -69,3 +69,20 @@ fn sql_that_does_not_print_back_is_refused() {
         "sqlparser fixed its printer: relax the check"
     );
 }
+
+/// Found by the bundle property: a constant `n` is exported plain (`value: n`, YAML 1.2) and was
+/// read back as YAML 1.1's `false`. The loader now reads YAML 1.2 booleans only.
+#[test]
+fn a_constant_n_reads_back_as_n() {
+    for word in ["n", "no", "y", "yes", "off", "on"] {
+        let text = format!(
+            "policies:\n  - {{name: m, kind: mask, on: {{columns: [c]}}, method: constant, value: {word}}}\n"
+        );
+        let bundle = veil_policy::Bundle::from_yaml(&text).unwrap();
+        assert_eq!(
+            bundle.policies[0].value,
+            Some(serde_norway::Value::String(word.to_owned())),
+            "{word}"
+        );
+    }
+}
