@@ -1,6 +1,8 @@
-//! Project tasks behind `cargo xtask`: the test suite, the end-to-end run against Trino, benchmarks.
+//! Project tasks behind `cargo xtask`: the test suite, the end-to-end run against Trino, the
+//! differential run against the reference model, benchmarks and the fuzz run.
 
 mod e2e;
+mod fuzz;
 mod postgres;
 #[cfg(test)]
 mod tidy;
@@ -14,9 +16,10 @@ fn main() -> ExitCode {
         Some("e2e") => e2e::run(&args[1..]),
         Some("differential") => e2e::differential(&args[1..]),
         Some("bench") => bench(&args[1..]),
+        Some("fuzz") => fuzz::run(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test|e2e [FILTER..]|differential [--cases N] [--seed S]|bench [--quick]>"
+                "usage: cargo xtask <test|e2e [FILTER..]|differential [--cases N] [--seed S] [--replay FILE]|bench [--quick]|fuzz --seconds N [--seed S]>"
             );
             return ExitCode::from(2);
         }

@@ -136,11 +136,32 @@ impl Template {
             ));
         }
         check_no_query(&expression, sql)?;
+        // The views carry sqlparser's printing of the expression, so it must read back as the
+        // very same expression. It does not always: a literal holding `''` prints as `''`, not
+        // `''''` (sqlparser takes the pair for an escape), and reads back with one quote.
+        let printed = expression.to_string();
+        if Parser::new(&dialect)
+            .try_with_sql(&printed)
+            .and_then(|mut parser| parser.parse_expr())
+            .ok()
+            .is_none_or(|again| again != expression)
+        {
+            return Err(format!(
+                "`{sql}` does not print back as written (`{printed}`): write each literal and \
+                 name without two quotes in a row"
+            ));
+        }
         let mut columns = Vec::new();
         let mut problems = Vec::new();
         let mut slots = Vec::new();
         let _ = visit_expressions_mut(&mut expression, |node| {
             match node {
+                Expr::Value(value) if !trino_reads_alike(&value.value) => problems.push(format!(
+                    "literal `{value}` is not Trino SQL: write strings as '...', with '' for a quote"
+                )),
+                Expr::Identifier(ident) if !is_trino_quote(ident) => problems.push(format!(
+                    "identifier `{ident}` is not Trino SQL: quote names with \"...\""
+                )),
                 Expr::Identifier(ident) if !ident.value.starts_with(SLOT_PREFIX) => {
                     columns.push(ident.value.to_lowercase())
                 }
@@ -167,6 +188,12 @@ impl Template {
                         problems.push(format!(
                             "aggregate function `{}` is not allowed: the expression is evaluated \
                              per row",
+                            function.name
+                        ));
+                    }
+                    if !function.name.0.iter().all(|part| part.as_ident().is_some_and(is_trino_quote)) {
+                        problems.push(format!(
+                            "function name `{}` is not Trino SQL: quote names with \"...\"",
                             function.name
                         ));
                     }
@@ -342,6 +369,27 @@ fn split(text: &str, slots: &mut [Option<Slot>]) -> Vec<Piece> {
         pieces.push(Piece::Text(rest.to_owned()));
     }
     pieces
+}
+
+/// Literals whose text Trino reads as sqlparser's generic dialect does, and which sqlparser
+/// prints back as they were read. Escape strings (`E'\''`), Unicode, national, byte and
+/// dollar-quoted strings are not: sqlparser prints `E'\''`, which Trino reads as the string `\`
+/// followed by whatever the policy put after it.
+fn trino_reads_alike(value: &Value) -> bool {
+    matches!(
+        value,
+        Value::SingleQuotedString(_)
+            | Value::Number(..)
+            | Value::Boolean(_)
+            | Value::Null
+            | Value::HexStringLiteral(_)
+    )
+}
+
+/// Trino quotes identifiers only with `"`; sqlparser's generic dialect also reads backticks
+/// and brackets, and prints them back.
+fn is_trino_quote(ident: &Ident) -> bool {
+    matches!(ident.quote_style, None | Some('"'))
 }
 
 fn string_literal(expression: &Expr) -> Option<String> {

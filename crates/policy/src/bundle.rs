@@ -231,6 +231,9 @@ pub fn parse_yaml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, YamlE
     budget.max_total_scalar_bytes = budget.max_total_scalar_bytes.max(text.len());
     let mut options = serde_saphyr::Options::default();
     options.budget = Some(budget);
+    // YAML 1.2 booleans only, as serde_norway writes them: `n`, `no`, `off` stay strings, so a
+    // constant `n` exported plain reads back as `n`, not `false`.
+    options.strict_booleans = true;
     serde_saphyr::from_str_with_options(text, options).map_err(|error| YamlError {
         line: error.location().map(|location| location.line() as usize),
         message: error.without_snippet().to_string(),

@@ -1,0 +1,5 @@
+//! veil-fuzz's tests, one binary: a few cases of every property (fast enough for every
+//! `cargo test`), the regressions the fuzzer found, and checks of the checker itself.
+
+mod properties;
+mod regressions;

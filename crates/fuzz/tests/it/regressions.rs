@@ -1,0 +1,88 @@
+//! Inputs the fuzzer found, kept as named tests, and checks that the checker itself catches
+//! what it must (a check that cannot fail proves nothing).
+
+use veil_compiler::Template;
+use veil_fuzz::check;
+
+/// The generic dialect reads a backslash as an ordinary character in a string literal, as
+/// Trino does: `'\'` is the one-character string `\`.
+#[test]
+fn backslash_escapes_nothing() {
+    let expression = check::parse_expression(r"'a\' = '\'").unwrap();
+    assert_eq!(expression.to_string(), r"'a\' = '\'");
+    let statement = check::parse_statement(r"SELECT 'it''s\', '\\'").unwrap();
+    assert_eq!(statement.to_string(), r"SELECT 'it''s\', '\\'");
+}
+
+/// Found by the template property: sqlparser reads `E'x'' OR 1=1 --'` as the string
+/// `x' OR 1=1 --` and prints it back as `E'x\' OR 1=1 --'`, which Trino reads as the string
+/// `x\` followed by `OR 1=1` and a comment to the end of the view. Templates now refuse every
+/// literal and quoting that Trino does not read as sqlparser does.
+#[test]
+fn literals_trino_reads_differently_are_refused() {
+    for sql in [
+        "a = E'x'' OR 1=1 --'",
+        "a IN (E'\"quoted\"')",
+        "a = U&'\\0041'",
+        "a = N'x'",
+        "a = $$x$$",
+        "`a` = 1",
+    ] {
+        let problem = Template::parse(sql).expect_err(sql);
+        assert!(problem.contains("is not Trino SQL"), "{sql}: {problem}");
+    }
+    for sql in [
+        "a = 'x''y\\'",
+        "\"a\"\"b\" = X'0F'",
+        "a IS NULL OR a = 1.5 OR TRUE",
+    ] {
+        Template::parse(sql).unwrap_or_else(|problem| panic!("{sql}: {problem}"));
+    }
+}
+
+/// Found by the template property: an escape string spelling the compiler's placeholder
+/// (`E'\x5f_veil_slot_0'`) passed the reserved-word check, printed as `E'__veil_slot_0'`, and
+/// cutting the printed text at placeholders indexed a slot that did not exist: a panic.
+#[test]
+fn a_spelled_out_placeholder_is_refused_not_a_panic() {
+    for sql in ["E'\\x5f_veil_slot_0' = 'a'", "U&'\\005F_veil_slot_0' = 'a'"] {
+        assert!(Template::parse(sql).is_err(), "{sql}");
+    }
+}
+
+/// Found by the predicate property: sqlparser 0.64 prints the literal `a''b` (written
+/// `'a''''b'`) as `'a''b'`, which Trino reads as `a'b`; a quoted name holding `""` likewise
+/// came out as another name. Templates now refuse SQL that does not print back as written.
+#[test]
+fn sql_that_does_not_print_back_is_refused() {
+    for sql in [
+        "CASE WHEN 0 THEN (0 = 'a''''b') ELSE x END",
+        "\"a\"\"\"\"b\" = 1",
+        "c = ''''''",
+    ] {
+        let problem = Template::parse(sql).expect_err(sql);
+        assert!(problem.contains("does not print back"), "{sql}: {problem}");
+    }
+    let printed = check::parse_expression("0 = 'a''''b'").unwrap().to_string();
+    assert_eq!(
+        printed, "0 = 'a''b'",
+        "sqlparser fixed its printer: relax the check"
+    );
+}
+
+/// Found by the bundle property: a constant `n` is exported plain (`value: n`, YAML 1.2) and was
+/// read back as YAML 1.1's `false`. The loader now reads YAML 1.2 booleans only.
+#[test]
+fn a_constant_n_reads_back_as_n() {
+    for word in ["n", "no", "y", "yes", "off", "on"] {
+        let text = format!(
+            "policies:\n  - {{name: m, kind: mask, on: {{columns: [c]}}, method: constant, value: {word}}}\n"
+        );
+        let bundle = veil_policy::Bundle::from_yaml(&text).unwrap();
+        assert_eq!(
+            bundle.policies[0].value,
+            Some(serde_norway::Value::String(word.to_owned())),
+            "{word}"
+        );
+    }
+}
