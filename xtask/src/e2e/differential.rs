@@ -33,7 +33,7 @@ use super::{ADMIN, ADMIN_TOKEN};
 /// The cases the e2e run (and so CI) compares, beyond the regressions.
 const E2E_CASES: usize = 200;
 /// Queries in flight at once against each Trino.
-const CONCURRENCY: usize = 4;
+const CONCURRENCY: usize = 6;
 /// Mismatches shrunk per run (the others are written as they are), and the time each may take.
 const SHRUNK_PER_RUN: usize = 5;
 const SHRINK_BUDGET: Duration = Duration::from_secs(120);
@@ -167,6 +167,11 @@ pub(super) fn run(
         elapsed,
         totals.cases as f64 / elapsed.as_secs_f64()
     );
+    let timings = &totals.timings;
+    println!(
+        "        time in tables {:.0?}, applying bundles {:.0?}, the model {:.0?}, queries {:.0?}",
+        timings.tables, timings.apply, timings.model, timings.queries
+    );
     if failures.is_empty() {
         return Ok(());
     }
@@ -183,11 +188,22 @@ pub(super) fn run(
 
 #[derive(Default)]
 struct Totals {
+    timings: Timings,
     estates: usize,
     cases: usize,
     rows: usize,
     absent: usize,
     refused: usize,
+}
+
+/// Where a run's time went: creating, reading and dropping tables; applying bundles; the model;
+/// the queries through Trino.
+#[derive(Default)]
+struct Timings {
+    tables: Duration,
+    apply: Duration,
+    model: Duration,
+    queries: Duration,
 }
 
 /// What one way in (or the model) answered for a case.
@@ -303,14 +319,14 @@ impl Runner<'_> {
         failures: &mut Vec<String>,
     ) -> Result<()> {
         let tables = Tables::of(estate)?;
-        for trino in [self.governed, self.native] {
-            tables.create(trino)?;
-        }
+        let started = Instant::now();
+        both(self.governed, self.native, |trino| tables.create(trino))?;
         let raw = tables.read(self.native)?;
-        let outcome = self.compare_all(estate, &raw);
-        for trino in [self.governed, self.native] {
-            tables.drop(trino)?;
-        }
+        totals.timings.tables += started.elapsed();
+        let outcome = self.compare_all(estate, &raw, &mut totals.timings);
+        let started = Instant::now();
+        both(self.governed, self.native, |trino| tables.drop(trino))?;
+        totals.timings.tables += started.elapsed();
         let results = outcome.with_context(|| format!("estate {name}"))?;
         totals.estates += 1;
         for (query, answers) in results {
@@ -337,17 +353,34 @@ impl Runner<'_> {
     }
 
     /// Applies the estate's bundle and answers every one of its queries three ways.
-    fn compare_all(&self, estate: &Value, raw: &RawTables) -> Result<Vec<(Value, Answers)>> {
+    fn compare_all(
+        &self,
+        estate: &Value,
+        raw: &RawTables,
+        timings: &mut Timings,
+    ) -> Result<Vec<(Value, Answers)>> {
+        let started = Instant::now();
         self.apply(&estate["bundle"])?;
+        timings.apply += started.elapsed();
         let queries = estate["queries"]
             .as_array()
             .context("an estate without queries")?
             .clone();
+        let started = Instant::now();
         let expected = self.model(estate, &queries, raw)?;
+        timings.model += started.elapsed();
         let data_sources = DataSources::of(&estate["bundle"])?;
-        let governed =
-            self.observe_all(self.governed, Way::GovernedCatalog, &queries, &data_sources)?;
-        let native = self.observe_all(self.native, Way::Native, &queries, &data_sources)?;
+        let started = Instant::now();
+        let (governed, native) = thread::scope(|scope| {
+            let governed = scope.spawn(|| {
+                self.observe_all(self.governed, Way::GovernedCatalog, &queries, &data_sources)
+            });
+            let native = self.observe_all(self.native, Way::Native, &queries, &data_sources);
+            (governed.join(), native)
+        });
+        let governed = governed.map_err(|_| anyhow::anyhow!("a query thread panicked"))??;
+        let native = native?;
+        timings.queries += started.elapsed();
         Ok(queries
             .into_iter()
             .zip(expected)
@@ -518,7 +551,7 @@ impl Runner<'_> {
             improved = false;
             for candidate in smaller(&smallest, query) {
                 // A candidate the PDP refuses (a policy naming a removed column) is no reproducer.
-                if let Ok(results) = self.compare_all(&candidate, raw)
+                if let Ok(results) = self.compare_all(&candidate, raw, &mut Timings::default())
                     && results.iter().any(|(_, answers)| !answers.agree())
                 {
                     smallest = candidate;
@@ -527,7 +560,7 @@ impl Runner<'_> {
                 }
             }
         }
-        let answers = self.compare_all(&smallest, raw)?;
+        let answers = self.compare_all(&smallest, raw, &mut Timings::default())?;
         let id = query["id"].as_str().unwrap_or("case").replace('/', "_");
         let file = self.work.join(format!("mismatch-{id}.json"));
         let mut reproducer = smallest.clone();
@@ -618,6 +651,18 @@ enum Way {
     Native,
 }
 
+/// Runs `work` against both Trinos at once.
+fn both(first: &Trino, second: &Trino, work: impl Fn(&Trino) -> Result<()> + Sync) -> Result<()> {
+    thread::scope(|scope| {
+        let other = scope.spawn(|| work(first));
+        let result = work(second);
+        other
+            .join()
+            .map_err(|_| anyhow::anyhow!("a table thread panicked"))?
+            .and(result)
+    })
+}
+
 /// One query through one way in.
 fn observe(trino: &Trino, way: Way, query: &Value, data_sources: &DataSources) -> Result<Outcome> {
     let user = query["user"].as_str().context("a query without a user")?;
@@ -671,7 +716,8 @@ fn observe(trino: &Trino, way: Way, query: &Value, data_sources: &DataSources) -
             Outcome::Absent
         }
         Some(error)
-            if error.name == "PERMISSION_DENIED" && error.message.contains("not a member") =>
+            if error.name == "PERMISSION_DENIED"
+                && error.message.contains("may not act under project") =>
         {
             Outcome::Refused
         }
@@ -844,11 +890,10 @@ impl Tables {
         self.0.iter().filter(|table| table["rows"].is_array())
     }
 
-    /// Creates the memory tables, typed exactly, every value cast to its column's type.
+    /// Creates the memory tables in one statement each, typed exactly: every value cast to its
+    /// column's type (an empty table from a `WHERE false`).
     fn create(&self, trino: &Trino) -> Result<()> {
         for table in self.memory() {
-            let quoted = Tables::quoted(table);
-            trino.rows(ADMIN, &[], &format!("DROP TABLE IF EXISTS {quoted}"))?;
             let columns: Vec<(String, String)> = table["columns"]
                 .as_array()
                 .into_iter()
@@ -860,16 +905,8 @@ impl Tables {
                     )
                 })
                 .collect();
-            let definition: Vec<String> = columns
-                .iter()
-                .map(|(name, data_type)| format!("{} {data_type}", identifier(name)))
-                .collect();
-            trino.rows(
-                ADMIN,
-                &[],
-                &format!("CREATE TABLE {quoted} ({})", definition.join(", ")),
-            )?;
-            let rows: Vec<String> = table["rows"]
+            let names: Vec<String> = columns.iter().map(|(name, _)| identifier(name)).collect();
+            let mut rows: Vec<String> = table["rows"]
                 .as_array()
                 .into_iter()
                 .flatten()
@@ -882,13 +919,25 @@ impl Tables {
                     format!("({})", values.join(", "))
                 })
                 .collect();
-            if !rows.is_empty() {
-                trino.rows(
-                    ADMIN,
-                    &[],
-                    &format!("INSERT INTO {quoted} VALUES {}", rows.join(", ")),
-                )?;
+            let empty = rows.is_empty();
+            if empty {
+                let nulls: Vec<String> = columns
+                    .iter()
+                    .map(|(_, data_type)| typed_literal(&Value::Null, data_type))
+                    .collect();
+                rows.push(format!("({})", nulls.join(", ")));
             }
+            trino.rows(
+                ADMIN,
+                &[],
+                &format!(
+                    "CREATE TABLE {} AS SELECT * FROM (VALUES {}) AS t({}){}",
+                    Tables::quoted(table),
+                    rows.join(", "),
+                    names.join(", "),
+                    if empty { " WHERE false" } else { "" }
+                ),
+            )?;
         }
         Ok(())
     }
