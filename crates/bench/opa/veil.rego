@@ -136,6 +136,20 @@ batchColumnMasks contains {"index": index, "viewExpression": {"expression": expr
 	expression := mask_sql(data.veil.policies[candidate.policy], candidate, column)
 }
 
+# The same masks one column per request, as Trino's OPA plugin asks when it has no batch URI
+# (`opa.policy.column-masking-uri`): one call per column of every table a query reads.
+columnMask := {"expression": expression} if {
+	input.action.operation == "GetColumnMask"
+	column := input.action.resource.column
+	candidates := table_entry(column).masks[column.columnName]
+	winner := min({position |
+		some position, candidate in candidates
+		applies(data.veil.policies[candidate.policy])
+	})
+	candidate := candidates[winner]
+	expression := mask_sql(data.veil.policies[candidate.policy], candidate, column)
+}
+
 mask_sql(policy, candidate, column) := masked(policy, candidate, column) if not policy.when
 
 mask_sql(policy, candidate, column) := sprintf(

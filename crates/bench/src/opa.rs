@@ -62,11 +62,13 @@ struct Expected {
     masked_columns: Vec<usize>,
 }
 
-/// The three requests Trino's OPA plugin sends for one `SELECT *` of a table, with Veil's answer.
+/// The three requests Trino's OPA plugin sends for one `SELECT *` of a table, with Veil's answer;
+/// and, instead of the batch of masks, the one request per column it sends without a batch URI.
 pub struct QueryCalls {
     pub allow: Bytes,
     pub row_filters: Bytes,
     pub column_masks: Bytes,
+    pub column_mask_each: Vec<Bytes>,
     expected: Expected,
 }
 
@@ -377,6 +379,16 @@ fn query_calls(estate: &Estate, user: &str, table: usize) -> anyhow::Result<Quer
             }})
         })
         .collect();
+    let column_mask_each = resources
+        .iter()
+        .map(|resource| {
+            let request = json!({"input": {"context": context, "action": {
+                "operation": "GetColumnMask",
+                "resource": resource,
+            }}});
+            serde_json::to_vec(&request).map(Bytes::from)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let column_masks = json!({"input": {"context": context, "action": {
         "operation": "GetColumnMask",
         "filterResources": resources,
@@ -411,6 +423,7 @@ fn query_calls(estate: &Estate, user: &str, table: usize) -> anyhow::Result<Quer
         allow: Bytes::from(serde_json::to_vec(&allow)?),
         row_filters: Bytes::from(serde_json::to_vec(&row_filters)?),
         column_masks: Bytes::from(serde_json::to_vec(&column_masks)?),
+        column_mask_each,
         expected,
     })
 }
@@ -512,6 +525,7 @@ pub struct Endpoints {
     pub allow: hyper::Uri,
     pub row_filters: hyper::Uri,
     pub column_masks: hyper::Uri,
+    pub column_mask: hyper::Uri,
 }
 
 impl Endpoints {
@@ -520,6 +534,7 @@ impl Endpoints {
             allow: format!("{base}/v1/data/trino/allow").parse()?,
             row_filters: format!("{base}/v1/data/trino/rowFilters").parse()?,
             column_masks: format!("{base}/v1/data/trino/batchColumnMasks").parse()?,
+            column_mask: format!("{base}/v1/data/trino/columnMask").parse()?,
         })
     }
 }
@@ -572,6 +587,19 @@ pub async fn agreement(
         ensure!(
             masked == calls.expected.masked_columns,
             "OPA masks columns {masked:?}, Veil {:?}",
+            calls.expected.masked_columns
+        );
+        // Asked one column at a time, OPA masks the same columns.
+        let mut one_by_one = Vec::new();
+        for (index, request) in calls.column_mask_each.iter().enumerate() {
+            let mask = result(post(client, &endpoints.column_mask, request.clone()).await?)?;
+            if mask.get("expression").is_some() {
+                one_by_one.push(index);
+            }
+        }
+        ensure!(
+            one_by_one == calls.expected.masked_columns,
+            "OPA's per-column columnMask masks columns {one_by_one:?}, Veil {:?}",
             calls.expected.masked_columns
         );
         checked += 1;

@@ -70,7 +70,8 @@ pub(crate) fn prepare_opa(
 }
 
 /// OPA serving the same decisions, driven by the same load generator at the same concurrency:
-/// one decision (`allow`), the batch of column masks, and the three calls one query needs.
+/// one decision (`allow`), the batch of column masks, the three calls one query needs, and the
+/// 2 + N calls it needs when Trino asks for masks one column at a time (no batch URI).
 pub(crate) async fn opa_side_by_side(
     concurrency: usize,
     binary: &std::path::Path,
@@ -133,22 +134,64 @@ pub(crate) async fn opa_side_by_side(
             }
         }
     };
+    // Without the batch URI: one `columnMask` call per column instead of the batch.
+    let query_per_column = {
+        let client = client.clone();
+        let calls = Arc::clone(&calls);
+        let endpoints = endpoints.clone();
+        move |worker: usize, iteration: u64| {
+            let client = client.clone();
+            let endpoints = endpoints.clone();
+            let calls = Arc::clone(&calls);
+            let index = (worker * 7919 + iteration as usize) % calls.len();
+            async move {
+                let query = &calls[index];
+                if opa::post(&client, &endpoints.allow, query.allow.clone())
+                    .await
+                    .is_err()
+                    || opa::post(&client, &endpoints.row_filters, query.row_filters.clone())
+                        .await
+                        .is_err()
+                {
+                    return false;
+                }
+                for request in &query.column_mask_each {
+                    if opa::post(&client, &endpoints.column_mask, request.clone())
+                        .await
+                        .is_err()
+                    {
+                        return false;
+                    }
+                }
+                true
+            }
+        }
+    };
+    let columns_per_query = calls
+        .iter()
+        .map(|query| query.column_mask_each.len())
+        .sum::<usize>() as f64
+        / calls.len().max(1) as f64;
     drive(pid, concurrency, phase / 2, None, query.clone()).await;
     let saturated_allow = drive(pid, concurrency, phase, None, allow.clone()).await;
     let saturated_masks = drive(pid, concurrency, phase, None, masks).await;
     let saturated_query = drive(pid, concurrency, phase, None, query.clone()).await;
+    let saturated_per_column = drive(pid, concurrency, phase, None, query_per_column.clone()).await;
     let single_allow = drive(pid, 1, phase, None, allow).await;
     let single_query = drive(pid, 1, phase, None, query).await;
+    let single_per_column = drive(pid, 1, phase, None, query_per_column).await;
     let peak = peak_memory(pid);
     drop(server);
 
-    for (title, veil, allow, masks, query) in [
+    let per_column_name = format!("OPA one query, {:.0} calls", 2.0 + columns_per_query);
+    for (title, veil, allow, masks, query, per_column) in [
         (
             format!("saturation, {concurrency} clients"),
             &veil.saturated,
             &saturated_allow,
             Some(&saturated_masks),
             &saturated_query,
+            &saturated_per_column,
         ),
         (
             "one request in flight".to_owned(),
@@ -156,6 +199,7 @@ pub(crate) async fn opa_side_by_side(
             &single_allow,
             None,
             &single_query,
+            &single_per_column,
         ),
     ] {
         println!("\nOPA beside Veil, {title}:");
@@ -164,8 +208,13 @@ pub(crate) async fn opa_side_by_side(
             rows.push(("OPA batchColumnMasks", masks));
         }
         rows.push(("OPA one query, 3 calls", query));
+        rows.push((per_column_name.as_str(), per_column));
         table(&rows);
-        for (name, opa) in [("per decision", allow), ("per query", query)] {
+        for (name, opa) in [
+            ("per decision", allow),
+            ("per query", query),
+            ("per query, mask per column", per_column),
+        ] {
             println!(
                 "  {:<24} Veil {:.1}x OPA's throughput; OPA's p50 {:.1}x and p99 {:.1}x Veil's",
                 name,
