@@ -1,8 +1,10 @@
-//! Project tasks behind `cargo xtask`: the test suite, the end-to-end run against Trino, the
-//! differential run against the reference model, benchmarks and the fuzz run.
+//! Project tasks behind `cargo xtask`: the test suite, the Helm chart's checks, the end-to-end
+//! run against Trino, the differential run against the reference model, benchmarks and the fuzz
+//! run.
 
 mod e2e;
 mod fuzz;
+mod helm;
 mod postgres;
 #[cfg(test)]
 mod tidy;
@@ -17,9 +19,10 @@ fn main() -> ExitCode {
         Some("differential") => e2e::differential(&args[1..]),
         Some("bench") => bench(&args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),
+        Some("helm") => helm::check(),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test|e2e [FILTER..]|differential [--cases N] [--seed S] [--replay FILE]|bench [--quick]|fuzz --seconds N [--seed S]>"
+                "usage: cargo xtask <test|helm|e2e [FILTER..]|differential [--cases N] [--seed S] [--replay FILE]|bench [--quick]|fuzz --seconds N [--seed S]>"
             );
             return ExitCode::from(2);
         }
@@ -33,14 +36,15 @@ fn main() -> ExitCode {
     }
 }
 
-/// Everything CI runs: unit, golden and integration tests, then the end-to-end run.
-/// The store tests run against real SQLite and a real PostgreSQL started here.
+/// Everything CI runs: unit, golden and integration tests, the Helm chart's checks, then the
+/// end-to-end run. The store tests run against real SQLite and a real PostgreSQL started here.
 fn test() -> anyhow::Result<()> {
     let postgres = postgres::Postgres::start()?;
     run(Command::new("cargo")
         .args(["test", "--workspace", "--locked"])
         .env("VEIL_TEST_POSTGRES_URL", &postgres.url))?;
     drop(postgres);
+    helm::check()?;
     e2e::run(&[])
 }
 

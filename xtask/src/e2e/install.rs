@@ -34,7 +34,7 @@ pub(super) fn target_dir(root: &Path) -> PathBuf {
         .unwrap_or_else(|| root.join("target"))
 }
 
-pub(super) fn cache_dir() -> Result<PathBuf> {
+pub(crate) fn cache_dir() -> Result<PathBuf> {
     if let Some(dir) = env::var_os("VEIL_CACHE_DIR") {
         return Ok(PathBuf::from(dir));
     }
