@@ -105,6 +105,7 @@ pub fn analyze(estate: &Estate) -> Findings {
         analyzer.policy(id);
     }
     analyzer.masks_that_never_win();
+    analyzer.row_filter_pairs();
     analyzer.data_sources();
     analyzer.redundant();
     let mut findings = analyzer.findings;
@@ -706,6 +707,53 @@ impl<'a> Analyzer<'a> {
                 }
             }
             crate::RowPredicate::TimeWindow { .. } | crate::RowPredicate::Sample { .. } => {}
+        }
+    }
+
+    /// Item 4 for pairs: two `where` filters of one data source, each of which may keep rows,
+    /// that together keep none for anyone both apply to (Veil ANDs every row filter).
+    fn row_filter_pairs(&mut self) {
+        let estate = self.estate;
+        let mut seen = HashSet::new();
+        for (data_source, bindings) in estate.bindings.iter().enumerate() {
+            let filters: Vec<(PolicyId, &str)> = bindings
+                .row_filters
+                .iter()
+                .filter_map(|&id| match &estate.policies[id].rule {
+                    Rule::RowFilter(filter) => match &filter.predicate {
+                        crate::RowPredicate::Where { sql } => Some((id, sql.as_str())),
+                        _ => None,
+                    },
+                    _ => None,
+                })
+                .filter(|(_, sql)| self.never_true(sql).is_none())
+                .collect();
+            for (index, &(first, first_sql)) in filters.iter().enumerate() {
+                for &(second, second_sql) in &filters[index + 1..] {
+                    if !seen.insert((first, second)) {
+                        continue;
+                    }
+                    let Some(why) = self.never_true(&format!("({first_sql}) AND ({second_sql})"))
+                    else {
+                        continue;
+                    };
+                    let both = all(vec![
+                        self.applies_to[first].clone(),
+                        self.applies_to[second].clone(),
+                    ]);
+                    if self.verdict(&both) == Verdict::Never {
+                        continue;
+                    }
+                    self.report(
+                        second,
+                        FindingKind::KeepsNoRows,
+                        format!(
+                            "together with `{}`, keeps no rows of `{}` for anyone both apply to ({why})",
+                            estate.policies[first].name, estate.data_sources[data_source].name
+                        ),
+                    );
+                }
+            }
         }
     }
 
