@@ -165,6 +165,11 @@ impl Template {
                 Expr::Identifier(ident) if !ident.value.starts_with(SLOT_PREFIX) => {
                     columns.push(ident.value.to_lowercase())
                 }
+                // `x.f()`, `x.field`, `x[1]`, `x:key`: a compile-time function after a dot would
+                // become a literal after a dot, and Trino reads none of these as sqlparser does.
+                Expr::CompoundFieldAccess { .. } | Expr::JsonAccess { .. } => problems.push(
+                    format!("field access or method call `{node}` is not allowed"),
+                ),
                 Expr::CompoundIdentifier(parts) => problems.push(format!(
                     "qualified name `{}` is not allowed: name the data source's columns only",
                     parts

@@ -86,3 +86,21 @@ fn a_constant_n_reads_back_as_n() {
         );
     }
 }
+
+/// Found by the long template run (seed 20261275): a compile-time function after a dot,
+/// `CAST(...).user_name()`, became the user's name as a literal after a dot
+/// (`CAST(...).'alice'`), which no SQL parser reads. Field access and method calls are refused.
+#[test]
+fn a_compile_time_function_after_a_dot_is_refused() {
+    for sql in [
+        "CAST(CASE WHEN 0 THEN \"x' OR 1=1 --\" ELSE TRUE END AS varchar).user_name()",
+        "a.user_in_group('g')",
+        "CAST(a AS varchar).b",
+    ] {
+        let problem = Template::parse(sql).expect_err(sql);
+        assert!(
+            problem.contains("field access") || problem.contains("qualified"),
+            "{sql}: {problem}"
+        );
+    }
+}
