@@ -153,6 +153,15 @@ pub(super) fn run(
         let estate = runner.generate(seed)?;
         runner.check_estate(&format!("seed {seed}"), &estate, &mut totals, &mut failures)?;
         seed += 1;
+        if totals.estates % 50 == 0 {
+            println!(
+                "        … {} cases in {} estates, {} mismatched, {:.0?}",
+                totals.cases,
+                totals.estates,
+                failures.len(),
+                started.elapsed()
+            );
+        }
     }
     let elapsed = started.elapsed();
     println!(
