@@ -40,8 +40,6 @@ mod report;
 mod trino;
 mod trust;
 
-pub(crate) use install::cache_dir;
-
 use cases::Cases;
 use install::{Enforcement, Ports, TRINO_VERSION};
 use pdp::{PdpLauncher, Tls};

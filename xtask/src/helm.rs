@@ -68,7 +68,7 @@ pub fn check() -> Result<()> {
 
 /// `<cache>/go-bin/helm`, installed with `go install` when it is absent or another version.
 fn install() -> Result<PathBuf> {
-    let bin = crate::e2e::cache_dir()?.join("go-bin");
+    let bin = crate::tools::cache_dir()?.join("go-bin");
     let binary = bin.join("helm");
     if binary.exists() && built_from_release(&binary)? {
         return Ok(binary);

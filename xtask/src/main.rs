@@ -8,6 +8,7 @@ mod helm;
 mod postgres;
 #[cfg(test)]
 mod tidy;
+mod tools;
 
 use std::process::{Command, ExitCode};
 
@@ -37,12 +38,16 @@ fn main() -> ExitCode {
 }
 
 /// Everything CI runs: unit, golden and integration tests, the Helm chart's checks, then the
-/// end-to-end run. The store tests run against real SQLite and a real PostgreSQL started here.
+/// end-to-end run. The store tests run against real SQLite and a real PostgreSQL started here;
+/// the metrics tests check the exposition with Prometheus's `promtool`, installed here when
+/// missing.
 fn test() -> anyhow::Result<()> {
+    let promtool = tools::promtool()?;
     let postgres = postgres::Postgres::start()?;
     run(Command::new("cargo")
         .args(["test", "--workspace", "--locked"])
-        .env("VEIL_TEST_POSTGRES_URL", &postgres.url))?;
+        .env("VEIL_TEST_POSTGRES_URL", &postgres.url)
+        .env("VEIL_PROMTOOL", &promtool))?;
     drop(postgres);
     helm::check()?;
     e2e::run(&[])

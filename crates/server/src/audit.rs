@@ -3,12 +3,13 @@
 //! them; the count is logged and returned by `ListDecisions`, never silently lost. When the
 //! server stops, [`Audit::finish`] writes what is still queued.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc};
 use veil_store::{DecisionRecord, PolicyNames, Store};
+
+use crate::metrics::AuditCounters;
 
 /// A decision record as it is queued, as cheap as it can be: the strings are the request's
 /// own, the policy names are shared with the cached view.
@@ -26,7 +27,8 @@ pub struct PendingDecisionRecord {
 
 pub struct Audit {
     queue: Option<mpsc::Sender<PendingDecisionRecord>>,
-    dropped: Arc<AtomicU64>,
+    /// Records written and dropped, shared with the writer.
+    counters: AuditCounters,
     /// Tells the writer to write what is queued and stop.
     stop: Arc<Notify>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -39,7 +41,7 @@ impl Audit {
     pub fn disabled() -> Audit {
         Audit {
             queue: None,
-            dropped: Arc::new(AtomicU64::new(0)),
+            counters: AuditCounters::new(),
             stop: Arc::new(Notify::new()),
             writer: Mutex::new(None),
         }
@@ -49,8 +51,8 @@ impl Audit {
     /// connection to the store at `store_url`.
     pub fn start(store_url: &str) -> std::io::Result<Audit> {
         let (queue, entries) = mpsc::channel::<PendingDecisionRecord>(QUEUE);
-        let dropped = Arc::new(AtomicU64::new(0));
-        let reported = Arc::clone(&dropped);
+        let counters = AuditCounters::new();
+        let reported = counters.clone();
         let stop = Arc::new(Notify::new());
         let stopped = Arc::clone(&stop);
         let store_url = store_url.to_owned();
@@ -70,7 +72,7 @@ impl Audit {
             })?;
         Ok(Audit {
             queue: Some(queue),
-            dropped,
+            counters,
             stop,
             writer: Mutex::new(Some(writer)),
         })
@@ -104,12 +106,23 @@ impl Audit {
         if let Some(queue) = &self.queue
             && queue.try_send(entry).is_err()
         {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
+            self.counters.dropped.inc();
         }
     }
 
     pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
+        self.counters.dropped.get()
+    }
+
+    /// Records queued and not yet taken by the writer.
+    pub fn queued(&self) -> usize {
+        self.queue
+            .as_ref()
+            .map_or(0, |queue| queue.max_capacity() - queue.capacity())
+    }
+
+    pub(crate) fn counters(&self) -> &AuditCounters {
+        &self.counters
     }
 }
 
@@ -122,11 +135,11 @@ fn lower_priority() -> std::io::Result<()> {
 }
 
 /// Writes queued entries in batches until every sender is gone or `stop` is notified; then
-/// writes what is queued and returns. Records that cannot be written are counted in `dropped`.
+/// writes what is queued and returns. Records that cannot be written are counted as dropped.
 async fn write(
     store_url: String,
     mut entries: mpsc::Receiver<PendingDecisionRecord>,
-    dropped: Arc<AtomicU64>,
+    counters: AuditCounters,
     stop: Arc<Notify>,
 ) {
     let store = match Store::open(&store_url).await {
@@ -162,13 +175,15 @@ async fn write(
             None => Ok(()),
         };
         if store.is_none() || written.is_err() {
-            dropped.fetch_add(records.len() as u64, Ordering::Relaxed);
+            counters.dropped.inc_by(records.len() as u64);
+        } else {
+            counters.written.inc_by(records.len() as u64);
         }
         if let Err(error) = written {
             tracing::error!(%error, lost = records.len(), "writing decision records failed");
         }
         // At most one warning every ten seconds, however many records are dropped.
-        let now = dropped.load(Ordering::Relaxed);
+        let now = counters.dropped.get();
         if now != last_reported && last_report.elapsed() >= Duration::from_secs(10) {
             tracing::warn!(
                 dropped = now,

@@ -17,7 +17,7 @@ pub enum Method {
 }
 
 impl Method {
-    const ALL: [Method; 8] = [
+    pub(crate) const ALL: [Method; 8] = [
         Method::GetViewDefinition,
         Method::GetViewDefinitions,
         Method::ListSchemas,
@@ -28,7 +28,7 @@ impl Method {
         Method::FilterSchemas,
     ];
 
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Method::GetViewDefinition => "GetViewDefinition",
             Method::GetViewDefinitions => "GetViewDefinitions",

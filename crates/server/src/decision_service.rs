@@ -23,6 +23,7 @@ use veil_store::{ChangeRecord, PolicyNames};
 use crate::audit::PendingDecisionRecord;
 use crate::calls::Method;
 use crate::convert;
+use crate::metrics::Cache;
 use crate::snapshot::{CachedView, ViewKey};
 use crate::state::State;
 
@@ -52,9 +53,11 @@ impl DecisionService {
     ) -> Result<EncodedView, Status> {
         let snapshot = self.state.current();
         let hash = snapshot.request_hash(request);
+        let metrics = &self.state.metrics;
         if let Some(answer) = snapshot.answers.get(&hash)
             && answer.0 == *request
         {
+            metrics.hit(Cache::Answers);
             let view = &answer.1;
             *answered_by = Some(AnsweredBy {
                 version: snapshot.version,
@@ -62,6 +65,7 @@ impl DecisionService {
             });
             return Ok(view.answer.clone());
         }
+        metrics.miss(Cache::Answers);
         let identity = convert::identity(request.identity.as_ref())?;
         let schema = convert::name("schema", &request.schema)?;
         let table = convert::name("table", &request.table)?;
@@ -77,8 +81,12 @@ impl DecisionService {
         let facts = snapshot.compiler.facts(&decision, &subject);
         let key = ViewKey { decision, facts };
         let view = match snapshot.views.get(&key) {
-            Some(view) => view.value().clone(),
+            Some(view) => {
+                metrics.hit(Cache::Views);
+                view.value().clone()
+            }
             None => {
+                metrics.miss(Cache::Views);
                 let view = CachedView {
                     answer: EncodedView::encode(&convert::view_response(
                         snapshot.compiler.render(&key.decision, &key.facts),
@@ -148,8 +156,12 @@ impl DecisionService {
         let facts = snapshot.compiler.facts(&decision, &subject);
         let key = ViewKey { decision, facts };
         let (response, policies) = match snapshot.accesses.get(&key) {
-            Some(entry) => entry.value().clone(),
+            Some(entry) => {
+                self.state.metrics.hit(Cache::Accesses);
+                entry.value().clone()
+            }
             None => {
+                self.state.metrics.miss(Cache::Accesses);
                 let access = snapshot.compiler.render_access(&key.decision, &key.facts);
                 let entry = (
                     convert::access_response(
@@ -310,53 +322,14 @@ impl DecisionService {
     }
 }
 
-type ChangeStream = Pin<Box<dyn Stream<Item = Result<ChangeEvent, Status>> + Send>>;
-
-#[tonic::async_trait]
-impl PolicyDecision for DecisionService {
-    async fn get_view_definition(
+impl DecisionService {
+    /// Every view `request`'s user may see, each answered (cached, audited) as
+    /// `GetViewDefinition` answers it.
+    fn view_definitions(
         &self,
-        request: Request<GetViewDefinitionRequest>,
-    ) -> Result<Response<EncodedView>, Status> {
-        self.state.calls.count(Method::GetViewDefinition);
-        let started = Instant::now();
-        let mut request = request.into_inner();
-        let mut answered_by = None;
-        let result = self.answer(&request, &mut answered_by);
-        if let Err(status) = &result {
-            tracing::debug!(
-                user = request.identity.as_ref().map(|identity| identity.user.as_str()),
-                schema = %request.schema,
-                table = %request.table,
-                code = ?status.code(),
-                "view definition refused"
-            );
-        }
-        if let Some(AnsweredBy { version, policies }) = answered_by
-            && self.state.audit.is_enabled()
-        {
-            let identity = request.identity.take().unwrap_or_default();
-            self.state.audit.record(PendingDecisionRecord {
-                at_millis: veil_store::now_millis(),
-                user: identity.user,
-                project: identity.project,
-                schema: std::mem::take(&mut request.schema),
-                table: std::mem::take(&mut request.table),
-                version,
-                policies,
-                latency_micros: started.elapsed().as_micros() as u64,
-            });
-        }
-        result.map(Response::new)
-    }
-
-    async fn get_view_definitions(
-        &self,
-        request: Request<GetViewDefinitionsRequest>,
-    ) -> Result<Response<GetViewDefinitionsResponse>, Status> {
-        self.state.calls.count(Method::GetViewDefinitions);
-        let started = Instant::now();
-        let request = request.into_inner();
+        request: GetViewDefinitionsRequest,
+        started: Instant,
+    ) -> Result<GetViewDefinitionsResponse, Status> {
         let identity = convert::identity(request.identity.as_ref())?;
         let schema = match request.schema.as_str() {
             "" => None,
@@ -397,15 +370,11 @@ impl PolicyDecision for DecisionService {
                 Err(status) => return Err(status),
             }
         }
-        Ok(Response::new(GetViewDefinitionsResponse { views }))
+        Ok(GetViewDefinitionsResponse { views })
     }
 
-    async fn list_schemas(
-        &self,
-        request: Request<ListSchemasRequest>,
-    ) -> Result<Response<ListSchemasResponse>, Status> {
-        self.state.calls.count(Method::ListSchemas);
-        let request = request.into_inner();
+    /// The schemas holding a data source the user may see, sorted.
+    fn schemas(&self, request: ListSchemasRequest) -> Result<ListSchemasResponse, Status> {
         let identity = convert::identity(request.identity.as_ref())?;
         let snapshot = self.state.current();
         let estate = snapshot.compiler.estate();
@@ -416,15 +385,11 @@ impl PolicyDecision for DecisionService {
             .collect();
         schemas.sort();
         schemas.dedup();
-        Ok(Response::new(ListSchemasResponse { schemas }))
+        Ok(ListSchemasResponse { schemas })
     }
 
-    async fn list_tables(
-        &self,
-        request: Request<ListTablesRequest>,
-    ) -> Result<Response<ListTablesResponse>, Status> {
-        self.state.calls.count(Method::ListTables);
-        let request = request.into_inner();
+    /// The data sources the user may see, in one schema or all.
+    fn tables(&self, request: ListTablesRequest) -> Result<ListTablesResponse, Status> {
         let identity = convert::identity(request.identity.as_ref())?;
         let schema = match request.schema.as_str() {
             "" => None,
@@ -443,7 +408,91 @@ impl PolicyDecision for DecisionService {
                 }
             })
             .collect();
-        Ok(Response::new(ListTablesResponse { tables }))
+        Ok(ListTablesResponse { tables })
+    }
+
+    /// Records how long a call took and how it ended, and sends its answer.
+    fn answered<T>(
+        &self,
+        method: Method,
+        started: Instant,
+        result: Result<T, Status>,
+    ) -> Result<Response<T>, Status> {
+        self.state
+            .metrics
+            .decided(method, &result, started.elapsed());
+        result.map(Response::new)
+    }
+}
+
+type ChangeStream = Pin<Box<dyn Stream<Item = Result<ChangeEvent, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl PolicyDecision for DecisionService {
+    async fn get_view_definition(
+        &self,
+        request: Request<GetViewDefinitionRequest>,
+    ) -> Result<Response<EncodedView>, Status> {
+        self.state.calls.count(Method::GetViewDefinition);
+        let started = Instant::now();
+        let mut request = request.into_inner();
+        let mut answered_by = None;
+        let result = self.answer(&request, &mut answered_by);
+        if let Err(status) = &result {
+            tracing::debug!(
+                user = request.identity.as_ref().map(|identity| identity.user.as_str()),
+                schema = %request.schema,
+                table = %request.table,
+                code = ?status.code(),
+                "view definition refused"
+            );
+        }
+        if let Some(AnsweredBy { version, policies }) = answered_by
+            && self.state.audit.is_enabled()
+        {
+            let identity = request.identity.take().unwrap_or_default();
+            self.state.audit.record(PendingDecisionRecord {
+                at_millis: veil_store::now_millis(),
+                user: identity.user,
+                project: identity.project,
+                schema: std::mem::take(&mut request.schema),
+                table: std::mem::take(&mut request.table),
+                version,
+                policies,
+                latency_micros: started.elapsed().as_micros() as u64,
+            });
+        }
+        self.answered(Method::GetViewDefinition, started, result)
+    }
+
+    async fn get_view_definitions(
+        &self,
+        request: Request<GetViewDefinitionsRequest>,
+    ) -> Result<Response<GetViewDefinitionsResponse>, Status> {
+        self.state.calls.count(Method::GetViewDefinitions);
+        let started = Instant::now();
+        let result = self.view_definitions(request.into_inner(), started);
+        self.answered(Method::GetViewDefinitions, started, result)
+    }
+
+    async fn list_schemas(
+        &self,
+        request: Request<ListSchemasRequest>,
+    ) -> Result<Response<ListSchemasResponse>, Status> {
+        self.state.calls.count(Method::ListSchemas);
+        let started = Instant::now();
+        let result = self.schemas(request.into_inner());
+        self.answered(Method::ListSchemas, started, result)
+    }
+
+    async fn list_tables(
+        &self,
+        request: Request<ListTablesRequest>,
+    ) -> Result<Response<ListTablesResponse>, Status> {
+        self.state.calls.count(Method::ListTables);
+        let started = Instant::now();
+        let result = self.tables(request.into_inner());
+        self.answered(Method::ListTables, started, result)
     }
 
     async fn get_table_access(
@@ -466,7 +515,7 @@ impl PolicyDecision for DecisionService {
             };
             self.record(Some(answered_by), &single, started);
         }
-        result.map(Response::new)
+        self.answered(Method::GetTableAccess, started, result)
     }
 
     async fn filter_tables(
@@ -474,8 +523,9 @@ impl PolicyDecision for DecisionService {
         request: Request<FilterTablesRequest>,
     ) -> Result<Response<FilterTablesResponse>, Status> {
         self.state.calls.count(Method::FilterTables);
-        self.filtered_tables(&request.into_inner())
-            .map(Response::new)
+        let started = Instant::now();
+        let result = self.filtered_tables(&request.into_inner());
+        self.answered(Method::FilterTables, started, result)
     }
 
     async fn filter_schemas(
@@ -483,8 +533,9 @@ impl PolicyDecision for DecisionService {
         request: Request<FilterSchemasRequest>,
     ) -> Result<Response<FilterSchemasResponse>, Status> {
         self.state.calls.count(Method::FilterSchemas);
-        self.filtered_schemas(&request.into_inner())
-            .map(Response::new)
+        let started = Instant::now();
+        let result = self.filtered_schemas(&request.into_inner());
+        self.answered(Method::FilterSchemas, started, result)
     }
 
     type WatchChangesStream = ChangeStream;

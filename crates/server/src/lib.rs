@@ -12,7 +12,8 @@
 //!   stream), `audit` (a bounded queue and a writer thread);
 //! - the admin path: `admin_service` (`PolicyAdmin`: bundles, entities, explain, history,
 //!   audit), `authority` (what each role may change), `write` (the one write path: authority →
-//!   validate → commit with history → publish) and `webhook` (signed change notifications).
+//!   validate → commit with history → publish) and `webhook` (signed change notifications);
+//! - beside both: `metrics` (what `GET /metrics` reports, on its own listener).
 
 mod admin_service;
 mod audit;
@@ -22,6 +23,7 @@ pub mod calls;
 mod coalesce;
 pub mod convert;
 mod decision_service;
+pub mod metrics;
 mod snapshot;
 mod state;
 mod webhook;
@@ -47,6 +49,7 @@ pub use admin_service::AdminService;
 pub use audit::Audit;
 pub use auth::Authenticator;
 pub use decision_service::DecisionService;
+pub use metrics::serve_metrics;
 pub use snapshot::Snapshot;
 pub use state::{Settings, State, next_version};
 pub use webhook::{Webhooks, sign};

@@ -47,6 +47,9 @@ enum Command {
         store: String,
         #[arg(long, default_value = "127.0.0.1:50051")]
         listen: SocketAddr,
+        /// Serve Prometheus metrics on `GET /metrics` at this address (plain HTTP). Off without it.
+        #[arg(long)]
+        metrics_listen: Option<SocketAddr>,
         #[command(flatten)]
         functions: FunctionsArgs,
         /// Bearer tokens and their roles (YAML). Without it, authentication is off: development only.
@@ -309,6 +312,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             config,
             store,
             listen,
+            metrics_listen,
             functions,
             auth,
             tls_cert,
@@ -368,6 +372,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .with_context(|| format!("binding {listen}"))?;
                 if let Some(config) = config {
                     tokio::spawn(reload_on_hangup(Arc::clone(&state), config));
+                }
+                if let Some(address) = metrics_listen {
+                    let listener = tokio::net::TcpListener::bind(address)
+                        .await
+                        .with_context(|| format!("binding {address} for metrics"))?;
+                    let state = Arc::clone(&state);
+                    tokio::spawn(async move {
+                        let served =
+                            veil_server::serve_metrics(listener, state, std::future::pending());
+                        if let Err(error) = served.await {
+                            tracing::error!("the metrics listener stopped: {error:#}");
+                        }
+                    });
                 }
                 veil_server::serve(listener, state, authenticator, tls, shutdown_signal()).await
             })?;

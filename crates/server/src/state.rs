@@ -12,6 +12,7 @@ use veil_store::Store;
 
 use crate::audit::Audit;
 use crate::calls::Calls;
+use crate::metrics::Metrics;
 use crate::snapshot::Snapshot;
 use crate::webhook::Webhooks;
 
@@ -50,6 +51,8 @@ pub struct State {
     pub(crate) webhooks: Webhooks,
     /// The query-path calls answered since the start.
     pub calls: Calls,
+    /// What `GET /metrics` reports.
+    pub metrics: Metrics,
 }
 
 impl State {
@@ -77,6 +80,7 @@ impl State {
         webhooks: Webhooks,
     ) -> State {
         let (changes, _) = broadcast::channel(1024);
+        let metrics = Metrics::new(audit.counters());
         State {
             current: ArcSwap::from_pointee(Snapshot::new(version, compiler)),
             settings,
@@ -87,6 +91,7 @@ impl State {
             audit,
             webhooks,
             calls: Calls::default(),
+            metrics,
         }
     }
 
@@ -115,6 +120,11 @@ impl State {
 
     pub fn subscribe(&self) -> broadcast::Receiver<ChangeEvent> {
         self.changes.subscribe()
+    }
+
+    /// How many receivers of the change stream are open: one per `WatchChanges` stream.
+    pub fn subscribers(&self) -> usize {
+        self.changes.receiver_count()
     }
 }
 

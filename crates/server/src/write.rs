@@ -85,7 +85,8 @@ impl State {
             everything: affected.everything,
         };
         if let Some(store) = &self.store {
-            store
+            let started = std::time::Instant::now();
+            let committed = store
                 .commit(
                     snapshot.version,
                     version,
@@ -94,7 +95,9 @@ impl State {
                     &record,
                     &caller.name,
                 )
-                .await?;
+                .await;
+            self.metrics.committed(started.elapsed());
+            committed?;
         }
         let event = convert::change_event(&record);
         self.publish(compiler, event.clone());

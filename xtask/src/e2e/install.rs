@@ -34,14 +34,7 @@ pub(super) fn target_dir(root: &Path) -> PathBuf {
         .unwrap_or_else(|| root.join("target"))
 }
 
-pub(crate) fn cache_dir() -> Result<PathBuf> {
-    if let Some(dir) = env::var_os("VEIL_CACHE_DIR") {
-        return Ok(PathBuf::from(dir));
-    }
-    let home =
-        env::var_os("HOME").context("set VEIL_CACHE_DIR or HOME for the Trino download cache")?;
-    Ok(PathBuf::from(home).join(".cache/veil"))
-}
+pub(super) use crate::tools::cache_dir;
 
 /// `VEIL_JAVA_HOME`, else Temurin 25 where CI keeps it, else `JAVA_HOME`.
 pub(super) fn java_home() -> Result<PathBuf> {

@@ -8,6 +8,7 @@ mod crash;
 mod decision;
 mod harness;
 mod history;
+mod metrics;
 mod native;
 mod replicas;
 mod tls;
