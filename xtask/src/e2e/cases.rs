@@ -143,7 +143,13 @@ impl Check {
     fn natively(&self, tables: &[(String, String)]) -> Option<Check> {
         let portable = self.sql.contains("FROM veil.")
             && !self.sql.contains("information_schema")
-            && !matches!(self.expect, Expect::Fails { message: Some(_), .. });
+            && !matches!(
+                self.expect,
+                Expect::Fails {
+                    message: Some(_),
+                    ..
+                }
+            );
         if !portable {
             return None;
         }
