@@ -99,15 +99,17 @@ impl Cli {
         } else {
             format!(" {options}")
         };
+        // `--execute` prints CSV unless told otherwise; a table reads better.
         format!(
-            "{} --user {user}{options} --execute \"{sql}\"",
+            "{} --output-format ALIGNED --user {user}{options} --execute \"{sql}\"",
             self.interactive()
         )
     }
 
     fn interactive(&self) -> String {
         format!(
-            "{} -jar {} --server {}",
+            // The CLI's line reader loads a native library, which JDK 24+ warns about unless allowed.
+            "{} --enable-native-access=ALL-UNNAMED -jar {} --server {}",
             self.java.display(),
             self.jar.display(),
             self.server
@@ -275,8 +277,7 @@ mod tests {
             root: "/src".into(),
         };
         let text = instructions.render();
-        let cli =
-            "/jdk/bin/java -jar /cache/trino-cli-476-executable.jar --server http://127.0.0.1:8123";
+        let cli = "/jdk/bin/java --enable-native-access=ALL-UNNAMED -jar /cache/trino-cli-476-executable.jar --server http://127.0.0.1:8123 --output-format ALIGNED";
         for (user, _) in USERS {
             let line = format!(
                 "{cli} --user {user} --execute \"SELECT custkey, name, nationkey, phone, acctbal FROM veil.sales.customers ORDER BY custkey LIMIT 5\""
