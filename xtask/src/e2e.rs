@@ -17,6 +17,9 @@
 //!   comparisons, read from `tests/e2e/{listing,masks,row_filters,access_control}.yaml`;
 //!   `discover`; `cost` (reported, not asserted); `propagation` (SIGHUP and `veil apply`);
 //!   `trust` (secrets, keyed functions, rotation); `fail_closed` (the PDP down and back).
+//!
+//! `demo` is not a scenario: `cargo xtask demo` starts the same `Stack` on the example estate and
+//! stays up for a person to query it with the Trino CLI.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -26,6 +29,7 @@ use anyhow::{Context, Result};
 
 mod cases;
 mod cost;
+mod demo;
 mod differential;
 mod discover;
 mod fail_closed;
@@ -39,6 +43,8 @@ mod propagation;
 mod report;
 mod trino;
 mod trust;
+
+pub(crate) use demo::run as demo;
 
 use cases::Cases;
 use install::{Enforcement, Ports, TRINO_VERSION};
@@ -66,6 +72,7 @@ pub fn run(args: &[String]) -> Result<()> {
         pdp,
         trinos,
         run_dir,
+        ..
     } = Stack::start(
         &root,
         &[
@@ -74,6 +81,7 @@ pub fn run(args: &[String]) -> Result<()> {
             Enforcement::NativeAllowingUnregistered,
         ],
         &root.join("tests/e2e/scenario.yaml"),
+        "e2e",
     )?;
     let [client, native, allowing] = &trinos[..] else {
         unreachable!("three Trinos were started")
@@ -111,29 +119,39 @@ pub fn differential(args: &[String]) -> Result<()> {
         processes,
         pdp,
         trinos,
-        run_dir: _,
+        ..
     } = Stack::start(
         &root,
         &[Enforcement::GovernedCatalog, Enforcement::Native],
         &root.join("tests/e2e/scenario.yaml"),
+        "e2e",
     )?;
     let outcome = differential::run(&trinos[0], &trinos[1], &pdp, &root, &options);
     drop(processes);
     outcome
 }
 
-/// A running PDP and one Trino per way in, all against it, laid out under `target/e2e`.
+/// A running PDP and one Trino per way in, all against it, laid out under the target directory
+/// (`target/e2e` for the e2e run, `target/demo` for the demo).
 struct Stack {
     processes: Processes,
     pdp: PdpLauncher,
     trinos: Vec<Trino>,
     run_dir: PathBuf,
+    /// Each started process's supervisor name and log, PDP first.
+    logs: Vec<(&'static str, PathBuf)>,
 }
 
 impl Stack {
     /// Builds what is needed, serves a copy of `policy_file`, and starts one Trino per entry of
-    /// `enforcements` (the first in `target/e2e`, the others in subdirectories), ready to query.
-    fn start(root: &Path, enforcements: &[Enforcement], policy_file: &Path) -> Result<Stack> {
+    /// `enforcements` (the governed catalog's in `target/<directory>`, native enforcement's in
+    /// subdirectories), ready to query. `target/<directory>` is emptied first.
+    fn start(
+        root: &Path,
+        enforcements: &[Enforcement],
+        policy_file: &Path,
+        directory: &str,
+    ) -> Result<Stack> {
         let java_home = install::java_home()?;
         let built = install::Built {
             trino: install::ensure_trino(&install::cache_dir()?, &java_home)?,
@@ -142,7 +160,7 @@ impl Stack {
         };
         let veil = install::build_server(root)?;
 
-        let run_dir = install::target_dir(root).join("e2e");
+        let run_dir = install::target_dir(root).join(directory);
         if run_dir.exists() {
             fs::remove_dir_all(&run_dir)
                 .with_context(|| format!("removing {}", run_dir.display()))?;
@@ -217,8 +235,10 @@ impl Stack {
                 &directory.join("trino.log"),
             )?;
         }
+        let mut logs = vec![("veil", pdp.log.clone())];
         let mut trinos = Vec::new();
         for (enforcement, directory, port) in &installs {
+            logs.push((enforcement.process_name(), directory.join("trino.log")));
             let trino = Trino::new(*port);
             trino.wait_until_ready(
                 &mut processes,
@@ -237,6 +257,15 @@ impl Stack {
             pdp,
             trinos,
             run_dir,
+            logs,
         })
+    }
+
+    /// Fails, with the end of its log, if any process of the stack has exited.
+    fn ensure_running(&mut self) -> Result<()> {
+        for (name, log) in &self.logs {
+            self.processes.ensure_running(name, log)?;
+        }
+        Ok(())
     }
 }

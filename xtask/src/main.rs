@@ -1,6 +1,6 @@
-//! Project tasks behind `cargo xtask`: the test suite, the Helm chart's checks, the end-to-end
-//! run against Trino, the differential run against the reference model, benchmarks and the fuzz
-//! run.
+//! Project tasks behind `cargo xtask`: the demo, the test suite, the Helm chart's checks, the
+//! end-to-end run against Trino, the differential run against the reference model, benchmarks and
+//! the fuzz run.
 
 mod e2e;
 mod fuzz;
@@ -15,6 +15,7 @@ use std::process::{Command, ExitCode};
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
+        Some("demo") => e2e::demo(&args[1..]),
         Some("test") => test(),
         Some("e2e") => e2e::run(&args[1..]),
         Some("differential") => e2e::differential(&args[1..]),
@@ -23,7 +24,7 @@ fn main() -> ExitCode {
         Some("helm") => helm::check(),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test|helm|e2e [FILTER..]|differential [--cases N] [--seed S] [--replay FILE]|bench [--quick]|fuzz --seconds N [--seed S]>"
+                "usage: cargo xtask <demo|test|helm|e2e [FILTER..]|differential [--cases N] [--seed S] [--replay FILE]|bench [--quick]|fuzz --seconds N [--seed S]>"
             );
             return ExitCode::from(2);
         }

@@ -1,6 +1,6 @@
-//! What a run is built from and where it lives: the Trino distribution fetched once into the
-//! cache, the plugin and server builds, and the Trino install laid out under `target/e2e` from
-//! `deploy/trino/`.
+//! What a run is built from and where it lives: the Trino distribution (and, for the demo, the
+//! Trino CLI) fetched once into the cache, the plugin and server builds, and the Trino install
+//! laid out under `target/e2e` (or `target/demo`) from `deploy/trino/`.
 
 use std::collections::BTreeSet;
 use std::env;
@@ -120,6 +120,39 @@ pub(super) fn ensure_trino(cache: &Path, java_home: &Path) -> Result<TrinoDistri
     }
     fs::rename(&staging, &home)?;
     Ok(distribution)
+}
+
+/// The Trino CLI's executable jar (`io.trino:trino-cli`, classifier `executable`), fetched from
+/// Maven Central once, like the server: the demo's users query with it.
+pub(super) fn ensure_trino_cli(cache: &Path, java_home: &Path) -> Result<PathBuf> {
+    let name = format!("trino-cli-{TRINO_VERSION}-executable.jar");
+    let jar = cache.join(&name);
+    if jar.exists() {
+        return Ok(jar);
+    }
+    step(&format!(
+        "fetching the Trino {TRINO_VERSION} CLI from Maven Central into {}",
+        jar.display()
+    ));
+    let staging = cache.join(format!("trino-cli-{TRINO_VERSION}.partial"));
+    if staging.exists() {
+        fs::remove_dir_all(&staging)?;
+    }
+    fs::create_dir_all(&staging)?;
+    let artifact = format!("io.trino:trino-cli:{TRINO_VERSION}:jar:executable");
+    run_quietly(
+        Command::new("mvn")
+            .args(["-B", "-q", "dependency:copy"])
+            .arg(format!("-Dartifact={artifact}"))
+            .arg(format!("-DoutputDirectory={}", staging.display()))
+            .env("JAVA_HOME", java_home)
+            .current_dir(&staging),
+    )
+    .with_context(|| format!("downloading {artifact}"))?;
+    fs::rename(staging.join(&name), &jar)
+        .with_context(|| format!("{artifact} did not arrive as {name}"))?;
+    fs::remove_dir_all(&staging)?;
+    Ok(jar)
 }
 
 /// Unpacks a zip with the JDK's `jar` tool, which every machine running the e2e has.

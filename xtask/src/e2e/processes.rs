@@ -31,7 +31,7 @@ impl Processes {
                 for group in groups {
                     signal_group(group, "KILL");
                 }
-                eprintln!("e2e: interrupted; stopped every process it started");
+                eprintln!("xtask: interrupted; stopped every process it started");
                 std::process::exit(130);
             });
         });
