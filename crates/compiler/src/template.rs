@@ -139,13 +139,8 @@ impl Template {
         // The views carry sqlparser's printing of the expression, so it must read back as the
         // very same expression. It does not always: a literal holding `''` prints as `''`, not
         // `''''` (sqlparser takes the pair for an escape), and reads back with one quote.
-        let printed = expression.to_string();
-        if Parser::new(&dialect)
-            .try_with_sql(&printed)
-            .and_then(|mut parser| parser.parse_expr())
-            .ok()
-            .is_none_or(|again| again != expression)
-        {
+        if !prints_back(&expression) {
+            let printed = expression.to_string();
             return Err(format!(
                 "`{sql}` does not print back as written (`{printed}`): write each literal and \
                  name without two quotes in a row"
@@ -227,6 +222,9 @@ impl Template {
                             Some(one_literal(&name, &arguments).map(Slot::HasPurpose))
                         }
                         "user_attribute_contains" => Some(match arguments.as_slice() {
+                            [Some(key), Some(expression)] if !prints_back(expression) => Err(format!(
+                                "`{expression}` in `user_attribute_contains` does not print back as written"
+                            )),
                             [Some(key), Some(expression)] => string_literal(key)
                                 .map(|key| Slot::AttributeContains {
                                     key,
@@ -343,6 +341,15 @@ fn render<'f>(pieces: &[Piece], facts: &mut impl Iterator<Item = &'f Fact>, out:
             _ => panic!("facts do not match the template"),
         }
     }
+}
+
+/// Whether sqlparser's printing of `expression` reads back, alone, as the very same expression.
+/// The views carry that printing (an attribute test's expression is printed on its own).
+fn prints_back(expression: &Expr) -> bool {
+    Parser::new(&GenericDialect {})
+        .try_with_sql(&expression.to_string())
+        .and_then(|mut parser| parser.parse_expr())
+        .is_ok_and(|again| again == *expression)
 }
 
 /// Cuts printed SQL at the slot placeholders.
