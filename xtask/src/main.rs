@@ -38,8 +38,8 @@ fn main() -> ExitCode {
     }
 }
 
-/// Everything CI runs: unit, golden and integration tests, the Helm chart's checks, then the
-/// end-to-end run. The store tests run against real SQLite and a real PostgreSQL started here;
+/// Everything CI runs: unit, golden and integration tests, the reference model's tests, the Helm
+/// chart's checks, then the end-to-end run. The store tests run against real SQLite and a real PostgreSQL started here;
 /// the metrics tests check the exposition with Prometheus's `promtool`, installed here when
 /// missing.
 fn test() -> anyhow::Result<()> {
@@ -50,6 +50,8 @@ fn test() -> anyhow::Result<()> {
         .env("VEIL_TEST_POSTGRES_URL", &postgres.url)
         .env("VEIL_PROMTOOL", &promtool))?;
     drop(postgres);
+    // The reference model of the differential run has tests of its own.
+    run(Command::new("python3").args(["-m", "unittest", "discover", "-s", "tests/differential"]))?;
     helm::check()?;
     e2e::run(&[])
 }
