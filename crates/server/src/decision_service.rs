@@ -200,7 +200,7 @@ impl DecisionService {
         for name in &request.tables {
             match estate.data_sources_over(catalog, &name.schema, &name.table) {
                 [] => response.ungoverned.push(name.clone()),
-                [id] if estate.decide(*id, &subject).is_some() => {
+                [id] if natively_visible(estate, *id, &subject) => {
                     response.visible.push(name.clone())
                 }
                 _ => {}
@@ -226,17 +226,29 @@ impl DecisionService {
             ..FilterSchemasResponse::default()
         };
         for schema in &request.schemas {
-            let visible = estate.data_sources_in(catalog, schema).iter().any(|&id| {
-                let [catalog, schema, table] = &estate.data_sources[id].backing;
-                estate.data_sources_over(catalog, schema, table).len() == 1
-                    && estate.decide(id, &subject).is_some()
-            });
+            let visible = estate
+                .data_sources_in(catalog, schema)
+                .iter()
+                .any(|&id| natively_visible(estate, id, &subject));
             if visible {
                 response.visible.push(schema.clone());
             }
         }
         Ok(response)
     }
+}
+
+/// Whether native enforcement shows a data source's backing table to the subject: the subject
+/// may see the data source, and no other data source governs the same table (an ambiguous table
+/// is hidden, failing closed).
+fn natively_visible(
+    estate: &veil_policy::Estate,
+    id: usize,
+    subject: &veil_policy::Subject<'_>,
+) -> bool {
+    let [catalog, schema, table] = &estate.data_sources[id].backing;
+    estate.data_sources_over(catalog, schema, table).len() == 1
+        && estate.decide(id, subject).is_some()
 }
 
 impl DecisionService {
