@@ -68,32 +68,10 @@ pub fn check() -> Result<()> {
 
 /// `<cache>/go-bin/helm`, installed with `go install` when it is absent or another version.
 fn install() -> Result<PathBuf> {
-    let bin = crate::tools::cache_dir()?.join("go-bin");
-    let binary = bin.join("helm");
-    if binary.exists() && built_from_release(&binary)? {
-        return Ok(binary);
+    let binary = crate::tools::cache_dir()?.join("go-bin/helm");
+    if !(binary.exists() && built_from_release(&binary)?) {
+        crate::tools::go_install(&format!("helm.sh/helm/v3/cmd/helm@{HELM_VERSION}"), &binary)?;
     }
-    let module = format!("helm.sh/helm/v3/cmd/helm@{HELM_VERSION}");
-    println!(
-        "installing helm: go install {module} (once, into {})",
-        bin.display()
-    );
-    let output = Command::new("nice")
-        .args(["-n", "10", "go", "install", &module])
-        .env("GOBIN", &bin)
-        .output()
-        .context("running `go install` (is Go installed?)")?;
-    ensure!(
-        output.status.success(),
-        "go install {module} failed with {}: {}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr).trim()
-    );
-    ensure!(
-        binary.exists(),
-        "go install did not produce {}",
-        binary.display()
-    );
     Ok(binary)
 }
 

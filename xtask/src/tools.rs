@@ -2,10 +2,11 @@
 //! (`VEIL_CACHE_DIR`, default `~/.cache/veil`) with their own ordinary installers.
 
 use std::env;
-use std::path::PathBuf;
+use std::fs;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, ensure};
 
 /// The promtool release the metrics tests check the exposition with.
 const PROMTOOL: &str = "github.com/prometheus/prometheus/cmd/promtool@v0.316.0";
@@ -22,25 +23,59 @@ pub fn cache_dir() -> Result<PathBuf> {
 /// Prometheus's `promtool`, built with `go install` into `<cache>/go-bin` the first time (a few
 /// minutes: it compiles much of Prometheus).
 pub fn promtool() -> Result<PathBuf> {
-    let bin = cache_dir()?.join("go-bin");
-    let promtool = bin.join("promtool");
+    let promtool = cache_dir()?.join("go-bin/promtool");
     if promtool.is_file() {
         return Ok(promtool);
     }
-    eprintln!("xtask: installing {PROMTOOL} into {}", bin.display());
-    let status = Command::new("go")
-        .args(["install", PROMTOOL])
-        .env("GOBIN", &bin)
-        .status()
-        .context("running `go install` (is Go installed?)")?;
-    anyhow::ensure!(
-        status.success(),
-        "go install {PROMTOOL} failed with {status}"
-    );
-    anyhow::ensure!(
-        promtool.is_file(),
-        "go install {PROMTOOL} left no {}",
-        promtool.display()
-    );
+    go_install(PROMTOOL, &promtool)?;
     Ok(promtool)
+}
+
+/// `go install MODULE@VERSION` into `<cache>/go-bin`, expecting `binary` there afterwards.
+///
+/// Go's module and build caches for these tools come to several GB (helm pulls in much of
+/// Kubernetes), more than some machines have free beside the Rust build; they are kept in a
+/// scratch directory under the cache and removed once the binary is built.
+pub fn go_install(module: &str, binary: &Path) -> Result<()> {
+    let cache = cache_dir()?;
+    let scratch = cache.join("go-scratch");
+    eprintln!(
+        "xtask: installing {module} into {} (once)",
+        cache.join("go-bin").display()
+    );
+    let output = Command::new("nice")
+        .args([
+            "-n",
+            "10",
+            "go",
+            "install",
+            "-modcacherw",
+            "-trimpath",
+            module,
+        ])
+        .env("GOBIN", cache.join("go-bin"))
+        .env("GOMODCACHE", scratch.join("mod"))
+        .env("GOCACHE", scratch.join("build"))
+        .env("GOPATH", scratch.join("path"))
+        .output()
+        .context("running `go install` (is Go installed?)");
+    let removed = match fs::remove_dir_all(&scratch) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error)
+            .with_context(|| format!("removing Go's scratch caches {}", scratch.display())),
+        _ => Ok(()),
+    };
+    let output = output?;
+    ensure!(
+        output.status.success(),
+        "go install {module} failed with {}: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr).trim()
+    );
+    removed?;
+    ensure!(
+        binary.is_file(),
+        "go install {module} left no {}",
+        binary.display()
+    );
+    Ok(())
 }

@@ -192,14 +192,16 @@ pub(super) fn build_plugin(root: &Path, java_home: &Path) -> Result<PathBuf> {
 }
 
 pub(super) fn build_server(root: &Path) -> Result<PathBuf> {
-    step("building the PDP (cargo build -p veil-server)");
+    // The whole workspace with its test targets, as `cargo test --workspace` builds it: the same
+    // feature set, so after the tests this builds nothing and keeps one copy of every dependency.
+    step("building the PDP (cargo build --workspace --all-targets)");
     let status = Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-        .args(["build", "-p", "veil-server"])
+        .args(["build", "--workspace", "--all-targets", "--locked"])
         .current_dir(root)
         .status()?;
     ensure!(
         status.success(),
-        "cargo build -p veil-server failed with {status}"
+        "cargo build --workspace --all-targets failed with {status}"
     );
     let binary = target_dir(root).join("debug/veil");
     ensure!(binary.exists(), "{} was not built", binary.display());
