@@ -25,6 +25,7 @@ pub(crate) fn pick_requests(estate: &Estate, count: usize) -> Vec<GetViewDefinit
                     user: user.clone(),
                     groups: Vec::new(),
                     project: String::new(),
+                    query_id: String::new(),
                 }),
                 schema: data_source.schema.clone(),
                 table: data_source.table.clone(),

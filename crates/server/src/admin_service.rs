@@ -10,7 +10,7 @@ use veil_proto::v1::{
     ExportBundleRequest, ExportBundleResponse, GetEntityRequest, GetEntityResponse,
     GetStatusRequest, GetStatusResponse, ListChangesRequest, ListChangesResponse,
     ListDecisionsRequest, ListDecisionsResponse, ListEntitiesRequest, ListEntitiesResponse,
-    PutEntityRequest,
+    ListQueriesRequest, ListQueriesResponse, PutEntityRequest,
 };
 
 use crate::auth::{Caller, Role};
@@ -298,6 +298,40 @@ impl PolicyAdmin for AdminService {
         Ok(Response::new(ListDecisionsResponse {
             records: records.into_iter().map(convert::decision_record).collect(),
             dropped: self.state.audit.dropped(),
+        }))
+    }
+
+    async fn list_queries(
+        &self,
+        request: Request<ListQueriesRequest>,
+    ) -> Result<Response<ListQueriesResponse>, Status> {
+        require_read(&caller(&request)?)?;
+        let request = request.into_inner();
+        let store = self.store()?;
+        let set = |text: String| (!text.is_empty()).then_some(text);
+        let filter = veil_store::QueryFilter {
+            user: set(request.user),
+            data_source: set(request.data_source),
+            query_id: set(request.query_id),
+            since_millis: (request.since_unix_millis != 0).then_some(request.since_unix_millis),
+            until_millis: (request.until_unix_millis != 0).then_some(request.until_unix_millis),
+            limit: match request.limit {
+                0 => 100,
+                limit => limit.min(10_000),
+            },
+        };
+        let unavailable = |error: veil_store::StoreError| Status::unavailable(error.to_string());
+        let mut queries = Vec::new();
+        for record in store.queries(&filter).await.map_err(unavailable)? {
+            let decisions = store
+                .decisions_of_query(&record)
+                .await
+                .map_err(unavailable)?;
+            queries.push(convert::audited_query(record, decisions));
+        }
+        Ok(Response::new(ListQueriesResponse {
+            queries,
+            dropped: self.state.audit.counters().queries_dropped.get(),
         }))
     }
 }

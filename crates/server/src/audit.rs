@@ -2,14 +2,57 @@
 //! background task writes them to the store in batches. A full queue drops records and counts
 //! them; the count is logged and returned by `ListDecisions`, never silently lost. When the
 //! server stops, [`Audit::finish`] writes what is still queued.
+//!
+//! The same writer thread applies the retention (`--audit-retention`): between batches it
+//! deletes audit rows older than the retention, a few thousand at a time, so that the store's
+//! write lock is never held long and answers (which never wait for the store) are untouched.
+//! Every record written also goes to the audit log (`--audit-log`) when there is one.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc};
-use veil_store::{DecisionRecord, PolicyNames, Store};
+use veil_store::{DecisionRecord, PolicyNames, QueryRecord, Store};
 
+use crate::audit_log::AuditLog;
 use crate::metrics::AuditCounters;
+
+/// How long audit rows are kept, and where else records are written.
+#[derive(Debug, Clone)]
+pub struct AuditOptions {
+    /// `None`: kept forever.
+    pub retention: Option<Duration>,
+    /// `-` for standard output, else a file appended to.
+    pub log: Option<String>,
+}
+
+/// Thirty days: the default of `--audit-retention`.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+
+impl Default for AuditOptions {
+    fn default() -> AuditOptions {
+        AuditOptions {
+            retention: Some(DEFAULT_RETENTION),
+            log: None,
+        }
+    }
+}
+
+/// `--audit-retention`: a duration such as `30d`, `12h` or `90days`, or `forever`.
+pub fn parse_retention(text: &str) -> Result<Option<Duration>, String> {
+    if text.trim() == "forever" {
+        return Ok(None);
+    }
+    match humantime::parse_duration(text.trim()) {
+        Ok(duration) if duration >= Duration::from_secs(60) => Ok(Some(duration)),
+        Ok(_) => Err(format!(
+            "`{text}` is shorter than a minute; say `forever` to keep audit records"
+        )),
+        Err(error) => Err(format!(
+            "`{text}` is not a duration (`30d`, `12h`) or `forever`: {error}"
+        )),
+    }
+}
 
 /// A decision record as it is queued, as cheap as it can be: the strings are the request's
 /// own, the policy names are shared with the cached view.
@@ -17,6 +60,7 @@ pub struct PendingDecisionRecord {
     pub at_millis: i64,
     pub user: String,
     pub project: String,
+    pub query_id: String,
     pub schema: String,
     pub table: String,
     pub version: u64,
@@ -32,6 +76,7 @@ pub struct Audit {
     /// Tells the writer to write what is queued and stop.
     stop: Arc<Notify>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    log: Option<Arc<AuditLog>>,
 }
 
 const QUEUE: usize = 65_536;
@@ -44,12 +89,19 @@ impl Audit {
             counters: AuditCounters::new(),
             stop: Arc::new(Notify::new()),
             writer: Mutex::new(None),
+            log: None,
         }
     }
 
     /// Starts the writer: its own thread, below the answering threads' priority, with its own
     /// connection to the store at `store_url`.
-    pub fn start(store_url: &str) -> std::io::Result<Audit> {
+    pub fn start(store_url: &str, options: &AuditOptions) -> std::io::Result<Audit> {
+        let log = match &options.log {
+            Some(target) => Some(Arc::new(AuditLog::open(target)?)),
+            None => None,
+        };
+        let writer_log = log.clone();
+        let retention = options.retention;
         let (queue, entries) = mpsc::channel::<PendingDecisionRecord>(QUEUE);
         let counters = AuditCounters::new();
         let reported = counters.clone();
@@ -68,13 +120,16 @@ impl Audit {
                     .enable_all()
                     .build()
                     .expect("a single-threaded runtime builds");
-                runtime.block_on(write(store_url, entries, reported, stopped));
+                runtime.block_on(write(
+                    store_url, entries, reported, stopped, retention, writer_log,
+                ));
             })?;
         Ok(Audit {
             queue: Some(queue),
             counters,
             stop,
             writer: Mutex::new(Some(writer)),
+            log,
         })
     }
 
@@ -121,8 +176,31 @@ impl Audit {
             .map_or(0, |queue| queue.max_capacity() - queue.capacity())
     }
 
-    pub(crate) fn counters(&self) -> &AuditCounters {
+    pub fn counters(&self) -> &AuditCounters {
         &self.counters
+    }
+
+    /// Stores completed queries (the plugin's event listener waits for this) and writes them
+    /// to the audit log. `dropped` is what the plugin says it dropped since its last batch.
+    pub async fn record_queries(
+        &self,
+        store: &Store,
+        records: &[QueryRecord],
+        dropped: u64,
+    ) -> Result<(), veil_store::StoreError> {
+        self.counters.queries_dropped.inc_by(dropped);
+        if dropped > 0 {
+            tracing::warn!(
+                dropped,
+                "a plugin dropped completed queries from the query audit (its queue was full)"
+            );
+        }
+        store.record_queries(records).await?;
+        self.counters.queries_recorded.inc_by(records.len() as u64);
+        if let Some(log) = &self.log {
+            log.queries(records);
+        }
+        Ok(())
     }
 }
 
@@ -141,6 +219,8 @@ async fn write(
     mut entries: mpsc::Receiver<PendingDecisionRecord>,
     counters: AuditCounters,
     stop: Arc<Notify>,
+    retention: Option<Duration>,
+    log: Option<Arc<AuditLog>>,
 ) {
     let store = match Store::open(&store_url).await {
         Ok(store) => Some(store),
@@ -154,11 +234,21 @@ async fn write(
     // The first drops are reported at once.
     let mut last_report = std::time::Instant::now() - Duration::from_secs(10);
     let mut stopping = false;
+    // The first pruning soon after start, then once a minute, or at once again while rows
+    // older than the retention remain.
+    let mut next_prune = tokio::time::Instant::now() + Duration::from_secs(2);
     loop {
         if !stopping {
             tokio::select! {
                 received = entries.recv_many(&mut batch, BATCH) => if received == 0 { break },
                 () = stop.notified() => stopping = true,
+                () = tokio::time::sleep_until(next_prune), if retention.is_some() && store.is_some() => {
+                    let (Some(store), Some(retention)) = (&store, retention) else { continue };
+                    let more = prune(store, retention, &counters).await;
+                    next_prune = tokio::time::Instant::now()
+                        + if more { PRUNE_PAUSE } else { Duration::from_secs(60) };
+                    continue;
+                }
             }
         }
         if stopping {
@@ -178,6 +268,9 @@ async fn write(
             counters.dropped.inc_by(records.len() as u64);
         } else {
             counters.written.inc_by(records.len() as u64);
+        }
+        if let Some(log) = &log {
+            log.decisions(&records);
         }
         if let Err(error) = written {
             tracing::error!(%error, lost = records.len(), "writing decision records failed");
@@ -200,6 +293,28 @@ async fn write(
         tokio::select! {
             () = tokio::time::sleep(Duration::from_millis(20)) => {}
             () = stop.notified() => stopping = true,
+        }
+    }
+}
+
+/// Between two pruning statements while a backlog remains: time for the queue's records.
+const PRUNE_PAUSE: Duration = Duration::from_millis(20);
+
+/// Deletes one batch of audit rows older than `retention` from each audit table; whether rows
+/// may remain.
+async fn prune(store: &Store, retention: Duration, counters: &AuditCounters) -> bool {
+    let before = veil_store::now_millis() - retention.as_millis() as i64;
+    match store.prune_audit_batch(before).await {
+        Ok(pruned) => {
+            for (table, rows) in &pruned {
+                counters.pruned.with_label_values(&[table]).inc_by(*rows);
+            }
+            // Anything deleted: look again soon, until a round deletes nothing.
+            pruned.iter().any(|(_, rows)| *rows > 0)
+        }
+        Err(error) => {
+            tracing::warn!(%error, "pruning the audit failed; trying again in a minute");
+            false
         }
     }
 }
@@ -234,5 +349,6 @@ fn record(entry: PendingDecisionRecord) -> DecisionRecord {
         policies: entry.policies.unwrap_or_else(PolicyNames::none),
         version: entry.version,
         latency_micros: entry.latency_micros,
+        query_id: entry.query_id,
     }
 }

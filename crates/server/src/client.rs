@@ -241,6 +241,151 @@ pub fn history(connection: &Connection, filter: HistoryFilter) -> anyhow::Result
     Ok(ExitCode::SUCCESS)
 }
 
+pub struct QueryFilter {
+    pub user: Option<String>,
+    pub data_source: Option<String>,
+    pub query_id: Option<String>,
+    pub since: Option<String>,
+    pub until: Option<String>,
+    pub limit: u32,
+    pub json: bool,
+}
+
+/// `veil audit queries`: the query audit, newest first, each query with its decisions.
+pub fn audit_queries(connection: &Connection, filter: QueryFilter) -> anyhow::Result<ExitCode> {
+    let request = v1::ListQueriesRequest {
+        user: filter.user.unwrap_or_default(),
+        data_source: filter.data_source.unwrap_or_default(),
+        since_unix_millis: millis("since", filter.since.as_deref())?,
+        until_unix_millis: millis("until", filter.until.as_deref())?,
+        query_id: filter.query_id.unwrap_or_default(),
+        limit: filter.limit,
+    };
+    let response = call(connection, async |client| {
+        client.list_queries(request).await
+    })?;
+    for audited in &response.queries {
+        let Some(query) = &audited.query else {
+            continue;
+        };
+        if filter.json {
+            println!("{}", query_json(query, &audited.decisions));
+            continue;
+        }
+        let project = if query.project.is_empty() {
+            String::new()
+        } else {
+            format!(" (project {})", query.project)
+        };
+        let outcome = if query.error_code.is_empty() {
+            format!("{}, {} rows", query.state, query.output_rows)
+        } else {
+            format!(
+                "{} {}: {}",
+                query.state, query.error_code, query.error_message
+            )
+        };
+        println!(
+            "{}  {}  {}{project}  {outcome}",
+            format_millis(query.end_unix_millis),
+            query.query_id,
+            query.user,
+        );
+        println!("  data sources: {}", query.data_sources.join(", "));
+        for table in &query.tables {
+            let kind = if table.governed_view {
+                " (governed view)"
+            } else {
+                ""
+            };
+            println!(
+                "  read {}.{}.{}{kind}",
+                table.catalog, table.schema, table.table
+            );
+            for filter in &table.row_filters {
+                println!("    row filter: {filter}");
+            }
+            for column in table
+                .columns
+                .iter()
+                .filter(|column| !column.mask.is_empty())
+            {
+                println!("    mask {}: {}", column.name, column.mask);
+            }
+        }
+        for decision in &audited.decisions {
+            let verdict = if decision.allowed {
+                "allowed"
+            } else {
+                "refused"
+            };
+            println!(
+                "  decision: {} {verdict} by [{}] at version {}",
+                decision.data_source,
+                decision.policies.join(", "),
+                decision.policy_version
+            );
+        }
+    }
+    if response.queries.is_empty() && !filter.json {
+        println!("no queries match");
+    }
+    if response.dropped > 0 {
+        eprintln!(
+            "veil: the plugins dropped {} completed queries since this server started (their queue was full)",
+            response.dropped
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn format_millis(millis: i64) -> String {
+    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(millis.max(0) as u64))
+        .to_string()
+}
+
+/// One audited query as a JSON object, for scripts.
+fn query_json(query: &v1::QueryRecord, decisions: &[v1::DecisionRecord]) -> serde_json::Value {
+    serde_json::json!({
+        "query_id": query.query_id,
+        "user": query.user,
+        "groups": query.groups,
+        "project": query.project,
+        "create_unix_millis": query.create_unix_millis,
+        "execution_start_unix_millis": query.execution_start_unix_millis,
+        "end_unix_millis": query.end_unix_millis,
+        "state": query.state,
+        "error_code": query.error_code,
+        "error_message": query.error_message,
+        "output_rows": query.output_rows,
+        "output_bytes": query.output_bytes,
+        "read_rows": query.read_rows,
+        "read_bytes": query.read_bytes,
+        "query": query.query,
+        "data_sources": query.data_sources,
+        "tables": query.tables.iter().map(|table| serde_json::json!({
+            "catalog": table.catalog,
+            "schema": table.schema,
+            "table": table.table,
+            "governed_view": table.governed_view,
+            "directly_referenced": table.directly_referenced,
+            "row_filters": table.row_filters,
+            "columns": table.columns.iter().map(|column| serde_json::json!({
+                "name": column.name,
+                "mask": column.mask,
+            })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "decisions": decisions.iter().map(|decision| serde_json::json!({
+            "at_unix_millis": decision.at_unix_millis,
+            "data_source": decision.data_source,
+            "allowed": decision.allowed,
+            "policies": decision.policies,
+            "policy_version": decision.policy_version,
+            "project": decision.project,
+        })).collect::<Vec<_>>(),
+    })
+}
+
 pub fn explain(
     connection: &Connection,
     as_of: Option<u64>,
@@ -257,6 +402,7 @@ pub fn explain(
             user: user.to_owned(),
             groups,
             project: project.unwrap_or_default(),
+            ..Default::default()
         }),
         schema: schema.to_owned(),
         table: table.to_owned(),

@@ -269,6 +269,7 @@ pub fn decision_record(record: DecisionRecord) -> v1::DecisionRecord {
         policies: record.policies.names().to_vec(),
         policy_version: record.version,
         latency_micros: record.latency_micros,
+        query_id: record.query_id,
     }
 }
 
@@ -280,4 +281,152 @@ fn json_to_yaml(json: &str) -> String {
     serde_json::from_str::<serde_json::Value>(json)
         .map(|value| serde_norway::to_string(&value).expect("JSON values serialize"))
         .unwrap_or_else(|_| json.to_owned())
+}
+
+/// The most queries one `RecordQueries` batch may carry.
+pub const MAX_QUERY_BATCH: usize = 10_000;
+
+/// A reported query read into the store's form, its data sources resolved against `estate`:
+/// a governed catalog's view is the data source `schema.table`; any other table is every data
+/// source defined on it. `None`: it read no governed data. A malformed record is
+/// `INVALID_ARGUMENT` naming it.
+pub fn query_record(
+    estate: &Estate,
+    index: usize,
+    query: v1::QueryRecord,
+) -> Result<Option<veil_store::QueryRecord>, Status> {
+    let invalid = |what: &str| {
+        Status::invalid_argument(format!(
+            "queries[{index}] (query id `{}`): {what}",
+            query.query_id
+        ))
+    };
+    if query.query_id.is_empty() {
+        return Err(invalid("`query_id` is empty"));
+    }
+    if query.user.is_empty() {
+        return Err(invalid("`user` is empty"));
+    }
+    if query.end_unix_millis < query.create_unix_millis {
+        return Err(invalid("`end_unix_millis` is before `create_unix_millis`"));
+    }
+    let mut data_sources: Vec<String> = Vec::new();
+    for table in &query.tables {
+        if table.governed_view {
+            if let Some(id) = estate.data_source_id(&table.schema, &table.table) {
+                data_sources.push(estate.data_sources[id].name.clone());
+            }
+        } else {
+            for id in estate.data_sources_over(&table.catalog, &table.schema, &table.table) {
+                data_sources.push(estate.data_sources[*id].name.clone());
+            }
+        }
+    }
+    data_sources.sort();
+    data_sources.dedup();
+    if data_sources.is_empty() {
+        return Ok(None);
+    }
+    let mut groups = query.groups;
+    groups.sort();
+    let mut text = query.query;
+    truncate(&mut text, 16 << 10);
+    let mut error_message = query.error_message;
+    truncate(&mut error_message, 1 << 10);
+    Ok(Some(veil_store::QueryRecord {
+        query_id: query.query_id,
+        user: query.user,
+        groups,
+        project: query.project,
+        create_millis: query.create_unix_millis,
+        execution_start_millis: query.execution_start_unix_millis,
+        end_millis: query.end_unix_millis,
+        state: query.state,
+        error_code: query.error_code,
+        error_message,
+        tables: query
+            .tables
+            .into_iter()
+            .map(|table| veil_store::QueryTable {
+                catalog: table.catalog,
+                schema: table.schema,
+                table: table.table,
+                governed_view: table.governed_view,
+                directly_referenced: table.directly_referenced,
+                row_filters: table.row_filters,
+                columns: table
+                    .columns
+                    .into_iter()
+                    .map(|column| veil_store::QueryColumn {
+                        name: column.name,
+                        mask: column.mask,
+                    })
+                    .collect(),
+            })
+            .collect(),
+        output_rows: query.output_rows,
+        output_bytes: query.output_bytes,
+        read_rows: query.read_rows,
+        read_bytes: query.read_bytes,
+        query: text,
+        data_sources,
+    }))
+}
+
+/// Cuts `text` to at most `bytes`, on a character boundary.
+fn truncate(text: &mut String, bytes: usize) {
+    if text.len() > bytes {
+        let mut end = bytes;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+}
+
+pub fn audited_query(
+    record: veil_store::QueryRecord,
+    decisions: Vec<DecisionRecord>,
+) -> v1::AuditedQuery {
+    v1::AuditedQuery {
+        query: Some(v1::QueryRecord {
+            query_id: record.query_id,
+            user: record.user,
+            groups: record.groups,
+            project: record.project,
+            create_unix_millis: record.create_millis,
+            execution_start_unix_millis: record.execution_start_millis,
+            end_unix_millis: record.end_millis,
+            state: record.state,
+            error_code: record.error_code,
+            error_message: record.error_message,
+            tables: record
+                .tables
+                .into_iter()
+                .map(|table| v1::QueryTable {
+                    catalog: table.catalog,
+                    schema: table.schema,
+                    table: table.table,
+                    governed_view: table.governed_view,
+                    directly_referenced: table.directly_referenced,
+                    row_filters: table.row_filters,
+                    columns: table
+                        .columns
+                        .into_iter()
+                        .map(|column| v1::QueryColumn {
+                            name: column.name,
+                            mask: column.mask,
+                        })
+                        .collect(),
+                })
+                .collect(),
+            output_rows: record.output_rows,
+            output_bytes: record.output_bytes,
+            read_rows: record.read_rows,
+            read_bytes: record.read_bytes,
+            query: record.query,
+            data_sources: record.data_sources,
+        }),
+        decisions: decisions.into_iter().map(decision_record).collect(),
+    }
 }

@@ -11,7 +11,8 @@ use veil_proto::v1::{
     ChangeEvent, FilterSchemasRequest, FilterSchemasResponse, FilterTablesRequest,
     FilterTablesResponse, GetTableAccessRequest, GetTableAccessResponse, GetViewDefinitionRequest,
     GetViewDefinitionsRequest, GetViewDefinitionsResponse, ListSchemasRequest, ListSchemasResponse,
-    ListTablesRequest, ListTablesResponse, NamedView, TableName, WatchChangesRequest,
+    ListTablesRequest, ListTablesResponse, NamedView, RecordQueriesRequest, RecordQueriesResponse,
+    TableName, WatchChangesRequest,
 };
 
 use std::time::Instant;
@@ -274,6 +275,9 @@ impl DecisionService {
             project: identity
                 .map(|identity| identity.project.clone())
                 .unwrap_or_default(),
+            query_id: identity
+                .map(|identity| identity.query_id.clone())
+                .unwrap_or_default(),
             schema: request.schema.clone(),
             table: request.table.clone(),
             version,
@@ -467,6 +471,7 @@ impl PolicyDecision for DecisionService {
                 at_millis: veil_store::now_millis(),
                 user: identity.user,
                 project: identity.project,
+                query_id: identity.query_id,
                 schema: std::mem::take(&mut request.schema),
                 table: std::mem::take(&mut request.table),
                 version,
@@ -548,6 +553,41 @@ impl PolicyDecision for DecisionService {
         let started = Instant::now();
         let result = self.filtered_schemas(&request.into_inner());
         self.answered(Method::FilterSchemas, started, result)
+    }
+
+    async fn record_queries(
+        &self,
+        request: Request<RecordQueriesRequest>,
+    ) -> Result<Response<RecordQueriesResponse>, Status> {
+        let request = request.into_inner();
+        if request.queries.len() > convert::MAX_QUERY_BATCH {
+            return Err(Status::invalid_argument(format!(
+                "a batch of {} queries is more than the {} one call may carry",
+                request.queries.len(),
+                convert::MAX_QUERY_BATCH
+            )));
+        }
+        let store = self
+            .state
+            .store
+            .as_ref()
+            .ok_or_else(|| Status::unavailable("this server keeps no audit (no store)"))?;
+        let snapshot = self.state.current();
+        let estate = snapshot.compiler.estate();
+        let mut records = Vec::new();
+        for (index, query) in request.queries.into_iter().enumerate() {
+            if let Some(record) = convert::query_record(estate, index, query)? {
+                records.push(record);
+            }
+        }
+        self.state
+            .audit
+            .record_queries(store, &records, request.dropped)
+            .await
+            .map_err(|error| Status::unavailable(error.to_string()))?;
+        Ok(Response::new(RecordQueriesResponse {
+            recorded: records.len() as u32,
+        }))
     }
 
     type WatchChangesStream = ChangeStream;

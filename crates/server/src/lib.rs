@@ -17,6 +17,7 @@
 
 mod admin_service;
 mod audit;
+mod audit_log;
 pub mod auth;
 mod authority;
 pub mod calls;
@@ -46,7 +47,7 @@ use veil_store::{Backend, Store};
 use crate::coalesce::Coalesced;
 
 pub use admin_service::AdminService;
-pub use audit::Audit;
+pub use audit::{Audit, AuditOptions, DEFAULT_RETENTION, parse_retention};
 pub use auth::Authenticator;
 pub use decision_service::DecisionService;
 pub use metrics::serve_metrics;
@@ -67,7 +68,7 @@ pub async fn open(
     let (version, file) = store.load().await?;
     let compiler = Compiler::new(Estate::new(file, None)?, &functions_catalog)
         .map_err(|errors| anyhow::anyhow!("the stored bundle does not validate:\n{errors}"))?;
-    let audit = Audit::start(store_url)?;
+    let audit = Audit::start(store_url, &settings.audit)?;
     let postgres = store.backend() == Backend::Postgres;
     let state = Arc::new(State::build(
         compiler,

@@ -84,6 +84,14 @@ enum Command {
         /// Log as JSON lines instead of text.
         #[arg(long)]
         log_json: bool,
+        /// Delete decision and query audit records older than this (`30d`, `12h`), in the
+        /// background; `forever` keeps them.
+        #[arg(long, default_value = "30d", value_parser = retention)]
+        audit_retention: Retention,
+        /// Also write every audit record as a JSON line to this file (appended), or `-` for
+        /// standard output.
+        #[arg(long)]
+        audit_log: Option<String>,
     },
     /// Send a policy file to a running server, atomically (or only report, with --dry-run).
     Apply {
@@ -124,6 +132,11 @@ enum Command {
         until: Option<String>,
         #[arg(long, default_value_t = 100)]
         limit: u32,
+    },
+    /// Read the audit of a running server.
+    Audit {
+        #[command(subcommand)]
+        what: AuditCommand,
     },
     /// Print the view a user gets for a table and which policies applied or were overridden:
     /// from a policy file (`--config`), or from a running server, now or `--as-of` a version.
@@ -200,6 +213,42 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Completed Trino queries that read governed data, newest first, each with the tables,
+    /// filters and masks Trino applied and the decisions Veil made for it.
+    Queries {
+        #[command(flatten)]
+        connection: Connection,
+        #[arg(long)]
+        user: Option<String>,
+        /// Only queries that read this data source (`schema.table`).
+        #[arg(long)]
+        data_source: Option<String>,
+        #[arg(long)]
+        query_id: Option<String>,
+        /// Only queries that ended at or after this time (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only queries that ended before this time (RFC 3339).
+        #[arg(long)]
+        until: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// One JSON object per query and line.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `--audit-retention`: a duration, or `None` for `forever`.
+#[derive(Debug, Clone)]
+struct Retention(Option<std::time::Duration>);
+
+fn retention(text: &str) -> Result<Retention, String> {
+    veil_server::parse_retention(text).map(Retention)
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -323,6 +372,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             webhooks,
             webhook_secret,
             log_json: _,
+            audit_retention: Retention(audit_retention),
+            audit_log,
         } => {
             let tls = match (&tls_cert, &tls_key) {
                 (Some(certificate), Some(key)) => Some(veil_server::tls_config(
@@ -355,6 +406,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let settings = Settings {
                 trust_trino_groups,
                 view_owner,
+                audit: veil_server::AuditOptions {
+                    retention: audit_retention,
+                    log: audit_log,
+                },
                 ..Settings::default()
             };
             let runtime = tokio::runtime::Runtime::new()?;
@@ -397,6 +452,30 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => client::apply(&file, &connection, dry_run),
         Command::Export { connection } => client::export(&connection),
         Command::Status { connection } => client::status(&connection),
+        Command::Audit {
+            what:
+                AuditCommand::Queries {
+                    connection,
+                    user,
+                    data_source,
+                    query_id,
+                    since,
+                    until,
+                    limit,
+                    json,
+                },
+        } => client::audit_queries(
+            &connection,
+            client::QueryFilter {
+                user,
+                data_source,
+                query_id,
+                since,
+                until,
+                limit,
+                json,
+            },
+        ),
         Command::History {
             connection,
             kind,

@@ -105,6 +105,12 @@ const COMMIT_BUCKETS: [f64; 13] = [
 pub struct AuditCounters {
     pub written: IntCounter,
     pub dropped: IntCounter,
+    /// Completed queries stored in the query audit.
+    pub queries_recorded: IntCounter,
+    /// Completed queries the plugins dropped (their queue was full), as they reported it.
+    pub queries_dropped: IntCounter,
+    /// Audit rows retention deleted, by table.
+    pub pruned: IntCounterVec,
 }
 
 impl AuditCounters {
@@ -119,6 +125,24 @@ impl AuditCounters {
                 "veil_audit_records_dropped_total",
                 "Decision records dropped: the audit queue was full or the store refused them.",
             ))
+            .expect("a valid metric"),
+            queries_recorded: IntCounter::with_opts(Opts::new(
+                "veil_query_audit_recorded_total",
+                "Completed Trino queries that read governed data, stored in the query audit.",
+            ))
+            .expect("a valid metric"),
+            queries_dropped: IntCounter::with_opts(Opts::new(
+                "veil_query_audit_dropped_total",
+                "Completed queries the plugins' event listeners dropped because their queue was full.",
+            ))
+            .expect("a valid metric"),
+            pruned: IntCounterVec::new(
+                Opts::new(
+                    "veil_audit_pruned_rows_total",
+                    "Audit rows older than --audit-retention deleted, by table.",
+                ),
+                &["table"],
+            )
             .expect("a valid metric"),
         }
     }
@@ -214,6 +238,9 @@ impl Metrics {
         let policy_version = gauge("veil_policy_version", "The policy version being served.");
         register(Box::new(audit.written.clone()));
         register(Box::new(audit.dropped.clone()));
+        register(Box::new(audit.queries_recorded.clone()));
+        register(Box::new(audit.queries_dropped.clone()));
+        register(Box::new(audit.pruned.clone()));
         let build = IntGaugeVec::new(
             Opts::new("veil_build_info", "Always 1, labelled with the build."),
             &["version"],

@@ -11,6 +11,7 @@ use veil_proto::v1::ChangeEvent;
 use veil_store::Store;
 
 use crate::audit::Audit;
+use crate::audit::AuditOptions;
 use crate::calls::Calls;
 use crate::metrics::Metrics;
 use crate::snapshot::Snapshot;
@@ -25,6 +26,8 @@ pub struct Settings {
     pub view_owner: String,
     /// Upper bound on cached compiled views, and on remembered answers, per snapshot.
     pub cache_capacity: usize,
+    /// Audit retention and the audit log.
+    pub audit: AuditOptions,
 }
 
 impl Default for Settings {
@@ -33,6 +36,7 @@ impl Default for Settings {
             trust_trino_groups: false,
             view_owner: String::new(),
             cache_capacity: 200_000,
+            audit: AuditOptions::default(),
         }
     }
 }

@@ -19,6 +19,8 @@ pub struct DecisionRecord {
     pub policies: PolicyNames,
     pub version: u64,
     pub latency_micros: u64,
+    /// The Trino query it was asked for (empty: not said).
+    pub query_id: String,
 }
 
 /// The names of the policies that shaped an answer, with the JSON text they are stored as: made
@@ -59,10 +61,10 @@ impl Store {
         let mut transaction = self.pool.begin().await?;
         for chunk in records.chunks(125) {
             let placeholders: Vec<String> = (0..chunk.len())
-                .map(|row| self.row_placeholders(row, 8))
+                .map(|row| self.row_placeholders(row, 9))
                 .collect();
             let sql = format!(
-                "INSERT INTO veil_decisions (at_millis, user_name, project, data_source, allowed, policies, version, latency_micros) VALUES {}",
+                "INSERT INTO veil_decisions ({DECISION_COLUMNS}) VALUES {}",
                 placeholders.join(", ")
             );
             let mut query = sqlx::query(&sql);
@@ -75,7 +77,8 @@ impl Store {
                     .bind(record.allowed as i32)
                     .bind(record.policies.json())
                     .bind(record.version as i64)
-                    .bind(record.latency_micros as i64);
+                    .bind(record.latency_micros as i64)
+                    .bind(record.query_id.as_str());
             }
             query.execute(&mut *transaction).await?;
         }
@@ -89,28 +92,32 @@ impl Store {
         limit: u32,
         user: Option<&str>,
     ) -> Result<Vec<DecisionRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT at_millis, user_name, project, data_source, allowed, policies, version, latency_micros \
-             FROM veil_decisions WHERE ($1 = '' OR user_name = $1) ORDER BY at_millis DESC LIMIT $2",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {DECISION_COLUMNS} FROM veil_decisions \
+             WHERE ($1 = '' OR user_name = $1) ORDER BY at_millis DESC LIMIT $2"
+        ))
         .bind(user.unwrap_or(""))
         .bind(limit as i64)
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter()
-            .map(|row| {
-                let policies: String = row.try_get("policies")?;
-                Ok(DecisionRecord {
-                    at_millis: row.try_get("at_millis")?,
-                    user: row.try_get("user_name")?,
-                    project: row.try_get("project")?,
-                    data_source: row.try_get("data_source")?,
-                    allowed: row.try_get::<i32, _>("allowed")? != 0,
-                    policies: PolicyNames::from_json(policies),
-                    version: row.try_get::<i64, _>("version")? as u64,
-                    latency_micros: row.try_get::<i64, _>("latency_micros")? as u64,
-                })
-            })
-            .collect()
+        rows.iter().map(decision_from_row).collect()
     }
+}
+
+/// The columns of `veil_decisions`, in the order they are written and read.
+pub(crate) const DECISION_COLUMNS: &str = "at_millis, user_name, project, data_source, allowed, policies, version, latency_micros, query_id";
+
+pub(crate) fn decision_from_row(row: &sqlx::any::AnyRow) -> Result<DecisionRecord, StoreError> {
+    let policies: String = row.try_get("policies")?;
+    Ok(DecisionRecord {
+        at_millis: row.try_get("at_millis")?,
+        user: row.try_get("user_name")?,
+        project: row.try_get("project")?,
+        data_source: row.try_get("data_source")?,
+        allowed: row.try_get::<i32, _>("allowed")? != 0,
+        policies: PolicyNames::from_json(policies),
+        version: row.try_get::<i64, _>("version")? as u64,
+        latency_micros: row.try_get::<i64, _>("latency_micros")? as u64,
+        query_id: row.try_get("query_id")?,
+    })
 }

@@ -47,6 +47,23 @@ const MIGRATIONS: &[&str] = &[
      );
      CREATE INDEX veil_entity_history_entity ON veil_entity_history (kind, name);
      CREATE INDEX veil_entity_history_version ON veil_entity_history (version);",
+    // 3: the query audit, and the query each decision was asked for.
+    "ALTER TABLE veil_decisions ADD COLUMN query_id TEXT NOT NULL DEFAULT '';
+     CREATE TABLE veil_queries (
+         query_id TEXT PRIMARY KEY,
+         end_millis BIGINT NOT NULL,
+         user_name TEXT NOT NULL,
+         record TEXT NOT NULL
+     );
+     CREATE INDEX veil_queries_end ON veil_queries (end_millis);
+     CREATE INDEX veil_queries_user ON veil_queries (user_name, end_millis);
+     CREATE TABLE veil_query_data_sources (
+         query_id TEXT NOT NULL,
+         data_source TEXT NOT NULL,
+         end_millis BIGINT NOT NULL
+     );
+     CREATE INDEX veil_query_data_sources_query ON veil_query_data_sources (query_id);
+     CREATE INDEX veil_query_data_sources_end ON veil_query_data_sources (end_millis);",
 ];
 
 /// Applies what is missing. On PostgreSQL an advisory lock makes replicas that start together

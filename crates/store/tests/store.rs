@@ -274,6 +274,7 @@ async fn decisions_are_recorded_and_read_newest_first() {
             policies: PolicyNames::new(vec!["sub".into(), "m".into()]),
             version: 3,
             latency_micros: 12,
+            query_id: format!("q-{at}"),
         };
         store
             .record_decisions(&[

@@ -51,6 +51,8 @@ pub enum Backing<'a> {
     Memory(Settings),
     /// The store at this URL (SQLite or PostgreSQL), opened as `veil serve` opens it.
     Store(&'a str),
+    /// The same, with these settings.
+    StoreWith(&'a str, Settings),
 }
 
 /// What kind of server to start.
@@ -81,6 +83,11 @@ impl Server {
         let state = match setup.backing {
             Backing::Memory(settings) => Arc::new(State::new(example(), settings, 1)),
             Backing::Store(url) => open_store(url, Webhooks::none()).await,
+            Backing::StoreWith(url, settings) => {
+                veil_server::open(url, settings, "veil".into(), Webhooks::none())
+                    .await
+                    .unwrap()
+            }
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let local = listener.local_addr().unwrap();
@@ -175,6 +182,7 @@ pub fn identity(user: &str, groups: &[&str], project: &str) -> Option<Identity> 
         user: user.to_owned(),
         groups: groups.iter().map(|group| group.to_string()).collect(),
         project: project.to_owned(),
+        query_id: String::new(),
     })
 }
 

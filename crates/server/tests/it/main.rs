@@ -10,6 +10,7 @@ mod harness;
 mod history;
 mod metrics;
 mod native;
+mod query_audit;
 mod replicas;
 mod tls;
 mod webhooks;
