@@ -18,17 +18,19 @@ public final class VeilPlugin
 {
     // Shared: the access control never governs the connector's own catalogs.
     private final VeilCatalogs veilCatalogs = new VeilCatalogs();
+    // Shared: the connector and the access control note each query's project for the query audit.
+    private final QueryProjects queryProjects = new QueryProjects();
 
     @Override
     public Iterable<ConnectorFactory> getConnectorFactories()
     {
-        return List.of(new VeilConnectorFactory(veilCatalogs));
+        return List.of(new VeilConnectorFactory(veilCatalogs, queryProjects));
     }
 
     @Override
     public Iterable<SystemAccessControlFactory> getSystemAccessControlFactories()
     {
-        return List.of(new VeilAccessControlFactory(veilCatalogs));
+        return List.of(new VeilAccessControlFactory(veilCatalogs, queryProjects));
     }
 
     @Override
