@@ -27,6 +27,7 @@ import veil.v1.Decision.NamedView;
 import veil.v1.Decision.Identity;
 import veil.v1.Decision.ListSchemasRequest;
 import veil.v1.Decision.ListTablesRequest;
+import veil.v1.Decision.RecordQueriesRequest;
 import veil.v1.Decision.TableName;
 import veil.v1.PolicyDecisionGrpc;
 import veil.v1.PolicyDecisionGrpc.PolicyDecisionBlockingStub;
@@ -209,6 +210,17 @@ public final class PdpClient
                 .addAllSchemas(schemas)
                 .build();
         return call(() -> stub().filterSchemas(request), FilterSchemasResponse::getDefaultInstance);
+    }
+
+    /**
+     * Hands a batch of completed queries to the PDP (the query audit); returns how many it kept. Unlike
+     * the query path, a failure is not translated into a Trino error: the caller retries.
+     *
+     * @throws StatusRuntimeException when the call fails
+     */
+    public int recordQueries(RecordQueriesRequest request)
+    {
+        return stub().recordQueries(request).getRecorded();
     }
 
     /** A stub without a deadline, for the long-lived change stream; it carries the token like every call. */
