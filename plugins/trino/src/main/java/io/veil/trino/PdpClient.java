@@ -27,6 +27,7 @@ import veil.v1.Decision.NamedView;
 import veil.v1.Decision.Identity;
 import veil.v1.Decision.ListSchemasRequest;
 import veil.v1.Decision.ListTablesRequest;
+import veil.v1.Decision.RecordQueriesRequest;
 import veil.v1.Decision.TableName;
 import veil.v1.PolicyDecisionGrpc;
 import veil.v1.PolicyDecisionGrpc.PolicyDecisionBlockingStub;
@@ -124,18 +125,18 @@ public final class PdpClient
         return address;
     }
 
-    public List<String> listSchemas(PdpIdentity identity)
+    public List<String> listSchemas(PdpIdentity identity, String queryId)
     {
         return call(() -> stub()
-                .listSchemas(ListSchemasRequest.newBuilder().setIdentity(toProto(identity)).build())
+                .listSchemas(ListSchemasRequest.newBuilder().setIdentity(toProto(identity, queryId)).build())
                 .getSchemasList(), List::of);
     }
 
     /** The governed tables the user may see, in one schema or in all. */
-    public List<SchemaTableName> listTables(PdpIdentity identity, Optional<String> schema)
+    public List<SchemaTableName> listTables(PdpIdentity identity, String queryId, Optional<String> schema)
     {
         ListTablesRequest request = ListTablesRequest.newBuilder()
-                .setIdentity(toProto(identity))
+                .setIdentity(toProto(identity, queryId))
                 .setSchema(schema.orElse(""))
                 .build();
         return call(() -> stub().listTables(request).getTablesList().stream()
@@ -144,10 +145,10 @@ public final class PdpClient
     }
 
     /** Every view the user gets, in one schema or in all, in one call. */
-    public Map<SchemaTableName, GetViewDefinitionResponse> getViewDefinitions(PdpIdentity identity, Optional<String> schema)
+    public Map<SchemaTableName, GetViewDefinitionResponse> getViewDefinitions(PdpIdentity identity, String queryId, Optional<String> schema)
     {
         GetViewDefinitionsRequest request = GetViewDefinitionsRequest.newBuilder()
-                .setIdentity(toProto(identity))
+                .setIdentity(toProto(identity, queryId))
                 .setSchema(schema.orElse(""))
                 .build();
         return call(() -> {
@@ -160,10 +161,10 @@ public final class PdpClient
     }
 
     /** The view the user gets for one governed table; empty when it does not exist or the user may not see it. */
-    public Optional<GetViewDefinitionResponse> getViewDefinition(PdpIdentity identity, String schema, String table)
+    public Optional<GetViewDefinitionResponse> getViewDefinition(PdpIdentity identity, String queryId, String schema, String table)
     {
         GetViewDefinitionRequest request = GetViewDefinitionRequest.newBuilder()
-                .setIdentity(toProto(identity))
+                .setIdentity(toProto(identity, queryId))
                 .setSchema(schema)
                 .setTable(table)
                 .build();
@@ -174,10 +175,10 @@ public final class PdpClient
      * What the user may do with one backing table (native enforcement). A NOT_FOUND answer, which the
      * RPC does not define, is taken as the most restrictive one: governed, and not visible.
      */
-    public GetTableAccessResponse getTableAccess(PdpIdentity identity, CatalogSchemaTableName table)
+    public GetTableAccessResponse getTableAccess(PdpIdentity identity, String queryId, CatalogSchemaTableName table)
     {
         GetTableAccessRequest request = GetTableAccessRequest.newBuilder()
-                .setIdentity(toProto(identity))
+                .setIdentity(toProto(identity, queryId))
                 .setTable(BackingTable.newBuilder()
                         .setCatalog(table.getCatalogName())
                         .setSchema(table.getSchemaTableName().getSchemaName())
@@ -187,10 +188,10 @@ public final class PdpClient
     }
 
     /** Which of a listing's tables of one catalog are visible, and which no data source governs (native enforcement). */
-    public FilterTablesResponse filterTables(PdpIdentity identity, String catalog, Collection<SchemaTableName> tables)
+    public FilterTablesResponse filterTables(PdpIdentity identity, String queryId, String catalog, Collection<SchemaTableName> tables)
     {
         FilterTablesRequest.Builder request = FilterTablesRequest.newBuilder()
-                .setIdentity(toProto(identity))
+                .setIdentity(toProto(identity, queryId))
                 .setCatalog(catalog);
         for (SchemaTableName table : tables) {
             request.addTables(TableName.newBuilder().setSchema(table.getSchemaName()).setTable(table.getTableName()));
@@ -201,14 +202,25 @@ public final class PdpClient
     }
 
     /** Which of one catalog's schemas hold a table the user may see, and which no data source governs (native enforcement). */
-    public FilterSchemasResponse filterSchemas(PdpIdentity identity, String catalog, Collection<String> schemas)
+    public FilterSchemasResponse filterSchemas(PdpIdentity identity, String queryId, String catalog, Collection<String> schemas)
     {
         FilterSchemasRequest request = FilterSchemasRequest.newBuilder()
-                .setIdentity(toProto(identity))
+                .setIdentity(toProto(identity, queryId))
                 .setCatalog(catalog)
                 .addAllSchemas(schemas)
                 .build();
         return call(() -> stub().filterSchemas(request), FilterSchemasResponse::getDefaultInstance);
+    }
+
+    /**
+     * Hands a batch of completed queries to the PDP (the query audit); returns how many it kept. Unlike
+     * the query path, a failure is not translated into a Trino error: the caller retries.
+     *
+     * @throws StatusRuntimeException when the call fails
+     */
+    public int recordQueries(RecordQueriesRequest request)
+    {
+        return stub().recordQueries(request).getRecorded();
     }
 
     /** A stub without a deadline, for the long-lived change stream; it carries the token like every call. */
@@ -276,12 +288,18 @@ public final class PdpClient
         };
     }
 
-    static Identity toProto(PdpIdentity identity)
+    /**
+     * The identity as the PDP takes it, with the query the call is made for ({@code ""} when unknown):
+     * the query id goes to the decision audit only, so it is no part of {@link PdpIdentity}, which keys
+     * the caches.
+     */
+    static Identity toProto(PdpIdentity identity, String queryId)
     {
         return Identity.newBuilder()
                 .setUser(identity.user())
                 .addAllGroups(identity.groups())
                 .setProject(identity.project())
+                .setQueryId(queryId == null ? "" : queryId)
                 .build();
     }
 

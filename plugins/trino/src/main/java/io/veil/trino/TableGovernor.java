@@ -38,6 +38,7 @@ public final class TableGovernor
     private final GovernedCatalogs catalogs;
     private final UnregisteredTables unregistered;
     private final String runAsUser;
+    private final QueryProjects projects;
 
     public TableGovernor(
             PdpClient client,
@@ -45,7 +46,8 @@ public final class TableGovernor
             QueryAnswers queries,
             GovernedCatalogs catalogs,
             UnregisteredTables unregistered,
-            String runAsUser)
+            String runAsUser,
+            QueryProjects projects)
     {
         this.client = requireNonNull(client, "client is null");
         this.cache = requireNonNull(cache, "cache is null");
@@ -53,6 +55,7 @@ public final class TableGovernor
         this.catalogs = requireNonNull(catalogs, "catalogs is null");
         this.unregistered = requireNonNull(unregistered, "unregistered is null");
         this.runAsUser = requireNonNull(runAsUser, "runAsUser is null");
+        this.projects = requireNonNull(projects, "projects is null");
     }
 
     public String runAsUser()
@@ -137,7 +140,7 @@ public final class TableGovernor
         List<String> asked = schemas.stream().filter(schema -> !schema.equals(INFORMATION_SCHEMA)).toList();
         Set<String> visible = new HashSet<>();
         if (!asked.isEmpty()) {
-            visible.addAll(client.filterSchemas(PdpIdentity.of(context.getIdentity()), catalog, asked).getVisibleList());
+            visible.addAll(client.filterSchemas(pdpIdentity(context), queryId(context), catalog, asked).getVisibleList());
         }
         Set<String> shown = new LinkedHashSet<>();
         for (String schema : schemas) {
@@ -183,7 +186,7 @@ public final class TableGovernor
     /** How each table (or the base of a metadata table) of the listing is listed for the user. */
     private Map<SchemaTableName, QueryAnswers.Listed> listed(SystemSecurityContext context, String catalog, Set<SchemaTableName> tables)
     {
-        PdpIdentity identity = PdpIdentity.of(context.getIdentity());
+        PdpIdentity identity = pdpIdentity(context);
         QueryAnswers.Answers answers = queries.of(context.getQueryId());
         Map<SchemaTableName, QueryAnswers.Listed> listed = new LinkedHashMap<>();
         List<SchemaTableName> unknown = new ArrayList<>();
@@ -207,7 +210,7 @@ public final class TableGovernor
         if (unknown.isEmpty()) {
             return listed;
         }
-        FilterTablesResponse response = client.filterTables(identity, catalog, unknown);
+        FilterTablesResponse response = client.filterTables(identity, queryId(context), catalog, unknown);
         Set<SchemaTableName> visible = names(response.getVisibleList());
         Set<SchemaTableName> ungoverned = names(response.getUngovernedList());
         for (SchemaTableName table : unknown) {
@@ -223,12 +226,26 @@ public final class TableGovernor
 
     private TableAccess access(SystemSecurityContext context, CatalogSchemaTableName table)
     {
-        PdpIdentity identity = PdpIdentity.of(context.getIdentity());
+        PdpIdentity identity = pdpIdentity(context);
         TableAccessKey key = TableAccessKey.of(identity, table);
         return queries.of(context.getQueryId()).access(key, () -> cache.get(
                 key,
-                () -> Optional.of(TableAccess.fromProto(table.toString(), client.getTableAccess(identity, table), runAsUser)))
+                () -> Optional.of(TableAccess.fromProto(table.toString(), client.getTableAccess(identity, queryId(context), table), runAsUser)))
                 .orElseThrow());
+    }
+
+    /** The identity asking, whose project (if any) the query audit takes when the query completes. */
+    private PdpIdentity pdpIdentity(SystemSecurityContext context)
+    {
+        PdpIdentity identity = PdpIdentity.of(context.getIdentity());
+        projects.note(queryId(context), identity.project());
+        return identity;
+    }
+
+    /** The query the PDP is asked for, for its decision audit; never part of a cache key. */
+    private static String queryId(SystemSecurityContext context)
+    {
+        return context.getQueryId() == null ? "" : context.getQueryId().getId();
     }
 
     static boolean isInformationSchema(SchemaTableName table)

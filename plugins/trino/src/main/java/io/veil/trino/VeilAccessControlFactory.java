@@ -16,11 +16,16 @@ public final class VeilAccessControlFactory
         implements SystemAccessControlFactory
 {
     private final VeilCatalogs veilCatalogs;
+    private final QueryProjects projects;
 
-    /** @param veilCatalogs the catalogs of this plugin's connector, which the access control never governs */
-    public VeilAccessControlFactory(VeilCatalogs veilCatalogs)
+    /**
+     * @param veilCatalogs the catalogs of this plugin's connector, which the access control never governs
+     * @param projects where each query's project is noted for the query audit
+     */
+    public VeilAccessControlFactory(VeilCatalogs veilCatalogs, QueryProjects projects)
     {
         this.veilCatalogs = requireNonNull(veilCatalogs, "veilCatalogs is null");
+        this.projects = requireNonNull(projects, "projects is null");
     }
 
     @Override
@@ -32,16 +37,16 @@ public final class VeilAccessControlFactory
     @Override
     public SystemAccessControl create(Map<String, String> config, SystemAccessControlContext context)
     {
-        return create(VeilAccessConfig.fromProperties(config), veilCatalogs);
+        return create(VeilAccessConfig.fromProperties(config), veilCatalogs, projects);
     }
 
-    static VeilSystemAccessControl create(VeilAccessConfig config, VeilCatalogs veilCatalogs)
+    static VeilSystemAccessControl create(VeilAccessConfig config, VeilCatalogs veilCatalogs, QueryProjects projects)
     {
-        return create(config, veilCatalogs, Duration.ofMillis(200), Duration.ofSeconds(30));
+        return create(config, veilCatalogs, projects, Duration.ofMillis(200), Duration.ofSeconds(30));
     }
 
     /** @param initialBackoff the change stream's first wait before reconnecting, doubled up to {@code maxBackoff} */
-    static VeilSystemAccessControl create(VeilAccessConfig config, VeilCatalogs veilCatalogs, Duration initialBackoff, Duration maxBackoff)
+    static VeilSystemAccessControl create(VeilAccessConfig config, VeilCatalogs veilCatalogs, QueryProjects projects, Duration initialBackoff, Duration maxBackoff)
     {
         VeilConfig connection = config.connection();
         PdpClient client = PdpClient.connect(connection);
@@ -58,7 +63,8 @@ public final class VeilAccessControlFactory
                 queries,
                 new GovernedCatalogs(config.governedCatalogs(), veilCatalogs),
                 config.unregisteredTables(),
-                connection.runAsUser());
+                connection.runAsUser(),
+                projects);
         return new VeilSystemAccessControl(governor, queries, () -> {
             watcher.close();
             client.close();

@@ -6,8 +6,9 @@ import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * The names of the catalogs this plugin's {@code veil} connector serves on this node. One instance is
- * shared by the connector factory, which adds each catalog it creates, and the system access control,
- * which never governs a governed catalog's own views and keeps their keyed functions to the run-as user.
+ * shared by the connector factory, which adds each catalog it creates, the system access control,
+ * which never governs a governed catalog's own views and keeps their keyed functions to the run-as user,
+ * and the query audit, which marks the views of these catalogs as governed views.
  */
 public final class VeilCatalogs
 {

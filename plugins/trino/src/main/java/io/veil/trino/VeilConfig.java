@@ -101,13 +101,9 @@ public record VeilConfig(
      */
     static VeilConfig parse(Map<String, String> remaining, List<String> errors, boolean maskKeys)
     {
-        String address = required(remaining, PDP_ADDRESS, errors);
-        if (address != null && !isHostAndPort(address)) {
-            errors.add("`%s` must be host:port, got `%s`".formatted(PDP_ADDRESS, address));
-        }
+        VeilConfig connection = parseConnection(remaining, errors);
         String runAsUser = required(remaining, RUN_AS_USER, errors);
-        Duration timeout = duration(remaining, PDP_TIMEOUT, "5s", errors);
-        Duration ttl = duration(remaining, CACHE_TTL, "1m", errors);
+        Duration ttl = duration(remaining, CACHE_TTL, "1m", false, errors);
         long maxSize = 10_000;
         String maxSizeText = remaining.remove(CACHE_MAX_SIZE);
         if (maxSizeText != null) {
@@ -121,6 +117,26 @@ public record VeilConfig(
                 errors.add("`%s` must be a number, got `%s`".formatted(CACHE_MAX_SIZE, maxSizeText));
             }
         }
+        MaskKeys keys = maskKeys ? MaskKeys.parse(MASK_KEYS, remaining.remove(MASK_KEYS), errors) : MaskKeys.none();
+        return new VeilConfig(
+                connection.pdpAddress(),
+                runAsUser == null ? "" : runAsUser,
+                connection.pdpTimeout(), maxSize, ttl, connection.pdpToken(), connection.tlsEnabled(),
+                connection.tlsTrustCertificates(), connection.tlsClientCertificate(), keys);
+    }
+
+    /**
+     * Parses the PDP connection alone — {@link #PDP_ADDRESS}, {@link #PDP_TIMEOUT}, {@link #PDP_TOKEN} and
+     * the {@code veil.pdp.tls.*} properties — like {@link #parse}, for what only talks to the PDP (the
+     * query audit). The result has no run-as user, the default cache settings and no mask keys.
+     */
+    static VeilConfig parseConnection(Map<String, String> remaining, List<String> errors)
+    {
+        String address = required(remaining, PDP_ADDRESS, errors);
+        if (address != null && !isHostAndPort(address)) {
+            errors.add("`%s` must be host:port, got `%s`".formatted(PDP_ADDRESS, address));
+        }
+        Duration timeout = duration(remaining, PDP_TIMEOUT, "5s", true, errors);
         Optional<String> token = Optional.ofNullable(remaining.remove(PDP_TOKEN)).map(String::trim).filter(value -> !value.isEmpty());
         boolean tlsEnabled = false;
         String tlsText = remaining.remove(TLS_ENABLED);
@@ -146,11 +162,10 @@ public record VeilConfig(
         Optional<ClientCertificate> client = clientCertificate.isPresent() && clientKey.isPresent()
                 ? Optional.of(new ClientCertificate(clientCertificate.get(), clientKey.get()))
                 : Optional.empty();
-        MaskKeys keys = maskKeys ? MaskKeys.parse(MASK_KEYS, remaining.remove(MASK_KEYS), errors) : MaskKeys.none();
         return new VeilConfig(
                 address == null ? "" : address,
-                runAsUser == null ? "" : runAsUser,
-                timeout, maxSize, ttl, token, tlsEnabled, trust, client, keys);
+                "",
+                timeout, 10_000, Duration.valueOf("1m"), token, tlsEnabled, trust, client, MaskKeys.none());
     }
 
     /** Adds an error for every property still in {@code remaining}, in name order. */
@@ -179,12 +194,17 @@ public record VeilConfig(
         return value.trim();
     }
 
-    private static Duration duration(Map<String, String> properties, String name, String fallback, List<String> errors)
+    /**
+     * A duration in Trino's syntax ({@code 500ms}, {@code 5s}, {@code 1m}), the fallback when unset.
+     *
+     * @param positive whether zero is refused
+     */
+    static Duration duration(Map<String, String> properties, String name, String fallback, boolean positive, List<String> errors)
     {
         String value = properties.remove(name);
         try {
             Duration duration = Duration.valueOf((value == null ? fallback : value).trim());
-            if (duration.toMillis() <= 0 && name.equals(PDP_TIMEOUT)) {
+            if (positive && duration.toMillis() <= 0) {
                 errors.add("`%s` must be positive, got `%s`".formatted(name, value));
             }
             return duration;

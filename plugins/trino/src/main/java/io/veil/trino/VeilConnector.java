@@ -39,8 +39,9 @@ public final class VeilConnector
     /**
      * @param coordinator whether this node plans queries; only coordinators ask for views, so only
      * they follow the change stream
+     * @param projects where each query's project is noted for the query audit
      */
-    public static VeilConnector start(String catalogName, VeilConfig config, TypeManager typeManager, boolean coordinator)
+    public static VeilConnector start(String catalogName, VeilConfig config, TypeManager typeManager, boolean coordinator, QueryProjects projects)
     {
         PdpClient client = PdpClient.connect(config);
         ViewCache<ViewKey, ConnectorViewDefinition> views = ViewCache.ofViews(config.cacheMaxSize(), Duration.ofMillis(config.cacheTtl().toMillis()));
@@ -50,7 +51,7 @@ public final class VeilConnector
         }
         // Workers need the functions too: they evaluate the views' masks.
         VeilFunctionProvider functions = new VeilFunctionProvider(catalogName, config.maskKeys());
-        return new VeilConnector(client, watcher, new VeilMetadata(client, views, config.runAsUser(), typeManager), functions);
+        return new VeilConnector(client, watcher, new VeilMetadata(client, views, config.runAsUser(), typeManager, projects), functions);
     }
 
     @Override

@@ -16,10 +16,12 @@ public final class VeilConnectorFactory
         implements ConnectorFactory
 {
     private final VeilCatalogs veilCatalogs;
+    private final QueryProjects projects;
 
-    public VeilConnectorFactory(VeilCatalogs veilCatalogs)
+    public VeilConnectorFactory(VeilCatalogs veilCatalogs, QueryProjects projects)
     {
         this.veilCatalogs = requireNonNull(veilCatalogs, "veilCatalogs is null");
+        this.projects = requireNonNull(projects, "projects is null");
     }
 
     @Override
@@ -34,6 +36,6 @@ public final class VeilConnectorFactory
         VeilConfig config = VeilConfig.fromProperties(properties);
         veilCatalogs.add(catalogName);
         boolean coordinator = context.getNodeManager().getCurrentNode().isCoordinator();
-        return VeilConnector.start(catalogName, config, context.getTypeManager(), coordinator);
+        return VeilConnector.start(catalogName, config, context.getTypeManager(), coordinator, projects);
     }
 }

@@ -38,24 +38,26 @@ public final class VeilMetadata
     private final ViewCache<ViewKey, ConnectorViewDefinition> views;
     private final String runAsUser;
     private final Function<String, TypeId> typeIds;
+    private final QueryProjects projects;
 
-    public VeilMetadata(PdpClient client, ViewCache<ViewKey, ConnectorViewDefinition> views, String runAsUser, TypeManager typeManager)
+    public VeilMetadata(PdpClient client, ViewCache<ViewKey, ConnectorViewDefinition> views, String runAsUser, TypeManager typeManager, QueryProjects projects)
     {
-        this(client, views, runAsUser, (Function<String, TypeId>) type -> typeManager.fromSqlType(type).getTypeId());
+        this(client, views, runAsUser, (Function<String, TypeId>) type -> typeManager.fromSqlType(type).getTypeId(), projects);
     }
 
-    VeilMetadata(PdpClient client, ViewCache<ViewKey, ConnectorViewDefinition> views, String runAsUser, Function<String, TypeId> typeIds)
+    VeilMetadata(PdpClient client, ViewCache<ViewKey, ConnectorViewDefinition> views, String runAsUser, Function<String, TypeId> typeIds, QueryProjects projects)
     {
         this.client = requireNonNull(client, "client is null");
         this.views = requireNonNull(views, "views is null");
         this.runAsUser = requireNonNull(runAsUser, "runAsUser is null");
         this.typeIds = requireNonNull(typeIds, "typeIds is null");
+        this.projects = requireNonNull(projects, "projects is null");
     }
 
     @Override
     public List<String> listSchemaNames(ConnectorSession session)
     {
-        return client.listSchemas(PdpIdentity.of(session));
+        return client.listSchemas(pdpIdentity(session), session.getQueryId());
     }
 
     @Override
@@ -68,26 +70,26 @@ public final class VeilMetadata
     @Override
     public List<SchemaTableName> listTables(ConnectorSession session, Optional<String> schemaName)
     {
-        return client.listTables(PdpIdentity.of(session), schemaName);
+        return client.listTables(pdpIdentity(session), session.getQueryId(), schemaName);
     }
 
     @Override
     public List<SchemaTableName> listViews(ConnectorSession session, Optional<String> schemaName)
     {
-        return client.listTables(PdpIdentity.of(session), schemaName);
+        return client.listTables(pdpIdentity(session), session.getQueryId(), schemaName);
     }
 
     @Override
     public Map<SchemaTableName, RelationType> getRelationTypes(ConnectorSession session, Optional<String> schemaName)
     {
-        return client.listTables(PdpIdentity.of(session), schemaName).stream()
+        return client.listTables(pdpIdentity(session), session.getQueryId(), schemaName).stream()
                 .collect(toMap(identity(), _ -> RelationType.VIEW, (first, _) -> first));
     }
 
     @Override
     public Optional<ConnectorViewDefinition> getView(ConnectorSession session, SchemaTableName viewName)
     {
-        return view(PdpIdentity.of(session), viewName);
+        return view(pdpIdentity(session), session.getQueryId(), viewName);
     }
 
     @Override
@@ -95,10 +97,10 @@ public final class VeilMetadata
     {
         // One PDP call for the whole listing (information_schema.views), which also fills the
         // cache the single lookups use.
-        PdpIdentity identity = PdpIdentity.of(session);
+        PdpIdentity identity = pdpIdentity(session);
         long startedAt = views.generation();
         Map<SchemaTableName, ConnectorViewDefinition> result = new LinkedHashMap<>();
-        client.getViewDefinitions(identity, schemaName).forEach((name, response) -> {
+        client.getViewDefinitions(identity, session.getQueryId(), schemaName).forEach((name, response) -> {
             ConnectorViewDefinition view = ViewDefinitions.toView(name.getSchemaName(), name.getTableName(), response, runAsUser, typeIds);
             views.offer(ViewKey.of(identity, name.getSchemaName(), name.getTableName()), Optional.of(view), startedAt);
             result.put(name, view);
@@ -106,11 +108,20 @@ public final class VeilMetadata
         return result;
     }
 
-    private Optional<ConnectorViewDefinition> view(PdpIdentity identity, SchemaTableName name)
+    /** The session's identity, whose project the query audit will want when the query completes. */
+    private PdpIdentity pdpIdentity(ConnectorSession session)
+    {
+        PdpIdentity identity = PdpIdentity.of(session);
+        projects.note(session.getQueryId(), identity.project());
+        return identity;
+    }
+
+    /** The cache is keyed by identity and name alone: the query id only goes along when the PDP is asked. */
+    private Optional<ConnectorViewDefinition> view(PdpIdentity identity, String queryId, SchemaTableName name)
     {
         return views.get(
                 ViewKey.of(identity, name.getSchemaName(), name.getTableName()),
-                () -> client.getViewDefinition(identity, name.getSchemaName(), name.getTableName())
+                () -> client.getViewDefinition(identity, queryId, name.getSchemaName(), name.getTableName())
                         .map(response -> ViewDefinitions.toView(name.getSchemaName(), name.getTableName(), response, runAsUser, typeIds)));
     }
 

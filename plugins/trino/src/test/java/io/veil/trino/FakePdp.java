@@ -27,6 +27,8 @@ import veil.v1.Decision.ListSchemasRequest;
 import veil.v1.Decision.ListSchemasResponse;
 import veil.v1.Decision.ListTablesRequest;
 import veil.v1.Decision.ListTablesResponse;
+import veil.v1.Decision.RecordQueriesRequest;
+import veil.v1.Decision.RecordQueriesResponse;
 import veil.v1.Decision.TableName;
 import veil.v1.Decision.ViewColumn;
 import veil.v1.Decision.WatchChangesRequest;
@@ -41,6 +43,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * A scripted PDP on a real gRPC server bound to 127.0.0.1:0: `alice` sees `sales.customers`,
@@ -50,6 +53,8 @@ import java.util.concurrent.TimeUnit;
  * governs `tpch.tiny.orders`; `alice` sees both (customers filtered and masked, orders filtered, naming the run-as
  * user itself), everyone else neither; every other backing table is unregistered. Tests may change
  * {@link #backing} and {@link #answers}.
+ *
+ * <p>The query audit: RecordQueries accepts every batch and records it, unless {@link #recordFailure} is set.
  */
 final class FakePdp
         implements AutoCloseable
@@ -63,6 +68,12 @@ final class FakePdp
     final List<GetTableAccessRequest> tableAccessRequests = new CopyOnWriteArrayList<>();
     final List<FilterTablesRequest> filterRequests = new CopyOnWriteArrayList<>();
     final List<FilterSchemasRequest> schemaRequests = new CopyOnWriteArrayList<>();
+    /** The RecordQueries calls the PDP accepted, in order. */
+    final List<RecordQueriesRequest> recordRequests = new CopyOnWriteArrayList<>();
+    /** Every RecordQueries call, accepted or not. */
+    final AtomicInteger recordCalls = new AtomicInteger();
+    /** When set, every RecordQueries call fails with it (and is not recorded in {@link #recordRequests}). */
+    volatile Status recordFailure;
     /** Backing table (`catalog.schema.table`) → the data source that governs it. */
     final Map<String, String> backing = new ConcurrentHashMap<>(Map.of(
             "tpch.tiny.customer", "sales.customers",
@@ -274,6 +285,20 @@ final class FakePdp
                 return true;
             }
             return identity.getUser().equals("slow");
+        }
+
+        @Override
+        public void recordQueries(RecordQueriesRequest request, StreamObserver<RecordQueriesResponse> response)
+        {
+            recordCalls.incrementAndGet();
+            Status failure = recordFailure;
+            if (failure != null) {
+                response.onError(failure.asRuntimeException());
+                return;
+            }
+            recordRequests.add(request);
+            response.onNext(RecordQueriesResponse.newBuilder().setRecorded(request.getQueriesCount()).build());
+            response.onCompleted();
         }
 
         @Override

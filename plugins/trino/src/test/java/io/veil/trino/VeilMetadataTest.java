@@ -49,6 +49,7 @@ class VeilMetadataTest
         return TypeId.of(type);
     };
 
+    private final QueryProjects projects = new QueryProjects();
     private FakePdp pdp;
     private PdpClient client;
     private VeilMetadata metadata;
@@ -59,7 +60,7 @@ class VeilMetadataTest
     {
         pdp = new FakePdp();
         client = PdpClient.connect(config(pdp.address(), Optional.of("t0ken"), "500ms"));
-        metadata = new VeilMetadata(client, ViewCache.ofViews(100, Duration.ofMinutes(1)), "veil_admin", TYPES);
+        metadata = new VeilMetadata(client, ViewCache.ofViews(100, Duration.ofMinutes(1)), "veil_admin", TYPES, projects);
     }
 
     @AfterEach
@@ -109,6 +110,34 @@ class VeilMetadataTest
         metadata.getView(session("alice", Set.of(), "other"), CUSTOMERS);
         assertEquals(2, pdp.viewRequests.size());
         assertEquals("other", pdp.viewRequests.get(1).getIdentity().getProject());
+    }
+
+    @Test
+    void theQueryIdReachesThePdpButIsNoPartOfTheCacheKey()
+    {
+        metadata.getView(session("q1", "alice", Set.of(), "", Map.of()), CUSTOMERS);
+        // Another query of the same user: answered from the cache.
+        metadata.getView(session("q2", "alice", Set.of(), "", Map.of()), CUSTOMERS);
+        assertEquals(1, pdp.viewRequests.size());
+        assertEquals("q1", pdp.viewRequests.getFirst().getIdentity().getQueryId());
+        metadata.getViews(session("q3", "alice", Set.of(), "", Map.of()), Optional.empty());
+        assertEquals("q3", pdp.viewListRequests.getFirst().getIdentity().getQueryId());
+    }
+
+    @Test
+    void theProjectIsNotedForTheQueryAuditOnceItIsOn()
+    {
+        metadata.getView(session("q1", "alice", Set.of(), "fraud-2026", Map.of()), CUSTOMERS);
+        assertEquals(0, projects.size());
+        projects.enable();
+        metadata.getView(session("q2", "alice", Set.of(), "fraud-2026", Map.of()), CUSTOMERS);
+        metadata.listSchemaNames(session("q3", "alice", Set.of(), "", Map.of("veil.project", "p3")));
+        metadata.listSchemaNames(session("q4", "alice", Set.of(), "", Map.of()));
+        assertEquals("fraud-2026", projects.take("q2"));
+        assertEquals("", projects.take("q2"));
+        assertEquals("p3", projects.take("q3"));
+        assertEquals("", projects.take("q4"));
+        assertEquals(0, projects.size());
     }
 
     @Test
@@ -247,13 +276,18 @@ class VeilMetadataTest
 
     private static ConnectorSession session(String user, Set<String> groups, String project, Map<String, String> extraCredentials)
     {
+        return session("test", user, groups, project, extraCredentials);
+    }
+
+    private static ConnectorSession session(String queryId, String user, Set<String> groups, String project, Map<String, String> extraCredentials)
+    {
         ConnectorIdentity identity = ConnectorIdentity.forUser(user).withGroups(groups).withExtraCredentials(extraCredentials).build();
         return new ConnectorSession()
         {
             @Override
             public String getQueryId()
             {
-                return "test";
+                return queryId;
             }
 
             @Override

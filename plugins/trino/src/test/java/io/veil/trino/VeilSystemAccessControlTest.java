@@ -56,6 +56,7 @@ class VeilSystemAccessControlTest
             column("nationkey", false));
 
     private final AtomicInteger queries = new AtomicInteger();
+    private final QueryProjects projects = new QueryProjects();
     private FakePdp pdp;
     private VeilSystemAccessControl control;
 
@@ -72,7 +73,7 @@ class VeilSystemAccessControlTest
         }
         VeilCatalogs veilCatalogs = new VeilCatalogs();
         veilCatalogs.add("veil");
-        control = VeilAccessControlFactory.create(VeilAccessConfig.fromProperties(config), veilCatalogs, Duration.ofMillis(10), Duration.ofMillis(50));
+        control = VeilAccessControlFactory.create(VeilAccessConfig.fromProperties(config), veilCatalogs, projects, Duration.ofMillis(10), Duration.ofMillis(50));
         return control;
     }
 
@@ -252,6 +253,52 @@ class VeilSystemAccessControlTest
         assertEquals(List.of("analysts"), pdp.tableAccessRequests.get(1).getIdentity().getGroupsList());
         assertEquals("fraud-2026", pdp.tableAccessRequests.get(2).getIdentity().getProject());
         assertEquals("", pdp.tableAccessRequests.get(0).getIdentity().getProject());
+    }
+
+    @Test
+    void theQueryIdReachesThePdpButIsNoPartOfTheCacheKey()
+            throws Exception
+    {
+        start();
+        SystemSecurityContext first = context("alice");
+        SystemSecurityContext second = context("alice");
+        control.getRowFilters(first, CUSTOMER);
+        // Another query of the same user on the same table: answered from the shared cache.
+        assertEquals(2, control.getRowFilters(second, CUSTOMER).size());
+        assertEquals(1, pdp.tableAccessRequests.size());
+        assertEquals(first.getQueryId().getId(), pdp.tableAccessRequests.getFirst().getIdentity().getQueryId());
+
+        SystemSecurityContext listing = context("alice");
+        control.filterTables(listing, "tpch", Set.of(NATION.getSchemaTableName()));
+        assertEquals(listing.getQueryId().getId(), pdp.filterRequests.getFirst().getIdentity().getQueryId());
+        SystemSecurityContext schemas = context("alice");
+        control.filterSchemas(schemas, "tpch", Set.of("tiny"));
+        assertEquals(schemas.getQueryId().getId(), pdp.schemaRequests.getFirst().getIdentity().getQueryId());
+    }
+
+    @Test
+    void theProjectIsNotedForTheQueryAuditOnceItIsOn()
+            throws Exception
+    {
+        start();
+        SystemSecurityContext before = context(Identity.forUser("alice").withExtraCredentials(Map.of("veil.project", "fraud-2026")).build());
+        control.getRowFilters(before, CUSTOMER);
+        assertEquals(0, projects.size());
+        projects.enable();
+        SystemSecurityContext query = context(Identity.forUser("alice").withExtraCredentials(Map.of("veil.project", "fraud-2026")).build());
+        // From the cache, and noted all the same.
+        control.getRowFilters(query, CUSTOMER);
+        assertEquals(1, pdp.tableAccessRequests.size());
+        SystemSecurityContext listing = context(Identity.forUser("alice").withExtraCredentials(Map.of("veil.project", "p2")).build());
+        control.filterTables(listing, "tpch", Set.of(NATION.getSchemaTableName()));
+        SystemSecurityContext none = context("alice");
+        control.getRowFilters(none, ORDERS);
+        // Neither the run-as user nor an ungoverned catalog asks the PDP, nor notes anything.
+        control.getRowFilters(context(Identity.forUser("veil_admin").withExtraCredentials(Map.of("veil.project", "admin")).build()), CUSTOMER);
+        assertEquals(2, projects.size());
+        assertEquals("fraud-2026", projects.take(query.getQueryId().getId()));
+        assertEquals("p2", projects.take(listing.getQueryId().getId()));
+        assertEquals("", projects.take(none.getQueryId().getId()));
     }
 
     @Test
