@@ -40,6 +40,7 @@ mod native;
 mod pdp;
 mod processes;
 mod propagation;
+mod query_audit;
 mod report;
 mod trino;
 mod trust;
@@ -93,8 +94,10 @@ pub fn run(args: &[String]) -> Result<()> {
     fixtures::create_backing_tables(native, &now)?;
     let tables = native::governed_tables(&fs::read_to_string(&pdp.config)?)?;
     let mut report = Report::new(filters);
-    // The report lists the scenarios in this order. Fail closed comes last: it stops the PDP,
+    // The report lists the scenarios in this order. The query audit comes first: its users'
+    // answers must not be cached in the plugin yet. Fail closed comes last: it stops the PDP,
     // and needs sam not to have asked for sales.customers yet (a cached view would be served).
+    query_audit::scenarios(client, native, &mut report, &pdp);
     listing::scenarios(client, &mut report);
     cases.run(client, &mut report);
     cases.run_native(native, &tables, &mut report);

@@ -65,15 +65,14 @@ impl AuditLog {
 
     /// One buffered write and flush per batch; a failing log is reported and never stops the
     /// audit (the store has every record).
-    fn write(&self, lines: impl Iterator<Item = serde_json::Value>) {
+    fn write(&self, mut lines: impl Iterator<Item = serde_json::Value>) {
         let mut out = self
             .out
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut buffer = BufWriter::new(&mut *out);
         let written = lines
-            .map(|line| writeln!(buffer, "{line}"))
-            .collect::<std::io::Result<()>>()
+            .try_for_each(|line| writeln!(buffer, "{line}"))
             .and_then(|()| buffer.flush());
         drop(buffer);
         if let Err(error) = written.and_then(|()| out.flush()) {

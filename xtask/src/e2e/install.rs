@@ -359,6 +359,11 @@ pub(super) fn layout(
         &pdp,
     )?;
     render(
+        &deploy.join("event-listener.properties"),
+        &etc.join("event-listener.properties"),
+        &pdp,
+    )?;
+    render(
         &deploy.join("group-provider.properties"),
         &etc.join("group-provider.properties"),
         &[(
