@@ -24,62 +24,27 @@ pub(crate) async fn over_grpc(
     let store = format!("sqlite://{}", store_path.display());
     let log_path = arguments.out.join("veil.log");
     let (first, _, first_seconds) =
-        start_server(arguments, &store, Some(estate), &log_path).await?;
+        start_server(arguments, &store, Some(estate), &log_path, &[]).await?;
     drop(first);
-    let (server, port, restart_seconds) = start_server(arguments, &store, None, &log_path).await?;
+    let (server, port, restart_seconds) =
+        start_server(arguments, &store, None, &log_path, &[]).await?;
     println!(
         "server: first start with the policy file (parse, validate, write the store) {first_seconds:.2} s; \
          restart from the store {restart_seconds:.2} s (process start to first health check; log in {})",
         log_path.display()
     );
     let pid = server.0.id();
-    let channel = Channel::from_shared(format!("http://127.0.0.1:{port}"))?
-        .connect()
-        .await?;
-
     // A few connections, as a handful of Trino coordinators would hold.
-    let mut channels = vec![channel];
-    for _ in 1..4 {
-        channels.push(
-            Channel::from_shared(format!("http://127.0.0.1:{port}"))?
-                .connect()
-                .await?,
-        );
-    }
+    let channels = connect(port, 4).await?;
     // Both kinds of call go through the same client path: encoded once, answers only counted.
     let requests: Arc<Vec<Bytes>> = Arc::new(requests.iter().map(raw::encode).collect());
     let edited = requests[0].clone();
+    let calls = Calls::new(&channels, Arc::clone(&requests));
     let views = {
-        let channels = channels.clone();
-        move |worker: usize, iteration: u64| {
-            let channel = channels[worker % channels.len()].clone();
-            let request = requests[(worker * 7919 + iteration as usize) % requests.len()].clone();
-            async move {
-                raw::call(
-                    channel,
-                    "/veil.v1.PolicyDecision/GetViewDefinition",
-                    request,
-                )
-                .await
-                .is_ok()
-            }
-        }
+        let calls = calls.clone();
+        move |worker, iteration| calls.view(worker, iteration)
     };
-    let check = raw::encode(&HealthCheckRequest {
-        service: String::new(),
-    });
-    let health = {
-        let channels = channels.clone();
-        move |worker: usize, _iteration: u64| {
-            let channel = channels[worker % channels.len()].clone();
-            let request = check.clone();
-            async move {
-                raw::call(channel, "/grpc.health.v1.Health/Check", request)
-                    .await
-                    .is_ok()
-            }
-        }
-    };
+    let health = move |worker, _| calls.health(worker);
     // Warm up both paths (and the view cache).
     drive(pid, arguments.concurrency, phase / 2, None, views.clone()).await;
     drive(pid, arguments.concurrency, phase / 3, None, health.clone()).await;
@@ -156,10 +121,71 @@ pub(crate) async fn over_grpc(
         p99 <= 1.5,
     );
     drop(server);
+    retention::retention(arguments, &store_path, &log_path, requests, half, phase).await?;
     Ok(VeilFigures {
         saturated: saturated_views,
         single: single_views,
     })
+}
+
+/// `count` connections to the server on `port`.
+pub(crate) async fn connect(port: u16, count: usize) -> anyhow::Result<Vec<Channel>> {
+    let mut channels = Vec::new();
+    for _ in 0..count {
+        channels.push(
+            Channel::from_shared(format!("http://127.0.0.1:{port}"))?
+                .connect()
+                .await?,
+        );
+    }
+    Ok(channels)
+}
+
+/// The two calls measured side by side, for [`drive`]: `GetViewDefinition` (the encoded
+/// `requests` in turn) and the health check, both through the same client path, answers only
+/// counted.
+#[derive(Clone)]
+pub(crate) struct Calls {
+    channels: Vec<Channel>,
+    requests: Arc<Vec<Bytes>>,
+    check: Bytes,
+}
+
+impl Calls {
+    pub(crate) fn new(channels: &[Channel], requests: Arc<Vec<Bytes>>) -> Calls {
+        Calls {
+            channels: channels.to_vec(),
+            requests,
+            check: raw::encode(&HealthCheckRequest {
+                service: String::new(),
+            }),
+        }
+    }
+
+    pub(crate) fn view(&self, worker: usize, iteration: u64) -> impl Future<Output = bool> + use<> {
+        let channel = self.channels[worker % self.channels.len()].clone();
+        let request =
+            self.requests[(worker * 7919 + iteration as usize) % self.requests.len()].clone();
+        async move {
+            raw::call(
+                channel,
+                "/veil.v1.PolicyDecision/GetViewDefinition",
+                request,
+            )
+            .await
+            .is_ok()
+        }
+    }
+
+    pub(crate) fn health(&self, worker: usize) -> impl Future<Output = bool> + use<> {
+        let channel = self.channels[worker % self.channels.len()].clone();
+        let request = self.check.clone();
+        async move {
+            raw::call(channel, "/grpc.health.v1.Health/Check", request)
+                .await
+                .is_ok()
+        }
+    }
 }
 
 /// One row per phase; the last two columns are CPU microseconds per request spent by the server

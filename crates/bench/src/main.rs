@@ -13,6 +13,7 @@ mod load;
 mod micro;
 mod opa;
 mod raw;
+mod retention;
 mod server;
 mod side_by_side;
 

@@ -19,6 +19,7 @@ pub(crate) async fn start_server(
     store: &str,
     config: Option<&std::path::Path>,
     log_path: &std::path::Path,
+    extra: &[&str],
 ) -> anyhow::Result<(ServerProcess, u16, f64)> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
@@ -41,6 +42,7 @@ pub(crate) async fn start_server(
     if let Some(config) = config {
         command.arg("--config").arg(config);
     }
+    command.args(extra);
     let child = command
         .env("VEIL_LOG", "warn")
         .stdout(Stdio::null())
