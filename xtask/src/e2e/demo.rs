@@ -180,15 +180,20 @@ impl Instructions {
             self.veil.display(),
             self.root.join(ESTATE).display()
         ));
-        text.push_str(&format!(
-            "  VEIL_TOKEN={ADMIN_TOKEN} VEIL_TLS_CA={} VEIL_TLS_CLIENT_CERT={} VEIL_TLS_CLIENT_KEY={} \\\n    \
-             {} explain --server {} --user alice {GOVERNED}\n\n",
+        // The CLI against the running PDP, as its admin, over mutual TLS.
+        let admin = format!(
+            "  VEIL_TOKEN={ADMIN_TOKEN} VEIL_TLS_CA={} VEIL_TLS_CLIENT_CERT={} VEIL_TLS_CLIENT_KEY={} \\\n    {}",
             self.tls[0].display(),
             self.tls[1].display(),
             self.tls[2].display(),
             self.veil.display(),
-            self.pdp,
+        );
+        text.push_str(&format!(
+            "{admin} explain --server {} --user alice {GOVERNED}\n\n",
+            self.pdp
         ));
+        text.push_str("Every query above, as the query audit recorded it (tables, filters, masks, decisions):\n\n");
+        text.push_str(&format!("{admin} audit queries --server {}\n\n", self.pdp));
         text.push_str("Ctrl-C stops everything.\n");
         text
     }
