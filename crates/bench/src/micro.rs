@@ -25,7 +25,8 @@ pub(crate) fn pick_requests(estate: &Estate, count: usize) -> Vec<GetViewDefinit
                     user: user.clone(),
                     groups: Vec::new(),
                     project: String::new(),
-                    query_id: String::new(),
+                    // As the plugin sends it: each query its own id, for the audit.
+                    query_id: format!("20261202_091403_{:05}_bench", requests.len()),
                 }),
                 schema: data_source.schema.clone(),
                 table: data_source.table.clone(),

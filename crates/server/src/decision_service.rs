@@ -25,7 +25,7 @@ use crate::audit::PendingDecisionRecord;
 use crate::calls::Method;
 use crate::convert;
 use crate::metrics::Cache;
-use crate::snapshot::{CachedView, ViewKey};
+use crate::snapshot::{CachedView, ViewKey, same_question};
 use crate::state::State;
 
 pub struct DecisionService {
@@ -56,7 +56,7 @@ impl DecisionService {
         let hash = snapshot.request_hash(request);
         let metrics = &self.state.metrics;
         if let Some(answer) = snapshot.answers.get(&hash)
-            && answer.0 == *request
+            && same_question(&answer.0, request)
         {
             metrics.hit(Cache::Answers);
             let view = &answer.1;
@@ -104,9 +104,11 @@ impl DecisionService {
         };
         answered_by.policies = Some(view.policies.clone());
         if snapshot.answers.len() < self.state.settings.cache_capacity {
-            snapshot
-                .answers
-                .insert(hash, (request.clone(), view.clone()));
+            let mut asked = request.clone();
+            if let Some(identity) = asked.identity.as_mut() {
+                identity.query_id.clear();
+            }
+            snapshot.answers.insert(hash, (asked, view.clone()));
         }
         Ok(view.answer)
     }

@@ -48,7 +48,7 @@ impl Snapshot {
         }
     }
 
-    /// The hash `answers` is keyed by.
+    /// The hash `answers` is keyed by: the question, not the query id.
     pub fn request_hash(&self, request: &GetViewDefinitionRequest) -> u64 {
         let identity = request.identity.as_ref();
         self.answers.hasher().hash_one((
@@ -57,4 +57,18 @@ impl Snapshot {
             &request.table,
         ))
     }
+}
+
+/// Whether two requests ask the same question: all but the query id, which only the audit reads
+/// (every Trino query has its own).
+pub fn same_question(asked: &GetViewDefinitionRequest, request: &GetViewDefinitionRequest) -> bool {
+    fn identity(request: &GetViewDefinitionRequest) -> Option<(&String, &Vec<String>, &String)> {
+        request
+            .identity
+            .as_ref()
+            .map(|identity| (&identity.user, &identity.groups, &identity.project))
+    }
+    asked.schema == request.schema
+        && asked.table == request.table
+        && identity(asked) == identity(request)
 }

@@ -142,12 +142,12 @@ async fn decisions_and_caches_are_counted() {
     assert_eq!(sample(&before, "veil_change_stream_subscribers", &[]), 0.0);
 
     let mut client = server.anonymous_decisions().await;
-    // Twice the same question: compiled once, then answered from the answers cache.
-    for _ in 0..2 {
-        client
-            .get_view_definition(view_request("alice", "", "sales", "customers"))
-            .await
-            .unwrap();
+    // Twice the same question, from two queries: compiled once, then answered from the answers
+    // cache (the query id is for the audit, not part of the question).
+    for query_id in ["q-1", "q-2"] {
+        let mut request = view_request("alice", "", "sales", "customers");
+        request.identity.as_mut().unwrap().query_id = query_id.into();
+        client.get_view_definition(request).await.unwrap();
     }
     client
         .get_view_definition(view_request("alice", "", "sales", "no_such_table"))
