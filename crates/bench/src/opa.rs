@@ -123,7 +123,7 @@ pub fn prepare(
                 .iter()
                 .map(|candidate| {
                     let fallback = match &estate.policies[candidate.policy].rule {
-                        Rule::Mask(mask) => misfit(&mask.method, column).is_some(),
+                        Rule::Mask(mask) => misfit(&mask.method, column, data_source).is_some(),
                         _ => false,
                     };
                     json!({"policy": name(candidate.policy), "fallback": fallback})

@@ -67,13 +67,8 @@ impl Compiler {
     /// The user facts the view for `decision` depends on, in rendering order. Equal decisions
     /// with equal facts compile to the same SQL.
     pub fn facts(&self, decision: &Decision, subject: &Subject<'_>) -> Vec<Fact> {
+        // Row filters first: a mask may need them rendered (k-anonymity counts what they keep).
         let mut facts = Vec::new();
-        for policy in decision.masks.iter().flatten() {
-            let templates = &self.templates[*policy];
-            for template in templates.when.iter().chain(&templates.expression) {
-                template.collect_facts(subject, &mut facts);
-            }
-        }
         for &policy in &decision.row_filters {
             match &self.templates[policy].predicate {
                 Some(template) => template.collect_facts(subject, &mut facts),
@@ -86,6 +81,12 @@ impl Compiler {
                 }
             }
         }
+        for policy in decision.masks.iter().flatten() {
+            let templates = &self.templates[*policy];
+            for template in templates.when.iter().chain(&templates.expression) {
+                template.collect_facts(subject, &mut facts);
+            }
+        }
         facts
     }
 
@@ -93,6 +94,7 @@ impl Compiler {
     pub fn render(&self, decision: &Decision, facts: &[Fact]) -> View {
         let data_source = &self.estate.data_sources[decision.data_source];
         let mut facts = facts.iter();
+        let row_filters = self.row_filters(decision, &mut facts);
         let mut out = String::with_capacity(64 + data_source.columns.len() * 24);
         out.push_str("SELECT ");
         for (index, column) in data_source.columns.iter().enumerate() {
@@ -102,7 +104,14 @@ impl Compiler {
             match decision.masks[index] {
                 None => push_identifier(&mut out, &column.name),
                 Some(policy) => {
-                    self.push_masked(&mut out, policy, column, &mut facts);
+                    self.push_masked(
+                        &mut out,
+                        policy,
+                        data_source,
+                        column,
+                        &row_filters,
+                        &mut facts,
+                    );
                     out.push_str(" AS ");
                     push_identifier(&mut out, &column.name);
                 }
@@ -115,9 +124,9 @@ impl Compiler {
             }
             push_identifier(&mut out, part);
         }
-        for (index, &policy) in decision.row_filters.iter().enumerate() {
+        for (index, filter) in row_filters.iter().enumerate() {
             out.push_str(if index == 0 { " WHERE (" } else { " AND (" });
-            self.push_row_filter(&mut out, policy, data_source, &mut facts);
+            out.push_str(filter);
             out.push(')');
         }
         View {
@@ -142,20 +151,42 @@ impl Compiler {
     pub fn render_access(&self, decision: &Decision, facts: &[Fact]) -> TableAccess {
         let data_source = &self.estate.data_sources[decision.data_source];
         let mut facts = facts.iter();
+        let row_filters = self.row_filters(decision, &mut facts);
         let mut access = TableAccess::default();
         for (index, column) in data_source.columns.iter().enumerate() {
             if let Some(policy) = decision.masks[index] {
                 let mut expression = String::new();
-                self.push_masked(&mut expression, policy, column, &mut facts);
+                self.push_masked(
+                    &mut expression,
+                    policy,
+                    data_source,
+                    column,
+                    &row_filters,
+                    &mut facts,
+                );
                 access.masks.push((column.name.clone(), expression));
             }
         }
-        for &policy in &decision.row_filters {
-            let mut predicate = String::new();
-            self.push_row_filter(&mut predicate, policy, data_source, &mut facts);
-            access.row_filters.push(predicate);
-        }
+        access.row_filters = row_filters;
         access
+    }
+
+    /// Each applied row filter's predicate, rendered from the first of `facts`.
+    fn row_filters<'f>(
+        &self,
+        decision: &Decision,
+        facts: &mut impl Iterator<Item = &'f Fact>,
+    ) -> Vec<String> {
+        let data_source = &self.estate.data_sources[decision.data_source];
+        decision
+            .row_filters
+            .iter()
+            .map(|&policy| {
+                let mut predicate = String::new();
+                self.push_row_filter(&mut predicate, policy, data_source, facts);
+                predicate
+            })
+            .collect()
     }
 
     /// Appends the masked value of `column` by mask policy `policy`, `when` included; it has
@@ -164,11 +195,20 @@ impl Compiler {
         &self,
         out: &mut String,
         policy: PolicyId,
+        data_source: &DataSource,
         column: &Column,
+        row_filters: &[String],
         facts: &mut impl Iterator<Item = &'f Fact>,
     ) {
-        let Rule::Mask(mask) = &self.estate.policies[policy].rule else {
+        let policy_spec = &self.estate.policies[policy];
+        let Rule::Mask(mask) = &policy_spec.rule else {
             unreachable!("mask decisions name mask policies")
+        };
+        let context = mask::MaskContext {
+            keyed: self.keyed(),
+            data_source,
+            policy: &policy_spec.name,
+            row_filters,
         };
         let templates = &self.templates[policy];
         let mut when = String::new();
@@ -183,12 +223,12 @@ impl Compiler {
             out.push_str("CASE WHEN ");
             out.push_str(&when);
             out.push_str(" THEN ");
-            mask::push_mask(out, &mask.method, column, &self.keyed(), &expression);
+            mask::push_mask(out, &mask.method, column, &context, &expression);
             out.push_str(" ELSE ");
             push_identifier(out, &column.name);
             out.push_str(" END");
         } else {
-            mask::push_mask(out, &mask.method, column, &self.keyed(), &expression);
+            mask::push_mask(out, &mask.method, column, &context, &expression);
         }
     }
 

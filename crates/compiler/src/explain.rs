@@ -73,7 +73,7 @@ impl Compiler {
                     applied: applied
                         .zip(method)
                         .map(|(policy, method)| (name(policy), method.name().to_owned())),
-                    fallback: method.and_then(|method| misfit(method, column)),
+                    fallback: method.and_then(|method| misfit(method, column, source)),
                     overridden: explanation.columns[index]
                         .iter()
                         .map(|passed| (name(passed.policy), reason_text(passed.reason).to_owned()))

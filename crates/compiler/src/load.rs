@@ -5,6 +5,7 @@ use std::collections::HashSet;
 
 use veil_policy::{
     Entity, Estate, LoadError, LoadErrors, LoadProblem, MaskMethod, PolicyId, RowPredicate, Rule,
+    TypeFamily,
 };
 
 use crate::Compiler;
@@ -98,15 +99,26 @@ impl Compiler {
             for (index, candidates) in bindings.masks.iter().enumerate() {
                 for candidate in candidates.iter().filter(|candidate| candidate.names_column) {
                     let policy = &self.estate.policies[candidate.policy];
-                    if let Rule::Mask(mask) = &policy.rule
-                        && let MaskMethod::Constant { .. } = mask.method
-                        && let Some(problem) = misfit(&mask.method, &data_source.columns[index])
+                    let column = &data_source.columns[index];
+                    let Rule::Mask(mask) = &policy.rule else {
+                        continue;
+                    };
+                    // A value that cannot be cast to a column the policy names is the writer's
+                    // mistake (categories only for strings; other types simply do not fit).
+                    let casts_values = match mask.method {
+                        MaskMethod::Constant { .. } => true,
+                        MaskMethod::RandomizedValues { .. } => {
+                            matches!(column.data_type.family(), TypeFamily::String { .. })
+                        }
+                        _ => false,
+                    };
+                    if casts_values && let Some(problem) = misfit(&mask.method, column, data_source)
                     {
                         errors.push(LoadError {
                             line: None,
                             entity: Some(Entity::policy(&policy.name)),
                             problem: LoadProblem::ConstantDoesNotFit {
-                                column: data_source.columns[index].name.clone(),
+                                column: column.name.clone(),
                                 data_source: data_source.name.clone(),
                                 problem,
                             },

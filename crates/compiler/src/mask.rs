@@ -1,11 +1,25 @@
 //! Mask methods as Trino expressions, and whether a method fits a column's type.
 
-use veil_policy::{Column, MaskMethod, TimeUnit, TrinoType, TypeFamily};
+use veil_policy::{Column, DataSource, MaskMethod, TimeUnit, TrinoType, TypeFamily};
 
-use crate::sql::{push_identifier, push_literal};
+use crate::sql::{push_identifier, push_literal, quote_identifier};
 
-/// Why a method cannot be applied to a column as written; the column is nullified instead.
-pub fn misfit(method: &MaskMethod, column: &Column) -> Option<String> {
+/// Whether Trino compares values of the family with `=` (quasi-identifiers are matched so).
+fn comparable(family: TypeFamily) -> bool {
+    !matches!(family, TypeFamily::Json | TypeFamily::Other)
+}
+
+/// Whether a value of the family casts to varchar, so it can seed a row's random draw.
+fn seeds(family: TypeFamily) -> bool {
+    !matches!(
+        family,
+        TypeFamily::Varbinary | TypeFamily::Json | TypeFamily::Other
+    )
+}
+
+/// Why a method cannot be applied to a column of `data_source` as written; the column is
+/// nullified instead.
+pub fn misfit(method: &MaskMethod, column: &Column, data_source: &DataSource) -> Option<String> {
     let family = column.data_type.family();
     let data_type = &column.data_type;
     let fits = match method {
@@ -32,6 +46,58 @@ pub fn misfit(method: &MaskMethod, column: &Column) -> Option<String> {
             TypeFamily::Time => matches!(unit, TimeUnit::Hour | TimeUnit::Minute),
             _ => false,
         },
+        // The token is longer than the value: only an unbounded varchar holds it.
+        MaskMethod::Reversible => {
+            family
+                == TypeFamily::String {
+                    length: None,
+                    fixed: false,
+                }
+        }
+        MaskMethod::FormatPreserving => matches!(family, TypeFamily::String { .. }),
+        MaskMethod::RandomizedValues { values, .. } => {
+            if !matches!(family, TypeFamily::String { .. }) {
+                false
+            } else if let Some(value) = values
+                .iter()
+                .find(|value| cast_problem(value, data_type).is_some())
+            {
+                return Some(format!(
+                    "value `{value}` of `values` cannot be cast to `{data_type}`"
+                ));
+            } else {
+                true
+            }
+        }
+        MaskMethod::RandomizedNoise { .. } => matches!(
+            family,
+            TypeFamily::Integer { .. }
+                | TypeFamily::Float
+                | TypeFamily::Date
+                | TypeFamily::Timestamp
+        ),
+        MaskMethod::KAnonymize {
+            quasi_identifiers, ..
+        } => {
+            for name in quasi_identifiers {
+                match data_source.column(name) {
+                    None => {
+                        return Some(format!(
+                            "quasi-identifier `{name}` is no column of `{}`",
+                            data_source.name
+                        ));
+                    }
+                    Some(quasi) if !comparable(quasi.data_type.family()) => {
+                        return Some(format!(
+                            "quasi-identifier `{name}` has type `{}`, which Trino cannot compare",
+                            quasi.data_type
+                        ));
+                    }
+                    Some(_) => {}
+                }
+            }
+            family != TypeFamily::Other
+        }
     };
     (!fits).then(|| format!("method `{}` does not fit type `{data_type}`", method.name()))
 }
@@ -55,17 +121,28 @@ impl Keyed<'_> {
     }
 }
 
+/// What a mask may need beyond its column: the keyed functions, the data source (a row's other
+/// columns, its backing table), the mask policy's name and the row filters applied to the user.
+pub struct MaskContext<'a> {
+    pub keyed: Keyed<'a>,
+    pub data_source: &'a DataSource,
+    pub policy: &'a str,
+    /// Each applied row filter's predicate, rendered, over the table's unqualified columns.
+    pub row_filters: &'a [String],
+}
+
 /// Appends the masked value of `column` (without `when`); `expression` is the already rendered
 /// SQL of an `expression` mask. A method that does not fit renders as `nullify`.
 pub fn push_mask(
     out: &mut String,
     method: &MaskMethod,
     column: &Column,
-    keyed: &Keyed<'_>,
+    context: &MaskContext<'_>,
     expression: &str,
 ) {
+    let keyed = &context.keyed;
     let data_type = column.data_type.to_string();
-    let method = if misfit(method, column).is_some() {
+    let method = if misfit(method, column, context.data_source).is_some() {
         &MaskMethod::Nullify
     } else {
         method
@@ -100,17 +177,7 @@ pub fn push_mask(
                 out.push(')');
             }
         }
-        MaskMethod::Nullify if column.data_type.family() == TypeFamily::Other => {
-            // `if(FALSE, col)` is NULL of the column's own type, whatever that type is.
-            out.push_str("if(FALSE, ");
-            push_identifier(out, name);
-            out.push(')');
-        }
-        MaskMethod::Nullify => {
-            out.push_str("CAST(NULL AS ");
-            out.push_str(&data_type);
-            out.push(')');
-        }
+        MaskMethod::Nullify => push_null(out, column),
         MaskMethod::Constant { value } => {
             out.push_str("CAST(");
             push_literal(out, value);
@@ -164,7 +231,149 @@ pub fn push_mask(
             out.push_str(expression);
             out.push_str(&format!(") AS {data_type})"));
         }
+        MaskMethod::Reversible => {
+            keyed.push_call(out, "encrypt");
+            out.push_str("CAST(");
+            push_identifier(out, name);
+            out.push_str(" AS varchar))");
+        }
+        MaskMethod::FormatPreserving => {
+            // Length and classes are kept, so the result fits the column's own type.
+            out.push_str("CAST(");
+            keyed.push_call(out, "fpe");
+            out.push_str("CAST(");
+            push_identifier(out, name);
+            out.push_str(&format!(" AS varchar)) AS {data_type})"));
+        }
+        MaskMethod::RandomizedValues {
+            probability,
+            values,
+        } => {
+            // One draw u per row: replaced when u < p; then u / p, uniform in [0, 1) again,
+            // picks another of `values` (the original's position, if among them, is skipped).
+            let quoted = quote_identifier(name);
+            let draw = draw(context, name);
+            let mut array = String::from("ARRAY[");
+            for (index, value) in values.iter().enumerate() {
+                if index > 0 {
+                    array.push_str(", ");
+                }
+                push_literal(&mut array, value);
+            }
+            array.push(']');
+            let count = values.len();
+            let position = format!("array_position({array}, CAST({quoted} AS varchar))");
+            let pick =
+                |among: usize| format!("CAST(floor({draw} / {probability:?} * {among}) AS bigint)");
+            out.push_str(&format!(
+                "CASE WHEN {quoted} IS NOT NULL AND {draw} < {probability:?} THEN CAST(element_at({array}, \
+                 CASE WHEN {position} = 0 THEN 1 + {any} WHEN 1 + {other} < {position} THEN 1 + {other} \
+                 ELSE 2 + {other} END) AS {data_type}) ELSE {quoted} END",
+                any = pick(count),
+                other = pick(count - 1),
+            ));
+        }
+        MaskMethod::RandomizedNoise { probability, noise } => {
+            // As above: replaced when u < p, moved by (2 u / p - 1) * noise.
+            let quoted = quote_identifier(name);
+            let draw = draw(context, name);
+            let shift = format!("(2 * {draw} / {probability:?} - 1) * {noise:?}");
+            let moved = match column.data_type.family() {
+                // Truncated toward zero, so a whole number never moves further than `noise`.
+                TypeFamily::Integer { .. } => {
+                    format!("CAST({quoted} + CAST(truncate({shift}) AS bigint) AS {data_type})")
+                }
+                TypeFamily::Date => {
+                    format!("date_add('day', CAST(truncate({shift}) AS bigint), {quoted})")
+                }
+                TypeFamily::Timestamp => format!(
+                    "date_add('millisecond', CAST(truncate({shift} * 86400000) AS bigint), {quoted})"
+                ),
+                _ => format!("CAST({quoted} + {shift} AS {data_type})"),
+            };
+            out.push_str(&format!(
+                "CASE WHEN {quoted} IS NOT NULL AND {draw} < {probability:?} THEN {moved} ELSE {quoted} END"
+            ));
+        }
+        MaskMethod::KAnonymize {
+            k,
+            quasi_identifiers,
+        } => {
+            // The rows of the backing table the user may see (its row filters, over the inner
+            // alias) that share this row's quasi-identifiers, this row named by the table's
+            // full name; a NULL quasi-identifier matches nothing, so it is suppressed too.
+            // Trino plans it as one aggregation joined back; it runs as the view's owner (or,
+            // natively, the run-as user), which no mask or filter governs.
+            let mut table = String::new();
+            for (index, part) in context.data_source.backing.iter().enumerate() {
+                if index > 0 {
+                    table.push('.');
+                }
+                push_identifier(&mut table, part);
+            }
+            out.push_str(&format!(
+                "CASE WHEN (SELECT count(*) FROM {table} \"veil_k\" WHERE "
+            ));
+            for filter in context.row_filters {
+                out.push('(');
+                out.push_str(filter);
+                out.push_str(") AND ");
+            }
+            for (index, quasi) in quasi_identifiers.iter().enumerate() {
+                if index > 0 {
+                    out.push_str(" AND ");
+                }
+                let quasi = quote_identifier(quasi);
+                out.push_str(&format!("\"veil_k\".{quasi} = {table}.{quasi}"));
+            }
+            out.push_str(&format!(") < {k} THEN "));
+            push_null(out, column);
+            out.push_str(" ELSE ");
+            push_identifier(out, name);
+            out.push_str(" END");
+        }
     }
+}
+
+/// `NULL` of the column's own type.
+fn push_null(out: &mut String, column: &Column) {
+    if column.data_type.family() == TypeFamily::Other {
+        // `if(FALSE, col)` is NULL of the column's own type, whatever that type is.
+        out.push_str("if(FALSE, ");
+        push_identifier(out, &column.name);
+        out.push(')');
+    } else {
+        out.push_str("CAST(NULL AS ");
+        out.push_str(&column.data_type.to_string());
+        out.push(')');
+    }
+}
+
+/// A draw in [0, 1) that is fixed for the row, the key, the policy and the column: the plugin's
+/// keyed `uniform` over the row's every column that casts to varchar, as a JSON array of their
+/// text (NULL as `null`, so no two rows' texts run together).
+fn draw(context: &MaskContext<'_>, column: &str) -> String {
+    let mut out = String::new();
+    context.keyed.push_call(&mut out, "uniform");
+    out.push_str("concat(");
+    push_literal(&mut out, &format!("{}/{column}/", context.policy));
+    out.push_str(", json_format(CAST(ARRAY[");
+    let seeds = context
+        .data_source
+        .columns
+        .iter()
+        .filter(|column| seeds(column.data_type.family()));
+    for (index, seed) in seeds.enumerate() {
+        if index > 0 {
+            out.push_str(", ");
+        }
+        out.push_str(&format!(
+            "CAST({} AS varchar)",
+            quote_identifier(&seed.name)
+        ));
+    }
+    out.push_str("] AS JSON))))");
+    out
 }
 
 /// Why a literal cannot be cast to a type, or `None` when it can.

@@ -271,7 +271,7 @@ pub fn check_compiler(compiler: &Compiler, stranger: Option<&str>) -> Result<(),
                 let policy = decision.masks[index].expect("a masked column has its policy");
                 if let Rule::Mask(mask) = &estate.policies[policy].rule
                     && let MaskMethod::Constant { value } = &mask.method
-                    && misfit(&mask.method, &data_source.columns[index]).is_none()
+                    && misfit(&mask.method, &data_source.columns[index], data_source).is_none()
                     && !found.literals.contains(value)
                 {
                     return Err(context(format!(

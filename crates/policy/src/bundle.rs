@@ -177,6 +177,16 @@ pub struct PolicySpec {
     pub mask_char: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sql: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probability: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values: Option<Vec<serde_norway::Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noise: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub k: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quasi_identifiers: Option<Vec<String>>,
     #[serde(default, rename = "where", skip_serializing_if = "Option::is_none")]
     pub where_predicate: Option<String>,
     #[serde(default, rename = "match", skip_serializing_if = "Option::is_none")]

@@ -118,7 +118,7 @@ pub enum LoadProblem {
     #[error("a mask needs `method`")]
     MaskWithoutMethod,
     #[error(
-        "unknown method `{method}` (one of hash, nullify, constant, regex, round, partial, expression)"
+        "unknown method `{method}` (one of hash, nullify, constant, regex, round, partial, expression, reversible, format_preserving, randomized_response, k_anonymize)"
     )]
     UnknownMethod { method: String },
     #[error("method `{method}` needs `{option}`")]
@@ -136,6 +136,24 @@ pub enum LoadProblem {
     MaskCharNotOneCharacter { mask_char: String },
     #[error("method `partial` needs `keep_last` or `keep_first`")]
     PartialNeedsKeep,
+    #[error("`probability` must be between 0 and 1, not {probability}")]
+    ProbabilityOutOfRange { probability: f64 },
+    #[error(
+        "method `randomized_response` needs exactly one of `values` (categories to answer with) and `noise` (how far a number or date may move)"
+    )]
+    RandomizedResponseNeedsValuesOrNoise,
+    #[error("each of `values` must be a string, number or boolean")]
+    ValuesNotScalar,
+    #[error("`values` needs at least two different values")]
+    TooFewValues,
+    #[error("`noise` must be a positive number, not {noise}")]
+    NoiseNotPositive { noise: f64 },
+    #[error("`k` must be at least 2, not {k}")]
+    KTooSmall { k: u32 },
+    #[error("`quasi_identifiers` needs at least one column")]
+    NoQuasiIdentifiers,
+    #[error("quasi-identifier `{column}` is a column of no data source the policy targets")]
+    UnknownQuasiIdentifier { column: String },
     /// A `constant` mask on a column it names whose value does not fit the column's type; the
     /// problem is the compiler's.
     #[error("column `{column}` of data source `{data_source}`: {problem}")]

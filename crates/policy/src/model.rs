@@ -110,6 +110,29 @@ pub enum MaskMethod {
     Expression {
         sql: String,
     },
+    /// Deterministic authenticated encryption (AES-256-GCM-SIV) to a text token, by the
+    /// plugin's keyed `encrypt`.
+    Reversible,
+    /// FF1 over each of the value's character classes, by the plugin's keyed `fpe`.
+    FormatPreserving,
+    /// With probability `probability`, another of `values` instead of the value; per row and
+    /// key, by the plugin's keyed `uniform`.
+    RandomizedValues {
+        probability: f64,
+        values: Vec<String>,
+    },
+    /// With probability `probability`, the value moved by at most `noise` (days for dates and
+    /// timestamps); per row and key.
+    RandomizedNoise {
+        probability: f64,
+        noise: f64,
+    },
+    /// NULL when fewer than `k` of the rows the user may see share the row's combination of
+    /// `quasi_identifiers`.
+    KAnonymize {
+        k: u32,
+        quasi_identifiers: Vec<String>,
+    },
 }
 
 impl MaskMethod {
@@ -122,19 +145,34 @@ impl MaskMethod {
             MaskMethod::RoundDigits { .. } | MaskMethod::RoundUnit { .. } => "round",
             MaskMethod::Partial { .. } => "partial",
             MaskMethod::Expression { .. } => "expression",
+            MaskMethod::Reversible => "reversible",
+            MaskMethod::FormatPreserving => "format_preserving",
+            MaskMethod::RandomizedValues { .. } | MaskMethod::RandomizedNoise { .. } => {
+                "randomized_response"
+            }
+            MaskMethod::KAnonymize { .. } => "k_anonymize",
         }
     }
 
-    /// Higher is more restrictive: `nullify` > `constant` > `hash` > `partial` > `regex` >
-    /// `round` > `expression`.
+    /// Higher is more restrictive, by how much of the value a user can learn: `nullify` >
+    /// `constant` > `hash` > `reversible` > `format_preserving` > `partial` > `regex` > `round`
+    /// > `randomized_response` > `k_anonymize` > `expression`.
     pub fn restrictiveness(&self) -> u8 {
         match self {
-            MaskMethod::Nullify => 7,
-            MaskMethod::Constant { .. } => 6,
-            MaskMethod::Hash => 5,
-            MaskMethod::Partial { .. } => 4,
-            MaskMethod::Regex { .. } => 3,
-            MaskMethod::RoundDigits { .. } | MaskMethod::RoundUnit { .. } => 2,
+            MaskMethod::Nullify => 11,
+            MaskMethod::Constant { .. } => 10,
+            MaskMethod::Hash => 9,
+            // Equality, like a hash, but those granted `reveal` can turn it back.
+            MaskMethod::Reversible => 8,
+            // Equality, and the value's length and character classes.
+            MaskMethod::FormatPreserving => 7,
+            MaskMethod::Partial { .. } => 6,
+            MaskMethod::Regex { .. } => 5,
+            MaskMethod::RoundDigits { .. } | MaskMethod::RoundUnit { .. } => 4,
+            // The true value in most rows, each deniable.
+            MaskMethod::RandomizedValues { .. } | MaskMethod::RandomizedNoise { .. } => 3,
+            // The true value in every row whose combination is common enough.
+            MaskMethod::KAnonymize { .. } => 2,
             MaskMethod::Expression { .. } => 1,
         }
     }

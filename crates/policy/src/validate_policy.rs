@@ -95,6 +95,11 @@ pub(crate) fn check_policy(
         ("keep_last", spec.keep_last.is_some()),
         ("mask_char", spec.mask_char.is_some()),
         ("sql", spec.sql.is_some()),
+        ("probability", spec.probability.is_some()),
+        ("values", spec.values.is_some()),
+        ("noise", spec.noise.is_some()),
+        ("k", spec.k.is_some()),
+        ("quasi_identifiers", spec.quasi_identifiers.is_some()),
         ("where", spec.where_predicate.is_some()),
         ("match", spec.match_attribute.is_some()),
         ("time_window", spec.time_window.is_some()),
@@ -127,6 +132,22 @@ pub(crate) fn check_policy(
         }
         PolicyKind::Mask => {
             let (method, method_options) = check_method(spec, problems);
+            if let Some(MaskMethod::KAnonymize {
+                quasi_identifiers, ..
+            }) = &method
+            {
+                let targeted = known.targeted(spec);
+                for column in quasi_identifiers {
+                    if !targeted
+                        .iter()
+                        .any(|data_source| data_source.column(column).is_some())
+                    {
+                        problems.push(LoadProblem::UnknownQuasiIdentifier {
+                            column: column.clone(),
+                        });
+                    }
+                }
+            }
             allowed = method_options;
             match (spec.on.columns.is_empty(), spec.on.column_tags.is_empty()) {
                 (true, true) => problems.push(LoadProblem::MaskWithoutColumns),
@@ -321,11 +342,105 @@ fn check_method(
             let sql = require("sql", spec.sql.clone());
             (sql.map(|sql| MaskMethod::Expression { sql }), &["sql"])
         }
+        "reversible" => (Some(MaskMethod::Reversible), &[]),
+        "format_preserving" => (Some(MaskMethod::FormatPreserving), &[]),
+        "randomized_response" => (
+            check_randomized_response(spec, problems),
+            &["probability", "values", "noise"],
+        ),
+        "k_anonymize" => {
+            let needs = |option| LoadProblem::MethodNeedsOption {
+                method: "k_anonymize".into(),
+                option,
+            };
+            match spec.k {
+                None => problems.push(needs("k")),
+                Some(k) if k < 2 => problems.push(LoadProblem::KTooSmall { k }),
+                Some(_) => {}
+            }
+            match &spec.quasi_identifiers {
+                None => problems.push(needs("quasi_identifiers")),
+                Some(columns) if columns.is_empty() => {
+                    problems.push(LoadProblem::NoQuasiIdentifiers)
+                }
+                Some(_) => {}
+            }
+            let method = match (spec.k, &spec.quasi_identifiers) {
+                (Some(k), Some(columns)) if k >= 2 && !columns.is_empty() => {
+                    Some(MaskMethod::KAnonymize {
+                        k,
+                        quasi_identifiers: columns.clone(),
+                    })
+                }
+                _ => None,
+            };
+            (method, &["k", "quasi_identifiers"])
+        }
         other => {
             problems.push(LoadProblem::UnknownMethod {
                 method: other.to_owned(),
             });
             (None, &[])
+        }
+    }
+}
+
+/// `randomized_response`: a `probability` in [0, 1] and exactly one of `values` (at least two
+/// different scalars) and `noise` (positive).
+fn check_randomized_response(
+    spec: &PolicySpec,
+    problems: &mut Vec<LoadProblem>,
+) -> Option<MaskMethod> {
+    let probability = match spec.probability {
+        None => {
+            problems.push(LoadProblem::MethodNeedsOption {
+                method: "randomized_response".into(),
+                option: "probability",
+            });
+            None
+        }
+        Some(probability) if !(0.0..=1.0).contains(&probability) => {
+            problems.push(LoadProblem::ProbabilityOutOfRange { probability });
+            None
+        }
+        Some(probability) => Some(probability),
+    };
+    match (&spec.values, spec.noise) {
+        (Some(values), None) => {
+            let mut texts = Vec::new();
+            for value in values {
+                match value {
+                    serde_norway::Value::String(text) => texts.push(text.clone()),
+                    serde_norway::Value::Number(number) => texts.push(number.to_string()),
+                    serde_norway::Value::Bool(flag) => texts.push(flag.to_string()),
+                    _ => {
+                        problems.push(LoadProblem::ValuesNotScalar);
+                        return None;
+                    }
+                }
+            }
+            let mut distinct = texts.clone();
+            distinct.sort();
+            distinct.dedup();
+            if distinct.len() < 2 {
+                problems.push(LoadProblem::TooFewValues);
+                return None;
+            }
+            probability.map(|probability| MaskMethod::RandomizedValues {
+                probability,
+                values: texts,
+            })
+        }
+        (None, Some(noise)) => {
+            if !(noise > 0.0 && noise.is_finite()) {
+                problems.push(LoadProblem::NoiseNotPositive { noise });
+                return None;
+            }
+            probability.map(|probability| MaskMethod::RandomizedNoise { probability, noise })
+        }
+        _ => {
+            problems.push(LoadProblem::RandomizedResponseNeedsValuesOrNoise);
+            None
         }
     }
 }
