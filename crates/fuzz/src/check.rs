@@ -137,6 +137,8 @@ fn allowed_literals(compiler: &Compiler) -> HashSet<String> {
         .into_iter()
         .map(str::to_owned)
         .chain(TimeUnit::ALL.iter().map(|unit| unit.name().to_owned()))
+        // Randomized response's units of noise, and its draws' separator.
+        .chain(["millisecond", ":"].map(str::to_owned))
         .collect();
     for user in &bundle.users {
         allowed.insert(user.name.clone());
@@ -164,7 +166,20 @@ fn allowed_literals(compiler: &Compiler) -> HashSet<String> {
                         allowed.insert(mask_char.to_string());
                     }
                     MaskMethod::Expression { sql: expression } => sql.push(expression.clone()),
+                    MaskMethod::RandomizedValues { values, .. } => {
+                        allowed.extend(values.iter().cloned());
+                    }
                     _ => {}
+                }
+                if let MaskMethod::RandomizedValues { .. } | MaskMethod::RandomizedNoise { .. } =
+                    &mask.method
+                {
+                    // Each draw is seeded with `<policy>/<column>/`.
+                    for data_source in &estate.data_sources {
+                        for column in &data_source.columns {
+                            allowed.insert(format!("{}/{}/", policy.name, column.name));
+                        }
+                    }
                 }
             }
             Rule::RowFilter(filter) => match &filter.predicate {

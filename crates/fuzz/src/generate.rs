@@ -398,6 +398,12 @@ enum Method {
     RoundUnit(String),
     Partial(u32, u32, Option<String>),
     Expression(Predicate),
+    Reversible,
+    FormatPreserving,
+    RandomizedValues(f64, Vec<String>),
+    RandomizedNoise(f64, f64),
+    /// `k` and the quasi-identifiers, as indexes into the column pool (some may miss).
+    KAnonymize(u32, Vec<Index>),
 }
 
 fn method() -> impl Strategy<Value = Method> {
@@ -420,6 +426,14 @@ fn method() -> impl Strategy<Value = Method> {
         (0u32..4, 0u32..4, proptest::option::of(hostile()))
             .prop_map(|(first, last, character)| Method::Partial(first, last, character)),
         predicate().prop_map(Method::Expression),
+        Just(Method::Reversible),
+        Just(Method::FormatPreserving),
+        (0.0f64..=1.0, proptest::collection::vec(hostile(), 2..5))
+            .prop_map(|(probability, values)| Method::RandomizedValues(probability, values)),
+        (0.0f64..=1.0, prop_oneof![0.5f64..1000.0, Just(1.0)])
+            .prop_map(|(probability, noise)| Method::RandomizedNoise(probability, noise)),
+        (2u32..6, proptest::collection::vec(any::<Index>(), 1..4))
+            .prop_map(|(k, columns)| Method::KAnonymize(k, columns)),
     ]
 }
 
@@ -856,6 +870,28 @@ fn set_method(spec: &mut PolicySpec, method: &Method, pools: &Pools) {
         Method::Expression(predicate) => {
             spec.sql = Some(predicate.to_sql(pools, &mut Vec::new()));
             "expression"
+        }
+        Method::Reversible => "reversible",
+        Method::FormatPreserving => "format_preserving",
+        Method::RandomizedValues(probability, values) => {
+            spec.probability = Some(*probability);
+            spec.values = Some(values.iter().map(|value| yaml_value(value)).collect());
+            "randomized_response"
+        }
+        Method::RandomizedNoise(probability, noise) => {
+            spec.probability = Some(*probability);
+            spec.noise = Some(*noise);
+            "randomized_response"
+        }
+        Method::KAnonymize(k, columns) => {
+            spec.k = Some(*k);
+            spec.quasi_identifiers = Some(
+                columns
+                    .iter()
+                    .map(|index| pick(index, &pools.columns).to_owned())
+                    .collect(),
+            );
+            "k_anonymize"
         }
     };
     spec.method = Some(name.to_owned());

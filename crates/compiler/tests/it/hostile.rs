@@ -265,6 +265,61 @@ policies:
     assert!(explained.view.unwrap().sql.contains("CAST(NULL AS bigint)"));
 }
 
+#[test]
+fn named_randomized_categories_must_cast() {
+    let text = r#"
+data_sources:
+  - {name: s.t, table: c.s.t, columns: [{name: code, type: varchar(3)}, {name: n, type: bigint}]}
+policies:
+  - {name: sub, kind: subscription, on: {data_sources: [s.t]}, allow: everyone}
+  - {name: rr, kind: mask, on: {data_sources: [s.t], columns: [code]}, method: randomized_response, probability: 0.5, values: [abc, abcd]}
+  - {name: rr-n, kind: mask, on: {data_sources: [s.t], columns: [n]}, method: randomized_response, probability: 0.5, values: [x, y]}
+"#;
+    let errors = Compiler::from_yaml(text, "veil").unwrap_err();
+    assert_eq!(errors.0.len(), 1, "{errors}");
+    let errors = errors.to_string();
+    assert!(
+        errors.contains("policy `rr`")
+            && errors.contains("value `abcd` of `values` cannot be cast to `varchar(3)`"),
+        "{errors}"
+    );
+}
+
+/// Quasi-identifier names and the backing table are identifiers like any other: a hostile
+/// column name comes out quoted, in the count and in the row it is compared with.
+#[test]
+fn k_anonymity_quotes_every_name() {
+    let text = r#"
+data_sources:
+  - {name: s.t, table: 'c.we"ird.t', columns: [{name: 'z" OR 1=1 --', type: varchar}, {name: v, type: bigint}]}
+policies:
+  - {name: sub, kind: subscription, on: {data_sources: [s.t]}, allow: everyone}
+  - {name: k, kind: mask, on: {data_sources: [s.t], columns: ['z" OR 1=1 --']}, method: k_anonymize, k: 3, quasi_identifiers: ['z" OR 1=1 --']}
+"#;
+    let compiler = Compiler::from_yaml(text, "veil").unwrap();
+    let subject = compiler
+        .estate()
+        .subject(
+            Identity {
+                user: "anyone",
+                groups: &[],
+                project: None,
+            },
+            false,
+        )
+        .unwrap();
+    let view = compiler.compile(0, &subject).unwrap();
+    assert!(
+        view.sql.contains(
+            r#"(SELECT count(*) FROM "c"."we""ird"."t" "veil_k" WHERE "veil_k"."z"" OR 1=1 --" = "c"."we""ird"."t"."z"" OR 1=1 --") < 3"#
+        ),
+        "{}",
+        view.sql
+    );
+    sqlparser::parser::Parser::parse_sql(&sqlparser::dialect::GenericDialect {}, &view.sql)
+        .unwrap();
+}
+
 /// The catalog of the keyed functions is an identifier like any other, and a key id that could
 /// carry SQL is refused at load.
 #[test]
