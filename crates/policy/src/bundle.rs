@@ -259,7 +259,43 @@ impl Bundle {
         parse_yaml(text)
     }
 
+    /// The bundle as a policy file that reads back to the same bundle. The one writer and the
+    /// one reader disagree on some plain scalars (the writer leaves `1_0` unquoted, the reader
+    /// takes it for the number 10): a mask's `value` or `values` text that would read back as
+    /// something else is written with the tag `!str`, which the reader takes as text.
     pub fn to_yaml(&self) -> String {
-        serde_norway::to_string(self).expect("a policy file always serializes")
+        let mut tree = serde_norway::to_value(self).expect("a policy file always serializes");
+        if let Some(policies) = tree
+            .get_mut("policies")
+            .and_then(serde_norway::Value::as_sequence_mut)
+        {
+            for policy in policies {
+                if let Some(value) = policy.get_mut("value") {
+                    keep_text(value);
+                }
+                if let Some(values) = policy
+                    .get_mut("values")
+                    .and_then(serde_norway::Value::as_sequence_mut)
+                {
+                    values.iter_mut().for_each(keep_text);
+                }
+            }
+        }
+        serde_norway::to_string(&tree).expect("a policy file always serializes")
+    }
+}
+
+/// Tags a text scalar `!str` when the reader would not read it back as that text.
+fn keep_text(value: &mut serde_norway::Value) {
+    let serde_norway::Value::String(text) = value else {
+        return;
+    };
+    let written = serde_norway::to_string(text).expect("a string serializes");
+    let read = parse_yaml::<serde_norway::Value>(&written);
+    if !matches!(&read, Ok(serde_norway::Value::String(back)) if back == text) {
+        *value = serde_norway::Value::Tagged(Box::new(serde_norway::value::TaggedValue {
+            tag: serde_norway::value::Tag::new("!str"),
+            value: serde_norway::Value::String(std::mem::take(text)),
+        }));
     }
 }

@@ -41,6 +41,14 @@ pub(super) fn create_backing_tables(trino: &Trino, now: &str) -> Result<()> {
                 CAST(n * 10 + 0.5 AS double) AS amount \
          FROM UNNEST(sequence(0, 49)) AS t(n)"),
     )?;
+    // `privacy.contacts`: emails for the reversible mask, repeated, hostile, non-ASCII and NULL.
+    trino.rows(
+        ADMIN,
+        &[],
+        "CREATE TABLE memory.default.contacts AS SELECT id, CAST(email AS varchar) AS email FROM (VALUES \
+         (1, 'ana@example.org'), (2, 'ben@example.org'), (3, 'ana@example.org'), \
+         (4, 'x'' OR 1=1 --'), (5, 'zoë@exämple.org'), (6, NULL), (7, '')) AS t(id, email)",
+    )?;
     // `wide.table60`: 60 varchar columns, 10 rows.
     let columns: Vec<String> = (1..=60)
         .map(|column| format!("'v{column:02}-' || CAST(n AS varchar) AS c{column:02}"))

@@ -87,6 +87,23 @@ fn a_constant_n_reads_back_as_n() {
     }
 }
 
+/// Found by the bundle property (seed 1796181053): the writer left the constant `1_0` plain
+/// (YAML 1.2 text) and the reader took it for the number 10, so an export changed the mask.
+/// Such a text is now written tagged `!str`.
+#[test]
+fn a_constant_1_0_reads_back_as_1_0() {
+    for text in ["1_0", "1_000", "-2_5", "0x_1", "1_0.5"] {
+        let yaml = format!(
+            "policies:\n  - {{name: m, kind: mask, on: {{columns: [c]}}, method: constant, value: '{text}'}}\n  - {{name: r, kind: mask, on: {{columns: [c]}}, method: randomized_response, probability: 0.5, values: ['{text}', b]}}\n"
+        );
+        let bundle = veil_policy::Bundle::from_yaml(&yaml).unwrap();
+        let text_value = Some(serde_norway::Value::String(text.to_owned()));
+        assert_eq!(bundle.policies[0].value, text_value, "{text}");
+        let back = veil_policy::Bundle::from_yaml(&bundle.to_yaml()).unwrap();
+        assert_eq!(back, bundle, "{text}: {}", bundle.to_yaml());
+    }
+}
+
 /// Found by the long template run (seed 20261275): a compile-time function after a dot,
 /// `CAST(...).user_name()`, became the user's name as a literal after a dot
 /// (`CAST(...).'alice'`), which no SQL parser reads. Field access and method calls are refused.
