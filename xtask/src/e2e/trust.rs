@@ -1,4 +1,4 @@
-//! Trust scenarios: no mask key in anything a subscribed user can look at, the keyed function
+//! Trust scenarios: no mask key in anything a subscribed user can look at, the keyed functions
 //! refused to end users, hashes equal to an HMAC the test computes itself, and key rotation as
 //! one recorded bundle change.
 
@@ -26,6 +26,17 @@ pub(super) const NEXT_MASK_KEY: &str =
 pub(super) fn mask_keys() -> String {
     format!("default:{MASK_KEY},next:{NEXT_MASK_KEY}")
 }
+
+/// A call of each keyed function a `veil` catalog declares, as an end user would try it: all hold
+/// the mask keys, so all are the run-as user's alone.
+const KEYED_CALLS: [&str; 6] = [
+    "SELECT veil.system.hash('default', 'guess')",
+    "SELECT veil.system.fpe('default', '4111-1111-1111-1111')",
+    "SELECT veil.system.fpe_decrypt('default', '4111-1111-1111-1111')",
+    "SELECT veil.system.encrypt('default', 'guess')",
+    "SELECT veil.system.decrypt('v1:default:EU2ZCclk8rtIxukt4tvR9g')",
+    "SELECT veil.system.uniform('default', 'guess')",
+];
 
 /// The HMAC-SHA256 of `column`'s text under `key`, as Trino's own `hmac_sha256` computes it (run
 /// by the admin, who may read the backing table): the independent value a hash mask must equal.
@@ -171,8 +182,10 @@ pub(super) fn scenarios(trino: &Trino, native: &Trino, report: &mut Report, pdp:
             let looked = search_explains_and_errors(native, "tpch.tiny.customer")?;
             println!("        searched {looked} bytes of what alice can read natively");
             for user in ["alice", "bob"] {
-                let denied = native.fails(user, &[], "SELECT veil.system.hash('default', 'guess')")?;
-                ensure!(denied.message.contains("Access Denied"), "{user} ran the keyed hash natively: {denied}");
+                for sql in KEYED_CALLS {
+                    let denied = native.fails(user, &[], sql)?;
+                    ensure!(denied.message.contains("Access Denied"), "{user} ran `{sql}` natively: {denied}");
+                }
             }
             let phones = native.rows("alice", &[], "SELECT phone FROM tpch.tiny.customer ORDER BY custkey")?;
             let expected = native.rows(
@@ -188,14 +201,15 @@ pub(super) fn scenarios(trino: &Trino, native: &Trino, report: &mut Report, pdp:
         },
     );
     report.check(
-        "keyed functions: an end user cannot run veil.system.hash; the run-as user can",
+        "keyed functions: an end user cannot run veil.system.hash, fpe, fpe_decrypt, encrypt, decrypt or uniform; the run-as user can",
         || {
-            let denied =
-                trino.fails("alice", &[], "SELECT veil.system.hash('default', 'guess')")?;
-            ensure!(
-                denied.message.contains("Access Denied"),
-                "alice ran the keyed hash: {denied}"
-            );
+            for sql in KEYED_CALLS {
+                let denied = trino.fails("alice", &[], sql)?;
+                ensure!(
+                    denied.message.contains("Access Denied"),
+                    "alice ran `{sql}`: {denied}"
+                );
+            }
             let listed = trino.fails("bob", &[], "SELECT veil.system.hash('default', 'x')")?;
             ensure!(listed.message.contains("Access Denied"), "{listed}");
             let admin = trino.rows(
@@ -209,6 +223,18 @@ pub(super) fn scenarios(trino: &Trino, native: &Trino, report: &mut Report, pdp:
             ensure!(
                 admin == vec![vec![Value::Bool(true)]],
                 "the run-as user's hash: {admin:?}"
+            );
+            let inverses = trino.rows(
+                ADMIN,
+                &[],
+                "SELECT veil.system.decrypt(veil.system.encrypt('default', 'guess')) = 'guess', \
+                 veil.system.fpe_decrypt('default', veil.system.fpe('default', '4111-1111-1111-1111')) = '4111-1111-1111-1111', \
+                 veil.system.fpe('default', '12-34') IS NULL, \
+                 veil.system.uniform('default', 'guess') >= 0 AND veil.system.uniform('default', 'guess') < 1",
+            )?;
+            ensure!(
+                inverses == vec![vec![Value::Bool(true); 4]],
+                "the run-as user's fpe, encrypt and uniform: {inverses:?}"
             );
             Ok(())
         },

@@ -2,14 +2,12 @@ package io.veil.trino;
 
 import io.airlift.slice.Slice;
 import io.airlift.slice.Slices;
-import io.trino.spi.TrinoException;
 import io.trino.spi.function.FunctionMetadata;
 import io.trino.spi.function.InvocationConvention;
 import io.trino.spi.function.Signature;
 
 import java.lang.invoke.MethodHandle;
 import java.lang.invoke.MethodHandles;
-import java.util.HashMap;
 import java.util.Map;
 
 import static io.trino.spi.function.InvocationConvention.InvocationArgumentConvention.NEVER_NULL;
@@ -58,11 +56,7 @@ final class HashMaskFunction
     HashMaskFunction(String catalogName, MaskKeys keys)
     {
         this.catalogName = requireNonNull(catalogName, "catalogName is null");
-        Map<Slice, HmacSha256> macs = new HashMap<>();
-        for (String id : keys.ids()) {
-            macs.put(Slices.utf8Slice(id), new HmacSha256(keys.key(id).orElseThrow()));
-        }
-        this.macs = Map.copyOf(macs);
+        this.macs = KeyedMasks.byKeyId(keys, HmacSha256::new);
     }
 
     /** {@link #hash} bound to this catalog's keys, in {@link #CONVENTION}. */
@@ -75,19 +69,9 @@ final class HashMaskFunction
     {
         HmacSha256 mac = macs.get(keyId);
         if (mac == null) {
-            throw unknownKey(keyId);
+            throw KeyedMasks.unknownKey(catalogName, keyId);
         }
         return hex(mac.mac(value.byteArray(), value.byteArrayOffset(), value.length()));
-    }
-
-    private TrinoException unknownKey(Slice keyId)
-    {
-        String id = keyId.toStringUtf8();
-        // Only a well-formed id is echoed; anything else could be arbitrary data passed as an id.
-        if (MaskKeys.KEY_ID.matcher(id).matches()) {
-            return new TrinoException(VeilErrorCode.VEIL_MASK_KEY_UNKNOWN, "Veil: no mask key `%s` is configured in catalog `%s`".formatted(id, catalogName));
-        }
-        return new TrinoException(VeilErrorCode.VEIL_MASK_KEY_UNKNOWN, "Veil: no mask key is configured in catalog `%s` for that key id; ids match %s".formatted(catalogName, MaskKeys.KEY_ID.pattern()));
     }
 
     private static Slice hex(byte[] bytes)

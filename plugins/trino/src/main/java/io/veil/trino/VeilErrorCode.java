@@ -5,6 +5,7 @@ import io.trino.spi.ErrorCodeSupplier;
 import io.trino.spi.ErrorType;
 
 import static io.trino.spi.ErrorType.EXTERNAL;
+import static io.trino.spi.ErrorType.USER_ERROR;
 
 /**
  * The Trino error codes the Veil connector reports when the policy decision point cannot give an
@@ -20,7 +21,9 @@ public enum VeilErrorCode
     /** The PDP answered with a view the plugin cannot hand to Trino. */
     VEIL_INVALID_VIEW(2, EXTERNAL),
     /** A keyed mask names a key id this catalog has no key for ({@code veil.mask.keys}). */
-    VEIL_MASK_KEY_UNKNOWN(3, EXTERNAL);
+    VEIL_MASK_KEY_UNKNOWN(3, EXTERNAL),
+    /** {@code decrypt} was given something that is not a valid token of {@code encrypt} (malformed, altered, truncated). */
+    VEIL_MASK_TOKEN_INVALID(4, USER_ERROR);
 
     private final ErrorCode errorCode;
 

@@ -4,28 +4,49 @@ import io.trino.spi.TrinoException;
 import io.trino.spi.function.BoundSignature;
 import io.trino.spi.function.FunctionDependencies;
 import io.trino.spi.function.FunctionId;
+import io.trino.spi.function.FunctionMetadata;
 import io.trino.spi.function.FunctionProvider;
 import io.trino.spi.function.InvocationConvention;
 import io.trino.spi.function.ScalarFunctionAdapter;
 import io.trino.spi.function.ScalarFunctionImplementation;
 
 import java.lang.invoke.MethodHandle;
+import java.util.Map;
 
 import static io.trino.spi.StandardErrorCode.FUNCTION_IMPLEMENTATION_ERROR;
 
 /**
- * The implementations of {@link VeilFunctions} for one catalog, bound to its mask keys. Trino asks
- * for a method handle in the calling convention it needs and only checks the result, so the
- * handle is adapted here, which is also where null-on-null-input is implemented.
+ * The implementations of {@link VeilFunctions} for one catalog, bound to its mask keys (and the
+ * subkeys derived from them, once, here). Trino asks for a method handle in the calling convention
+ * it needs and only checks the result, so each handle is adapted here from the one convention its
+ * function implements, which is also where null-on-null-input is implemented.
  */
 public final class VeilFunctionProvider
         implements FunctionProvider
 {
-    private final HashMaskFunction hash;
+    /** A function's own method handle and the convention it is written in. */
+    private record Implementation(InvocationConvention convention, MethodHandle handle) {}
+
+    private final Map<FunctionId, Implementation> implementations;
 
     public VeilFunctionProvider(String catalogName, MaskKeys keys)
     {
-        this.hash = new HashMaskFunction(catalogName, keys);
+        HashMaskFunction hash = new HashMaskFunction(catalogName, keys);
+        FpeMaskFunction fpe = new FpeMaskFunction(catalogName, keys);
+        ReversibleMaskFunction reversible = new ReversibleMaskFunction(catalogName, keys);
+        UniformMaskFunction uniform = new UniformMaskFunction(catalogName, keys);
+        this.implementations = Map.of(
+                id(HashMaskFunction.METADATA), new Implementation(HashMaskFunction.CONVENTION, hash.methodHandle()),
+                id(FpeMaskFunction.ENCRYPT_METADATA), new Implementation(FpeMaskFunction.CONVENTION, fpe.encryptHandle()),
+                id(FpeMaskFunction.DECRYPT_METADATA), new Implementation(FpeMaskFunction.CONVENTION, fpe.decryptHandle()),
+                id(ReversibleMaskFunction.ENCRYPT_METADATA), new Implementation(ReversibleMaskFunction.ENCRYPT_CONVENTION, reversible.encryptHandle()),
+                id(ReversibleMaskFunction.DECRYPT_METADATA), new Implementation(ReversibleMaskFunction.DECRYPT_CONVENTION, reversible.decryptHandle()),
+                id(UniformMaskFunction.METADATA), new Implementation(UniformMaskFunction.CONVENTION, uniform.methodHandle()));
+    }
+
+    private static FunctionId id(FunctionMetadata metadata)
+    {
+        return metadata.getFunctionId();
     }
 
     @Override
@@ -35,17 +56,18 @@ public final class VeilFunctionProvider
             FunctionDependencies functionDependencies,
             InvocationConvention invocationConvention)
     {
-        if (!functionId.equals(HashMaskFunction.METADATA.getFunctionId())) {
+        Implementation implementation = implementations.get(functionId);
+        if (implementation == null) {
             throw new IllegalArgumentException("Unknown function " + functionId);
         }
-        if (!ScalarFunctionAdapter.canAdapt(HashMaskFunction.CONVENTION, invocationConvention)) {
+        if (!ScalarFunctionAdapter.canAdapt(implementation.convention(), invocationConvention)) {
             throw new TrinoException(FUNCTION_IMPLEMENTATION_ERROR, "Veil: %s cannot be called with convention %s".formatted(boundSignature, invocationConvention));
         }
         MethodHandle handle = ScalarFunctionAdapter.adapt(
-                hash.methodHandle(),
+                implementation.handle(),
                 boundSignature.getReturnType(),
                 boundSignature.getArgumentTypes(),
-                HashMaskFunction.CONVENTION,
+                implementation.convention(),
                 invocationConvention);
         return ScalarFunctionImplementation.builder()
                 .methodHandle(handle)

@@ -18,7 +18,13 @@ final class VeilFunctions
 {
     static final String SCHEMA = "system";
 
-    private static final List<FunctionMetadata> ALL = List.of(HashMaskFunction.METADATA);
+    private static final List<FunctionMetadata> ALL = List.of(
+            HashMaskFunction.METADATA,
+            FpeMaskFunction.ENCRYPT_METADATA,
+            FpeMaskFunction.DECRYPT_METADATA,
+            ReversibleMaskFunction.ENCRYPT_METADATA,
+            ReversibleMaskFunction.DECRYPT_METADATA,
+            UniformMaskFunction.METADATA);
 
     private VeilFunctions() {}
 

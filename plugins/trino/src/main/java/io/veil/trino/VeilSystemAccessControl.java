@@ -643,7 +643,8 @@ public final class VeilSystemAccessControl
             return true;
         }
         if (governor.catalogs().isVeilCatalog(function.getCatalogName())) {
-            // The keyed mask functions: whoever may call them can hash guesses.
+            // The keyed mask functions (every function of schema system): whoever may call them
+            // can hash or encrypt guesses, or decrypt tokens.
             return !function.getSchemaName().equals("system");
         }
         return !governor.governs(identity, function.getCatalogName());

@@ -232,11 +232,19 @@ class VeilMetadataTest
     }
 
     @Test
-    void theHashFunctionIsInSchemaSystemOnly()
+    void theKeyedFunctionsAreInSchemaSystemOnly()
     {
         ConnectorSession bob = session("bob", Set.of(), "");
         List<FunctionMetadata> listed = List.copyOf(metadata.listFunctions(bob, "system"));
-        assertEquals(1, listed.size());
+        assertEquals(List.of("hash", "fpe", "fpe_decrypt", "encrypt", "decrypt", "uniform"), listed.stream().map(FunctionMetadata::getCanonicalName).toList());
+        assertEquals(List.of("hash(varchar,varchar):varchar", "fpe(varchar,varchar):varchar", "fpe_decrypt(varchar,varchar):varchar",
+                        "encrypt(varchar,varchar):varchar", "decrypt(varchar):varchar", "uniform(varchar,varchar):double"),
+                listed.stream().map(function -> function.getFunctionId().toString()).toList());
+        for (FunctionMetadata function : listed) {
+            assertEquals(List.of(function), List.copyOf(metadata.getFunctions(bob, new SchemaFunctionName("system", function.getCanonicalName()))));
+            assertEquals(function, metadata.getFunctionMetadata(bob, function.getFunctionId()));
+            assertEquals(List.of(), List.copyOf(metadata.getFunctions(bob, new SchemaFunctionName("sales", function.getCanonicalName()))));
+        }
         FunctionMetadata hash = listed.getFirst();
         assertEquals("hash", hash.getCanonicalName());
         assertEquals("hash(varchar,varchar):varchar", hash.getFunctionId().toString());

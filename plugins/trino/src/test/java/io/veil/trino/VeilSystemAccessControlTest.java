@@ -46,6 +46,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class VeilSystemAccessControlTest
 {
     private static final CatalogSchemaTableName CUSTOMER = new CatalogSchemaTableName("tpch", "tiny", "customer");
+    /** Every function a veil catalog declares: all hold mask keys, so all are the run-as user's. */
+    private static final List<String> KEYED_FUNCTIONS = VeilFunctions.list("system").stream()
+            .map(io.trino.spi.function.FunctionMetadata::getCanonicalName)
+            .toList();
     private static final CatalogSchemaTableName ORDERS = new CatalogSchemaTableName("tpch", "tiny", "orders");
     private static final CatalogSchemaTableName NATION = new CatalogSchemaTableName("tpch", "tiny", "nation");
     private static final List<ColumnSchema> CUSTOMER_COLUMNS = List.of(
@@ -377,7 +381,10 @@ class VeilSystemAccessControlTest
         control.checkCanSelectFromColumns(admin, NATION, Set.of("name"));
         control.checkCanInsertIntoTable(admin, CUSTOMER);
         control.checkCanDropSchema(admin, new CatalogSchemaName("tpch", "tiny"));
-        assertTrue(control.canExecuteFunction(admin, new CatalogSchemaRoutineName("veil", "system", "hash")));
+        for (String function : KEYED_FUNCTIONS) {
+            assertTrue(control.canExecuteFunction(admin, new CatalogSchemaRoutineName("veil", "system", function)), function);
+            assertTrue(control.canCreateViewWithExecuteFunction(admin, new CatalogSchemaRoutineName("veil", "system", function)), function);
+        }
         assertEquals(0, pdp.tableAccessRequests.size() + pdp.filterRequests.size());
     }
 
@@ -551,8 +558,11 @@ class VeilSystemAccessControlTest
         assertThrows(AccessDeniedException.class, () -> control.checkCanExecuteProcedure(alice, new CatalogSchemaRoutineName("tpch", "system", "rollback")));
         assertFalse(control.canExecuteFunction(alice, new CatalogSchemaRoutineName("tpch", "system", "query")));
         // The keyed mask functions: the run-as user's alone.
-        assertFalse(control.canExecuteFunction(alice, new CatalogSchemaRoutineName("veil", "system", "hash")));
-        assertFalse(control.canCreateViewWithExecuteFunction(alice, new CatalogSchemaRoutineName("veil", "system", "hash")));
+        assertEquals(List.of("hash", "fpe", "fpe_decrypt", "encrypt", "decrypt", "uniform"), KEYED_FUNCTIONS);
+        for (String function : KEYED_FUNCTIONS) {
+            assertFalse(control.canExecuteFunction(alice, new CatalogSchemaRoutineName("veil", "system", function)), function);
+            assertFalse(control.canCreateViewWithExecuteFunction(alice, new CatalogSchemaRoutineName("veil", "system", function)), function);
+        }
         assertTrue(control.canExecuteFunction(alice, new CatalogSchemaRoutineName("system", "builtin", "lower")));
         control.checkCanExecuteProcedure(alice, new CatalogSchemaRoutineName("system", "runtime", "kill_query"));
         // Nobody may become the run-as user; other impersonation is the other access controls' business.

@@ -1,0 +1,250 @@
+package io.veil.trino;
+
+import io.airlift.slice.Slice;
+import io.airlift.slice.Slices;
+import io.trino.spi.TrinoException;
+import io.trino.spi.function.FunctionMetadata;
+import io.trino.spi.function.InvocationConvention;
+import io.trino.spi.function.Signature;
+import org.bouncycastle.crypto.InvalidCipherTextException;
+import org.bouncycastle.crypto.engines.AESEngine;
+import org.bouncycastle.crypto.modes.GCMSIVBlockCipher;
+import org.bouncycastle.crypto.params.AEADParameters;
+import org.bouncycastle.crypto.params.KeyParameter;
+
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.MethodHandles;
+import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
+import java.util.Base64;
+import java.util.HashMap;
+import java.util.Map;
+
+import static io.trino.spi.function.InvocationConvention.InvocationArgumentConvention.NEVER_NULL;
+import static io.trino.spi.function.InvocationConvention.InvocationReturnConvention.FAIL_ON_NULL;
+import static io.trino.spi.type.VarcharType.VARCHAR;
+import static java.lang.invoke.MethodType.methodType;
+import static java.util.Objects.requireNonNull;
+
+/**
+ * The reversible mask {@code encrypt(key_id varchar, value varchar) -> varchar} and its inverse
+ * {@code decrypt(token varchar) -> varchar}, called by the views the PDP compiles as
+ * {@code "<catalog>"."system"."encrypt"('k1', CAST(col AS varchar))}.
+ *
+ * <p>The contract, byte for byte (an independent implementation recomputes it):
+ * <ul>
+ * <li>AEAD: AES-256-GCM-SIV (RFC 8452), BouncyCastle's {@link GCMSIVBlockCipher} over AES, with
+ *     key = {@code HKDF-SHA256(IKM = the key key_id, salt = none, info = "}{@value #INFO}{@code ",
+ *     L = 32)} ({@link MaskSubkeys}), nonce = 12 zero bytes, associated data = the ASCII bytes of
+ *     {@code "veil/reversible/v1:" + key_id}, plaintext = the UTF-8 bytes of value. The ciphertext
+ *     is as long as the plaintext, followed by GCM-SIV's 16-byte tag.</li>
+ * <li>Token: {@code "v1:" + key_id + ":" + base64url(ciphertext || tag)}, base64url being RFC 4648
+ *     section 5's alphabet without padding.</li>
+ * </ul>
+ * Deterministic by design (the nonce is fixed): equal values give equal tokens, so masked columns
+ * still join and group; RFC 8452 guarantees that reusing a nonce reveals only that equality. The
+ * associated data binds a token to its key id.
+ *
+ * <p>{@code decrypt} reads the key id from the token, so a column may hold tokens under several keys
+ * (during a rotation). An id the catalog has no key for fails like {@code hash}; a token that is not
+ * of this form, is not canonical base64url, or does not verify (altered, truncated, made under
+ * another key) fails the query with {@link VeilErrorCode#VEIL_MASK_TOKEN_INVALID}, naming at most
+ * the token's first {@value #ECHOED} characters and never a key.
+ *
+ * <p>NULL in gives NULL.
+ */
+final class ReversibleMaskFunction
+{
+    static final String ENCRYPT_NAME = "encrypt";
+    static final String DECRYPT_NAME = "decrypt";
+    /** The HKDF info of the AES-GCM-SIV subkey, and the start of the associated data. */
+    static final String INFO = "veil/reversible/v1";
+    /** What every token starts with: its format version. */
+    static final String PREFIX = "v1:";
+    /** Bytes of GCM-SIV's tag. */
+    static final int TAG_BYTES = 16;
+    /** The most characters of a bad token an error shows. */
+    static final int ECHOED = 16;
+
+    static final FunctionMetadata ENCRYPT_METADATA = FunctionMetadata.scalarBuilder(ENCRYPT_NAME)
+            .signature(Signature.builder()
+                    .returnType(VARCHAR)
+                    .argumentType(VARCHAR)
+                    .argumentType(VARCHAR)
+                    .build())
+            .description("Deterministic AES-256-GCM-SIV token v1:key_id:base64url of value (UTF-8) under the catalog's mask key key_id: encrypt(key_id, value)")
+            .build();
+    static final FunctionMetadata DECRYPT_METADATA = FunctionMetadata.scalarBuilder(DECRYPT_NAME)
+            .signature(Signature.builder()
+                    .returnType(VARCHAR)
+                    .argumentType(VARCHAR)
+                    .build())
+            .description("The value an encrypt token holds, verified under the mask key the token names: decrypt(token)")
+            .build();
+    static final InvocationConvention ENCRYPT_CONVENTION = InvocationConvention.simpleConvention(FAIL_ON_NULL, NEVER_NULL, NEVER_NULL);
+    static final InvocationConvention DECRYPT_CONVENTION = InvocationConvention.simpleConvention(FAIL_ON_NULL, NEVER_NULL);
+
+    private static final byte[] NONCE = new byte[12];
+    private static final Slice PREFIX_SLICE = Slices.utf8Slice(PREFIX);
+    private static final Slice COLON = Slices.utf8Slice(":");
+    private static final Base64.Encoder BASE64URL = Base64.getUrlEncoder().withoutPadding();
+    private static final Base64.Decoder BASE64URL_DECODER = Base64.getUrlDecoder();
+    private static final MethodHandle ENCRYPT;
+    private static final MethodHandle DECRYPT;
+
+    static {
+        try {
+            ENCRYPT = MethodHandles.lookup().findVirtual(ReversibleMaskFunction.class, "encrypt", methodType(Slice.class, Slice.class, Slice.class));
+            DECRYPT = MethodHandles.lookup().findVirtual(ReversibleMaskFunction.class, "decrypt", methodType(Slice.class, Slice.class));
+        }
+        catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
+    /** One key's subkey, associated data and token prefix; its {@code toString} shows no key. */
+    private static final class Sealer
+    {
+        private final byte[] subkey;
+        private final byte[] associatedData;
+        private final String tokenPrefix;
+
+        Sealer(String id, byte[] key)
+        {
+            this.subkey = MaskSubkeys.subkey(key, INFO);
+            this.associatedData = (INFO + ":" + id).getBytes(StandardCharsets.US_ASCII);
+            this.tokenPrefix = PREFIX + id + ":";
+        }
+    }
+
+    private final String catalogName;
+    private final Map<Slice, Sealer> sealers;
+
+    ReversibleMaskFunction(String catalogName, MaskKeys keys)
+    {
+        this.catalogName = requireNonNull(catalogName, "catalogName is null");
+        Map<Slice, Sealer> sealers = new HashMap<>();
+        for (String id : keys.ids()) {
+            sealers.put(Slices.utf8Slice(id), new Sealer(id, keys.key(id).orElseThrow()));
+        }
+        this.sealers = Map.copyOf(sealers);
+    }
+
+    /** {@link #encrypt} bound to this catalog's keys, in {@link #ENCRYPT_CONVENTION}. */
+    MethodHandle encryptHandle()
+    {
+        return ENCRYPT.bindTo(this);
+    }
+
+    /** {@link #decrypt} bound to this catalog's keys, in {@link #DECRYPT_CONVENTION}. */
+    MethodHandle decryptHandle()
+    {
+        return DECRYPT.bindTo(this);
+    }
+
+    Slice encrypt(Slice keyId, Slice value)
+    {
+        Sealer sealer = sealers.get(keyId);
+        if (sealer == null) {
+            throw KeyedMasks.unknownKey(catalogName, keyId);
+        }
+        byte[] sealed = seal(sealer.subkey, NONCE, sealer.associatedData, value.getBytes());
+        return Slices.utf8Slice(sealer.tokenPrefix + BASE64URL.encodeToString(sealed));
+    }
+
+    Slice decrypt(Slice token)
+    {
+        int length = token.length();
+        if (length < PREFIX.length() || !token.slice(0, PREFIX.length()).equals(PREFIX_SLICE)) {
+            throw malformed(token, "it does not start with `%s`".formatted(PREFIX));
+        }
+        int colon = token.indexOf(COLON, PREFIX.length());
+        if (colon < 0) {
+            throw malformed(token, "it has no `:` after the key id");
+        }
+        Slice keyId = token.slice(PREFIX.length(), colon - PREFIX.length());
+        Sealer sealer = sealers.get(keyId);
+        if (sealer == null) {
+            throw KeyedMasks.unknownKey(catalogName, keyId);
+        }
+        String encoded = token.slice(colon + 1, length - colon - 1).toStringUtf8();
+        byte[] sealed;
+        try {
+            sealed = BASE64URL_DECODER.decode(encoded);
+        }
+        catch (IllegalArgumentException e) {
+            throw malformed(token, "its ciphertext is not base64url");
+        }
+        // One spelling per token: no padding, no other alphabet, no stray trailing bits.
+        if (!BASE64URL.encodeToString(sealed).equals(encoded)) {
+            throw malformed(token, "its ciphertext is not canonical base64url without padding");
+        }
+        if (sealed.length < TAG_BYTES) {
+            throw malformed(token, "its ciphertext is shorter than the %d-byte tag".formatted(TAG_BYTES));
+        }
+        try {
+            return Slices.wrappedBuffer(open(sealer.subkey, NONCE, sealer.associatedData, sealed));
+        }
+        catch (InvalidCipherTextException e) {
+            String id = keyId.toStringUtf8();
+            throw new TrinoException(VeilErrorCode.VEIL_MASK_TOKEN_INVALID,
+                    "Veil: the token %s does not verify under mask key `%s` of catalog `%s`: it was altered or truncated, or not made by encrypt with that key".formatted(echo(token), id, catalogName));
+        }
+    }
+
+    private static TrinoException malformed(Slice token, String reason)
+    {
+        return new TrinoException(VeilErrorCode.VEIL_MASK_TOKEN_INVALID,
+                "Veil: decrypt needs a token %s<key id>:<base64url> as encrypt makes it, and %s is not one: %s".formatted(PREFIX, echo(token), reason));
+    }
+
+    /**
+     * At most the first {@value #ECHOED} characters of a token, and only when they could all be part
+     * of one: a clear value passed by mistake is not copied into the error.
+     */
+    private static String echo(Slice token)
+    {
+        String text = token.toStringUtf8();
+        String start = text.length() > ECHOED ? text.substring(0, ECHOED) : text;
+        if (!text.startsWith(PREFIX) || !start.chars().allMatch(c -> c < 0x80 && (Character.isLetterOrDigit(c) || c == ':' || c == '-' || c == '_' || c == '.'))) {
+            return "the value";
+        }
+        return "`" + start + (text.length() > ECHOED ? "…`" : "`");
+    }
+
+    /** AES-GCM-SIV (RFC 8452) encryption: ciphertext followed by the 16-byte tag. */
+    static byte[] seal(byte[] key, byte[] nonce, byte[] associatedData, byte[] plaintext)
+    {
+        GCMSIVBlockCipher cipher = cipher(true, key, nonce, associatedData);
+        byte[] out = new byte[cipher.getOutputSize(plaintext.length)];
+        int written = cipher.processBytes(plaintext, 0, plaintext.length, out, 0);
+        try {
+            written += cipher.doFinal(out, written);
+        }
+        catch (InvalidCipherTextException e) {
+            // Encryption verifies nothing.
+            throw new IllegalStateException(e);
+        }
+        return written == out.length ? out : Arrays.copyOf(out, written);
+    }
+
+    /** AES-GCM-SIV (RFC 8452) decryption of ciphertext followed by its tag; fails unless the tag verifies. */
+    static byte[] open(byte[] key, byte[] nonce, byte[] associatedData, byte[] sealed)
+            throws InvalidCipherTextException
+    {
+        GCMSIVBlockCipher cipher = cipher(false, key, nonce, associatedData);
+        byte[] out = new byte[cipher.getOutputSize(sealed.length)];
+        int written = cipher.processBytes(sealed, 0, sealed.length, out, 0);
+        written += cipher.doFinal(out, written);
+        return written == out.length ? out : Arrays.copyOf(out, written);
+    }
+
+    private static GCMSIVBlockCipher cipher(boolean encrypt, byte[] key, byte[] nonce, byte[] associatedData)
+    {
+        // A new cipher per value: GCM-SIV derives its record keys from key and nonce at init, and
+        // a fresh object carries nothing over from a failed decryption.
+        GCMSIVBlockCipher cipher = new GCMSIVBlockCipher(AESEngine.newInstance());
+        cipher.init(encrypt, new AEADParameters(new KeyParameter(key), 8 * TAG_BYTES, nonce, associatedData));
+        return cipher;
+    }
+}
