@@ -121,7 +121,9 @@ pub(crate) async fn over_grpc(
         p99 <= 1.5,
     );
     drop(server);
-    retention::retention(arguments, &store_path, &log_path, requests, half, phase).await?;
+    if !arguments.no_retention {
+        retention::retention(arguments, &store_path, &log_path, requests, half, phase).await?;
+    }
     Ok(VeilFigures {
         saturated: saturated_views,
         single: single_views,

@@ -59,6 +59,10 @@ struct Arguments {
     /// Leave out the Open Policy Agent comparison.
     #[arg(long)]
     no_opa: bool,
+    /// Leave out the audit retention phase (for a `veil` binary older than
+    /// `--audit-retention`, say, to compare builds side by side).
+    #[arg(long)]
+    no_retention: bool,
     /// Users in OPA's data document (default all; 10,000 with --quick).
     #[arg(long)]
     opa_users: Option<usize>,
