@@ -312,7 +312,10 @@ mod tests {
                 "sales.orders",
                 "sales.nations",
                 "ops.events",
-                "wide.table60"
+                "wide.table60",
+                "privacy.suppliers",
+                "privacy.parts",
+                "privacy.contacts"
             ]
         );
     }
