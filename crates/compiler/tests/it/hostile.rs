@@ -243,17 +243,7 @@ policies:
         .replace("columns: [id]}", "column_tags: [X]}")
         .replace("data_sources: [s.t], column_tags", "column_tags");
     let compiler = Compiler::from_yaml(&text, "veil").unwrap();
-    let subject = compiler
-        .estate()
-        .subject(
-            Identity {
-                user: "anyone",
-                groups: &[],
-                project: None,
-            },
-            false,
-        )
-        .unwrap();
+    let subject = anyone(&compiler);
     let explained = compiler.explain(0, &subject);
     assert!(
         explained.columns[0]
@@ -297,17 +287,7 @@ policies:
   - {name: k, kind: mask, on: {data_sources: [s.t], columns: ['z" OR 1=1 --']}, method: k_anonymize, k: 3, quasi_identifiers: ['z" OR 1=1 --']}
 "#;
     let compiler = Compiler::from_yaml(text, "veil").unwrap();
-    let subject = compiler
-        .estate()
-        .subject(
-            Identity {
-                user: "anyone",
-                groups: &[],
-                project: None,
-            },
-            false,
-        )
-        .unwrap();
+    let subject = anyone(&compiler);
     let view = compiler.compile(0, &subject).unwrap();
     assert!(
         view.sql.contains(
@@ -326,17 +306,7 @@ policies:
 fn keyed_function_names_are_escaped_and_key_ids_checked() {
     let text = "data_sources:\n  - {name: s.t, table: c.s.t, columns: [{name: v, type: varchar}]}\npolicies:\n  - {name: read, kind: subscription, on: {data_sources: [s.t]}, allow: everyone}\n  - {name: h, kind: mask, on: {columns: [v]}, method: hash}\nsettings: {mask_key: k2}\n";
     let compiler = Compiler::from_yaml(text, "we\"ird").unwrap();
-    let subject = compiler
-        .estate()
-        .subject(
-            Identity {
-                user: "anyone",
-                groups: &[],
-                project: None,
-            },
-            false,
-        )
-        .unwrap();
+    let subject = anyone(&compiler);
     let sql = compiler.compile(0, &subject).unwrap().sql;
     assert_eq!(
         sql,
@@ -362,4 +332,19 @@ fn keyed_function_names_are_escaped_and_key_ids_checked() {
             "{key:?}: {errors}"
         );
     }
+}
+
+/// A user in no group, under no project.
+fn anyone(compiler: &Compiler) -> veil_policy::Subject<'_> {
+    compiler
+        .estate()
+        .subject(
+            Identity {
+                user: "anyone",
+                groups: &[],
+                project: None,
+            },
+            false,
+        )
+        .unwrap()
 }
