@@ -69,9 +69,31 @@ fn main() -> anyhow::Result<ExitCode> {
         for (index, &property) in properties.iter().enumerate() {
             let started = Instant::now();
             let batch_seed = seed.wrapping_add(batch);
-            if let Err(failure) = veil_fuzz::run(property, arguments.batch, batch_seed) {
-                report(&failure, &arguments.out)?;
-                return Ok(ExitCode::FAILURE);
+            // A panic proptest does not catch (in a strategy, say) would end the run with the
+            // hook's silence: report it with the batch that raised it.
+            let outcome =
+                std::panic::catch_unwind(|| veil_fuzz::run(property, arguments.batch, batch_seed));
+            match outcome {
+                Ok(Ok(())) => {}
+                Ok(Err(failure)) => {
+                    report(&failure, &arguments.out)?;
+                    return Ok(ExitCode::FAILURE);
+                }
+                Err(_) => {
+                    let panic = LAST_PANIC
+                        .lock()
+                        .unwrap_or_else(|poison| poison.into_inner())
+                        .take()
+                        .unwrap_or_default();
+                    eprintln!(
+                        "veil-fuzz: the property `{}` panicked outside a case, batch seed {batch_seed} \
+                         (veil-fuzz --property {} --seed {batch_seed} --batch {}): {panic}",
+                        property.name(),
+                        property.name(),
+                        arguments.batch
+                    );
+                    return Ok(ExitCode::FAILURE);
+                }
             }
             totals[index].0 += u64::from(arguments.batch);
             totals[index].1 += started.elapsed();
