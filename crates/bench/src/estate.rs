@@ -263,6 +263,7 @@ fn base(name: &str, kind: PolicyKind) -> PolicySpec {
         except_condition: None,
         when: None,
         method: None,
+        reveal: None,
         value: None,
         pattern: None,
         replacement: None,

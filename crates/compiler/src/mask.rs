@@ -232,8 +232,11 @@ pub fn push_mask(
             out.push_str(&format!(") AS {data_type})"));
         }
         MaskMethod::Reversible => {
+            // The policy's name is the token's associated data: a reveal granted by one policy
+            // opens that policy's tokens only.
             keyed.push_call(out, "encrypt");
-            out.push_str("CAST(");
+            push_literal(out, context.policy);
+            out.push_str(", CAST(");
             push_identifier(out, name);
             out.push_str(" AS varchar))");
         }

@@ -159,6 +159,9 @@ pub struct PolicySpec {
     pub when: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub method: Option<String>,
+    /// `reversible` only: who may turn the policy's tokens back into values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reveal: Option<Condition>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<serde_norway::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -16,6 +16,7 @@ mod error; // `LoadError`: where (line, `Entity`) and what (`LoadProblem`); `Loa
 mod estate; // `Estate`: a validated bundle and its indexes; `Estate::new`, `from_yaml`
 mod locate; // `LoadErrors::locate`: the line where an entity is written
 mod model; // the checked model: `DataSource`, `Column`, `Policy`, `Rule`, `MaskMethod`, …
+mod reveal; // `Estate::reveal`: who may turn a reversible mask's tokens back into values
 mod tag; // hierarchical tags and data source name globs
 mod trino_type; // `TrinoType`: column types parsed, never pasted
 mod validate; // every check `Estate::new` makes of the entities, all problems at once
@@ -32,5 +33,6 @@ pub use decision::{Decision, Explanation, Identity, PassReason, Passed, Subject,
 pub use error::{Entity, LoadError, LoadErrors, LoadProblem};
 pub use estate::Estate;
 pub use model::*;
+pub use reveal::{Reveal, RevealRefusal};
 pub use tag::{deepest_match, glob_matches, match_depth};
 pub use trino_type::{TrinoType, TypeError, TypeFamily, TypeParameter};

@@ -83,6 +83,8 @@ pub struct Mask {
     pub method: MaskMethod,
     /// Mask only rows where this predicate holds.
     pub when: Option<String>,
+    /// `reversible` only: who may reveal the policy's tokens (nobody when absent).
+    pub reveal: Option<Condition>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -73,9 +73,14 @@ pub(crate) fn check_policy(
     problems: &mut Vec<LoadProblem>,
 ) -> Option<Rule> {
     check_target(spec, known, problems);
-    for condition in [&spec.allow, &spec.for_condition, &spec.except_condition]
-        .into_iter()
-        .flatten()
+    for condition in [
+        &spec.allow,
+        &spec.for_condition,
+        &spec.except_condition,
+        &spec.reveal,
+    ]
+    .into_iter()
+    .flatten()
     {
         check_condition(condition, known, problems);
     }
@@ -86,6 +91,7 @@ pub(crate) fn check_policy(
         ("except", spec.except_condition.is_some()),
         ("when", spec.when.is_some()),
         ("method", spec.method.is_some()),
+        ("reveal", spec.reveal.is_some()),
         ("value", spec.value.is_some()),
         ("pattern", spec.pattern.is_some()),
         ("replacement", spec.replacement.is_some()),
@@ -159,6 +165,7 @@ pub(crate) fn check_policy(
                     audience: audience.clone(),
                     method,
                     when: spec.when.clone(),
+                    reveal: spec.reveal.clone(),
                 })
             })
         }
@@ -342,7 +349,7 @@ fn check_method(
             let sql = require("sql", spec.sql.clone());
             (sql.map(|sql| MaskMethod::Expression { sql }), &["sql"])
         }
-        "reversible" => (Some(MaskMethod::Reversible), &[]),
+        "reversible" => (Some(MaskMethod::Reversible), &["reveal"]),
         "format_preserving" => (Some(MaskMethod::FormatPreserving), &[]),
         "randomized_response" => (
             check_randomized_response(spec, problems),

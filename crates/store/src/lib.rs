@@ -9,11 +9,13 @@ mod decisions; // the decision audit: `DecisionRecord`s written in batches, read
 mod history; // who changed what: `HistoryEntry`s, and `Store::bundle_at` a past version
 mod migrations; // the versioned schema, the same SQL on SQLite and PostgreSQL
 mod queries; // the query audit: `QueryRecord`s from the plugin's event listener; audit retention
+mod reveals; // the reveal audit: authorizations asked and values revealed, per query and column
 mod rows; // the entity rows a commit writes, and their history rows
 
 pub use decisions::{DecisionRecord, PolicyNames};
 pub use history::{HistoryEntry, HistoryFilter};
 pub use queries::{PRUNE_BATCH, QueryColumn, QueryFilter, QueryRecord, QueryTable};
+pub use reveals::{RevealEvent, RevealFilter, RevealSummary};
 
 use std::collections::HashMap;
 

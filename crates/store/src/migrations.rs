@@ -64,6 +64,23 @@ const MIGRATIONS: &[&str] = &[
      );
      CREATE INDEX veil_query_data_sources_query ON veil_query_data_sources (query_id);
      CREATE INDEX veil_query_data_sources_end ON veil_query_data_sources (end_millis);",
+    // 4: the reveal audit: each authorization asked (`node` empty, `revealed` 0) and each
+    // node's count of values revealed.
+    "CREATE TABLE veil_reveals (
+         at_millis BIGINT NOT NULL,
+         query_id TEXT NOT NULL,
+         user_name TEXT NOT NULL,
+         project TEXT NOT NULL,
+         data_source TEXT NOT NULL,
+         column_name TEXT NOT NULL,
+         policy TEXT NOT NULL,
+         allowed INTEGER NOT NULL,
+         reason TEXT NOT NULL,
+         node TEXT NOT NULL,
+         revealed BIGINT NOT NULL
+     );
+     CREATE INDEX veil_reveals_at ON veil_reveals (at_millis);
+     CREATE INDEX veil_reveals_query ON veil_reveals (query_id);",
 ];
 
 /// Applies what is missing. On PostgreSQL an advisory lock makes replicas that start together

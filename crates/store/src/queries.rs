@@ -67,10 +67,11 @@ pub struct QueryFilter {
 pub const PRUNE_BATCH: i64 = 5_000;
 
 /// The audit tables retention prunes, each with its time column.
-const AUDIT_TABLES: [(&str, &str); 3] = [
+const AUDIT_TABLES: [(&str, &str); 4] = [
     ("veil_decisions", "at_millis"),
     ("veil_queries", "end_millis"),
     ("veil_query_data_sources", "end_millis"),
+    ("veil_reveals", "at_millis"),
 ];
 
 impl Store {

@@ -5,7 +5,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use veil_policy::Bundle;
 use veil_policy::{ChangeAction, EntityKind};
-use veil_store::{ChangeRecord, DecisionRecord, HistoryFilter, PolicyNames, Store, StoreError};
+use veil_store::{
+    ChangeRecord, DecisionRecord, HistoryFilter, PolicyNames, RevealEvent, RevealFilter, Store,
+    StoreError,
+};
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
@@ -300,4 +303,102 @@ async fn decisions_are_recorded_and_read_newest_first() {
 async fn unsupported_urls_are_refused() {
     let error = Store::open("mysql://x").await.err().unwrap();
     assert!(error.to_string().contains("unsupported URL `mysql://x`"));
+}
+
+#[tokio::test]
+async fn reveals_are_summed_per_query_and_column_over_nodes() {
+    for (url, store) in stores().await {
+        let event = |at: i64, query: &str, column: &str, node: &str, revealed: u64| RevealEvent {
+            at_millis: at,
+            query_id: query.into(),
+            user: "sam".into(),
+            project: "p".into(),
+            data_source: "crm.customers".into(),
+            column: column.into(),
+            policy: "email-token".into(),
+            allowed: true,
+            reason: String::new(),
+            node: node.into(),
+            revealed,
+        };
+        let refused = RevealEvent {
+            user: "ana".into(),
+            project: String::new(),
+            policy: String::new(),
+            allowed: false,
+            reason: "policy `email-token` does not grant you reveal".into(),
+            ..event(5, "q2", "email", "", 0)
+        };
+        store
+            .record_reveals(&[
+                event(1, "q1", "email", "", 0),
+                event(2, "q1", "email", "worker-1", 700),
+                event(3, "q1", "email", "worker-2", 300),
+                event(4, "q1", "email", "worker-1", 5),
+                event(4, "q1", "phone", "worker-1", 1),
+                refused.clone(),
+            ])
+            .await
+            .unwrap();
+        let all = store
+            .reveals(&RevealFilter {
+                limit: 10,
+                ..RevealFilter::default()
+            })
+            .await
+            .unwrap();
+        let summary = |column: &str| {
+            all.iter()
+                .find(|summary| summary.query_id == "q1" && summary.column == column)
+                .unwrap_or_else(|| panic!("{url}: no summary of {column}"))
+        };
+        assert_eq!(all.len(), 3, "{url}: {all:?}");
+        assert_eq!(all[0].user, "ana", "{url}: newest first");
+        assert!(!all[0].allowed && all[0].reason == refused.reason, "{url}");
+        assert_eq!(
+            (summary("email").revealed, summary("email").nodes),
+            (1005, 2),
+            "{url}"
+        );
+        assert_eq!(
+            (summary("email").first_millis, summary("email").last_millis),
+            (1, 4),
+            "{url}"
+        );
+        assert_eq!(summary("email").project, "p", "{url}");
+        assert_eq!(
+            (summary("phone").revealed, summary("phone").nodes),
+            (1, 1),
+            "{url}"
+        );
+        let ana = store
+            .reveals(&RevealFilter {
+                user: Some("ana".into()),
+                limit: 10,
+                ..RevealFilter::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(ana.len(), 1, "{url}");
+        let window = store
+            .reveals(&RevealFilter {
+                query_id: Some("q1".into()),
+                since_millis: Some(4),
+                until_millis: Some(5),
+                limit: 10,
+                ..RevealFilter::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            window
+                .iter()
+                .map(|s| (s.column.as_str(), s.revealed))
+                .collect::<Vec<_>>(),
+            vec![("email", 5), ("phone", 1)],
+            "{url}"
+        );
+        let pruned = store.prune_audit_batch(4).await.unwrap();
+        assert!(pruned.contains(&("veil_reveals", 3)), "{url}: {pruned:?}");
+    }
 }

@@ -474,6 +474,7 @@ pub(super) fn policy(name: String, kind: PolicyKind) -> PolicySpec {
         except_condition: None,
         when: None,
         method: None,
+        reveal: None,
         value: None,
         pattern: None,
         replacement: None,

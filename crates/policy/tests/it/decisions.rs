@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::fmt::Write;
 
-use veil_policy::{Estate, Subject};
+use veil_policy::{Estate, MaskMethod, Reveal, Rule, Subject};
 
 use veil_test_cases::{Case, cases, check_cases};
 
@@ -62,12 +62,53 @@ fn run(estate: &Estate, case: &Case<'_>, subject: &Subject<'_>, out: &mut String
     }
     let Some(decision) = decision else {
         writeln!(out, "not visible").unwrap();
+        let source = &estate.data_sources[id];
+        if let Reveal::Refused {
+            reason,
+            data_source,
+        } = estate.reveal(&source.name, &source.columns[0].name, subject)
+        {
+            assert_eq!(data_source, None, "{}", case.line);
+            writeln!(out, "reveal: refused: {reason}").unwrap();
+        } else {
+            panic!(
+                "{}: revealed a data source the subject may not see",
+                case.line
+            );
+        }
         return;
     };
     for (index, column) in estate.data_sources[id].columns.iter().enumerate() {
         match decision.masks[index] {
             None => writeln!(out, "column {}: unmasked", column.name).unwrap(),
             Some(policy) => writeln!(out, "column {}: {}", column.name, name(policy)).unwrap(),
+        }
+        // Reveal, asked both by data source name and by backing table, wherever a reversible
+        // mask applies or was passed over.
+        let reversible = |policy: usize| matches!(&estate.policies[policy].rule, Rule::Mask(mask) if mask.method == MaskMethod::Reversible);
+        if decision.masks[index].is_some_and(reversible)
+            || explanation.columns[index]
+                .iter()
+                .any(|passed| reversible(passed.policy))
+        {
+            let source = &estate.data_sources[id];
+            let by_name = estate.reveal(&source.name, &column.name, subject);
+            let by_table = estate.reveal(&source.backing.join("."), &column.name, subject);
+            match by_name {
+                Reveal::Allowed { policy, .. } => {
+                    writeln!(out, "    reveal: allowed under {}", name(policy)).unwrap()
+                }
+                Reveal::Refused { ref reason, .. } => {
+                    writeln!(out, "    reveal: refused: {reason}").unwrap()
+                }
+            }
+            if estate
+                .data_sources_over(&source.backing[0], &source.backing[1], &source.backing[2])
+                .len()
+                == 1
+            {
+                assert_eq!(by_table, by_name, "{}: by backing table", case.line);
+            }
         }
         for passed in &explanation.columns[index] {
             writeln!(
