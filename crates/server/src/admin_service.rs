@@ -10,7 +10,8 @@ use veil_proto::v1::{
     ExportBundleRequest, ExportBundleResponse, GetEntityRequest, GetEntityResponse,
     GetStatusRequest, GetStatusResponse, ListChangesRequest, ListChangesResponse,
     ListDecisionsRequest, ListDecisionsResponse, ListEntitiesRequest, ListEntitiesResponse,
-    ListQueriesRequest, ListQueriesResponse, PutEntityRequest,
+    ListQueriesRequest, ListQueriesResponse, ListRevealsRequest, ListRevealsResponse,
+    PutEntityRequest,
 };
 
 use crate::auth::{Caller, Role};
@@ -332,6 +333,34 @@ impl PolicyAdmin for AdminService {
         Ok(Response::new(ListQueriesResponse {
             queries,
             dropped: self.state.audit.counters().queries_dropped.get(),
+        }))
+    }
+
+    async fn list_reveals(
+        &self,
+        request: Request<ListRevealsRequest>,
+    ) -> Result<Response<ListRevealsResponse>, Status> {
+        require_read(&caller(&request)?)?;
+        let request = request.into_inner();
+        let store = self.store()?;
+        let set = |text: String| (!text.is_empty()).then_some(text);
+        let filter = veil_store::RevealFilter {
+            user: set(request.user),
+            data_source: set(request.data_source),
+            query_id: set(request.query_id),
+            since_millis: (request.since_unix_millis != 0).then_some(request.since_unix_millis),
+            until_millis: (request.until_unix_millis != 0).then_some(request.until_unix_millis),
+            limit: match request.limit {
+                0 => 100,
+                limit => limit.min(10_000),
+            },
+        };
+        let reveals = store
+            .reveals(&filter)
+            .await
+            .map_err(|error| Status::unavailable(error.to_string()))?;
+        Ok(Response::new(ListRevealsResponse {
+            reveals: reveals.into_iter().map(convert::reveal_record).collect(),
         }))
     }
 }

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc};
-use veil_store::{DecisionRecord, PolicyNames, QueryRecord, Store};
+use veil_store::{DecisionRecord, PolicyNames, QueryRecord, RevealEvent, Store};
 
 use crate::audit_log::AuditLog;
 use crate::metrics::AuditCounters;
@@ -199,6 +199,20 @@ impl Audit {
         self.counters.queries_recorded.inc_by(records.len() as u64);
         if let Some(log) = &self.log {
             log.queries(records);
+        }
+        Ok(())
+    }
+
+    /// Stores reveal events (authorizations and counts; a reveal waits for this) and writes
+    /// them to the audit log.
+    pub async fn record_reveals(
+        &self,
+        store: &Store,
+        events: &[RevealEvent],
+    ) -> Result<(), veil_store::StoreError> {
+        store.record_reveals(events).await?;
+        if let Some(log) = &self.log {
+            log.reveals(events);
         }
         Ok(())
     }

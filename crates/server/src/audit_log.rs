@@ -1,4 +1,4 @@
-//! `--audit-log FILE|-`: every decision record and query record as one JSON object per line,
+//! `--audit-log FILE|-`: every decision record, query record and reveal event as one JSON object per line,
 //! for log shippers, beside the store. A line is written once the record is stored.
 
 use std::fs::OpenOptions;
@@ -6,7 +6,7 @@ use std::io::{BufWriter, Write};
 use std::sync::Mutex;
 
 use serde_json::json;
-use veil_store::{DecisionRecord, QueryRecord};
+use veil_store::{DecisionRecord, QueryRecord, RevealEvent};
 
 pub struct AuditLog {
     out: Mutex<Box<dyn Write + Send>>,
@@ -60,6 +60,25 @@ impl AuditLog {
                 .expect("a struct serializes as an object")
                 .insert("record".into(), "query".into());
             line
+        }));
+    }
+
+    pub fn reveals(&self, events: &[RevealEvent]) {
+        self.write(events.iter().map(|event| {
+            json!({
+                "record": if event.node.is_empty() { "reveal_authorization" } else { "reveal_count" },
+                "at_unix_millis": event.at_millis,
+                "query_id": event.query_id,
+                "user": event.user,
+                "project": event.project,
+                "data_source": event.data_source,
+                "column": event.column,
+                "policy": event.policy,
+                "allowed": event.allowed,
+                "reason": event.reason,
+                "node": event.node,
+                "values": event.revealed,
+            })
         }));
     }
 

@@ -14,10 +14,11 @@ pub enum Method {
     GetTableAccess,
     FilterTables,
     FilterSchemas,
+    AuthorizeReveal,
 }
 
 impl Method {
-    pub(crate) const ALL: [Method; 8] = [
+    pub(crate) const ALL: [Method; 9] = [
         Method::GetViewDefinition,
         Method::GetViewDefinitions,
         Method::ListSchemas,
@@ -26,6 +27,7 @@ impl Method {
         Method::GetTableAccess,
         Method::FilterTables,
         Method::FilterSchemas,
+        Method::AuthorizeReveal,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -38,6 +40,7 @@ impl Method {
             Method::GetTableAccess => "GetTableAccess",
             Method::FilterTables => "FilterTables",
             Method::FilterSchemas => "FilterSchemas",
+            Method::AuthorizeReveal => "AuthorizeReveal",
         }
     }
 }

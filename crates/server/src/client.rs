@@ -241,7 +241,7 @@ pub fn history(connection: &Connection, filter: HistoryFilter) -> anyhow::Result
     Ok(ExitCode::SUCCESS)
 }
 
-pub struct QueryFilter {
+pub struct AuditFilter {
     pub user: Option<String>,
     pub data_source: Option<String>,
     pub query_id: Option<String>,
@@ -252,7 +252,7 @@ pub struct QueryFilter {
 }
 
 /// `veil audit queries`: the query audit, newest first, each query with its decisions.
-pub fn audit_queries(connection: &Connection, filter: QueryFilter) -> anyhow::Result<ExitCode> {
+pub fn audit_queries(connection: &Connection, filter: AuditFilter) -> anyhow::Result<ExitCode> {
     let request = v1::ListQueriesRequest {
         user: filter.user.unwrap_or_default(),
         data_source: filter.data_source.unwrap_or_default(),
@@ -345,6 +345,69 @@ fn format_millis(millis: i64) -> String {
 }
 
 /// One audited query as a JSON object, for scripts.
+/// `veil audit reveals`: who revealed which column's tokens, how many values, newest first;
+/// refused attempts too.
+pub fn audit_reveals(connection: &Connection, filter: AuditFilter) -> anyhow::Result<ExitCode> {
+    let request = v1::ListRevealsRequest {
+        user: filter.user.unwrap_or_default(),
+        data_source: filter.data_source.unwrap_or_default(),
+        since_unix_millis: millis("since", filter.since.as_deref())?,
+        until_unix_millis: millis("until", filter.until.as_deref())?,
+        query_id: filter.query_id.unwrap_or_default(),
+        limit: filter.limit,
+    };
+    let response = call(connection, async |client| {
+        client.list_reveals(request).await
+    })?;
+    for reveal in &response.reveals {
+        if filter.json {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "query_id": reveal.query_id,
+                    "user": reveal.user,
+                    "project": reveal.project,
+                    "data_source": reveal.data_source,
+                    "column": reveal.column,
+                    "policy": reveal.policy,
+                    "allowed": reveal.allowed,
+                    "reason": reveal.reason,
+                    "values": reveal.values,
+                    "nodes": reveal.nodes,
+                    "first_unix_millis": reveal.first_unix_millis,
+                    "last_unix_millis": reveal.last_unix_millis,
+                })
+            );
+            continue;
+        }
+        let project = if reveal.project.is_empty() {
+            String::new()
+        } else {
+            format!(" (project {})", reveal.project)
+        };
+        let outcome = if reveal.allowed {
+            format!(
+                "revealed {} values on {} nodes under policy {}",
+                reveal.values, reveal.nodes, reveal.policy
+            )
+        } else {
+            format!("refused: {}", reveal.reason)
+        };
+        println!(
+            "{}  {}  {}{project}  {}.{}  {outcome}",
+            format_millis(reveal.last_unix_millis),
+            reveal.query_id,
+            reveal.user,
+            reveal.data_source,
+            reveal.column,
+        );
+    }
+    if response.reveals.is_empty() && !filter.json {
+        println!("no reveals match");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn query_json(query: &v1::QueryRecord, decisions: &[v1::DecisionRecord]) -> serde_json::Value {
     serde_json::json!({
         "query_id": query.query_id,

@@ -430,3 +430,21 @@ pub fn audited_query(
         decisions: decisions.into_iter().map(decision_record).collect(),
     }
 }
+
+/// A reveal summary on the wire.
+pub fn reveal_record(summary: veil_store::RevealSummary) -> v1::RevealRecord {
+    v1::RevealRecord {
+        query_id: summary.query_id,
+        user: summary.user,
+        data_source: summary.data_source,
+        column: summary.column,
+        policy: summary.policy,
+        values: summary.revealed,
+        nodes: summary.nodes,
+        first_unix_millis: summary.first_millis,
+        last_unix_millis: summary.last_millis,
+        allowed: summary.allowed,
+        reason: summary.reason,
+        project: summary.project,
+    }
+}

@@ -8,11 +8,12 @@ use tonic::{Request, Response, Status};
 use veil_proto::EncodedView;
 use veil_proto::server::policy_decision_server::PolicyDecision;
 use veil_proto::v1::{
-    ChangeEvent, FilterSchemasRequest, FilterSchemasResponse, FilterTablesRequest,
-    FilterTablesResponse, GetTableAccessRequest, GetTableAccessResponse, GetViewDefinitionRequest,
-    GetViewDefinitionsRequest, GetViewDefinitionsResponse, ListSchemasRequest, ListSchemasResponse,
-    ListTablesRequest, ListTablesResponse, NamedView, RecordQueriesRequest, RecordQueriesResponse,
-    TableName, WatchChangesRequest,
+    AuthorizeRevealRequest, AuthorizeRevealResponse, ChangeEvent, FilterSchemasRequest,
+    FilterSchemasResponse, FilterTablesRequest, FilterTablesResponse, GetTableAccessRequest,
+    GetTableAccessResponse, GetViewDefinitionRequest, GetViewDefinitionsRequest,
+    GetViewDefinitionsResponse, ListSchemasRequest, ListSchemasResponse, ListTablesRequest,
+    ListTablesResponse, NamedView, RecordQueriesRequest, RecordQueriesResponse,
+    RecordRevealsRequest, RecordRevealsResponse, TableName, WatchChangesRequest,
 };
 
 use std::time::Instant;
@@ -590,6 +591,25 @@ impl PolicyDecision for DecisionService {
         Ok(Response::new(RecordQueriesResponse {
             recorded: records.len() as u32,
         }))
+    }
+
+    async fn authorize_reveal(
+        &self,
+        request: Request<AuthorizeRevealRequest>,
+    ) -> Result<Response<AuthorizeRevealResponse>, Status> {
+        self.state.calls.count(Method::AuthorizeReveal);
+        let started = Instant::now();
+        let result = crate::reveal::authorize(&self.state, request.into_inner()).await;
+        self.answered(Method::AuthorizeReveal, started, result)
+    }
+
+    async fn record_reveals(
+        &self,
+        request: Request<RecordRevealsRequest>,
+    ) -> Result<Response<RecordRevealsResponse>, Status> {
+        crate::reveal::record(&self.state, request.into_inner())
+            .await
+            .map(Response::new)
     }
 
     type WatchChangesStream = ChangeStream;

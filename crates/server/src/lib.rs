@@ -9,7 +9,8 @@
 //!   (`PolicyDecision`: answers, caches, the change stream), `convert` (proto ↔ model: identity,
 //!   subject, answer, entity kinds, change events), `snapshot` (one policy version with its
 //!   compiled views and answers), `state` (the current snapshot, settings, store, audit, change
-//!   stream), `audit` (a bounded queue and a writer thread);
+//!   stream), `audit` (a bounded queue and a writer thread), `reveal` (`AuthorizeReveal` and
+//!   `RecordReveals`: reveal decided, then audited before it is answered);
 //! - the admin path: `admin_service` (`PolicyAdmin`: bundles, entities, explain, history,
 //!   audit), `authority` (what each role may change), `write` (the one write path: authority →
 //!   validate → commit with history → publish) and `webhook` (signed change notifications);
@@ -25,6 +26,7 @@ mod coalesce;
 pub mod convert;
 mod decision_service;
 pub mod metrics;
+mod reveal;
 mod snapshot;
 mod state;
 mod webhook;

@@ -241,6 +241,30 @@ enum AuditCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Reveals of reversible masks' tokens, newest first: per query, user, data source and
+    /// column, how many values were revealed on how many nodes, and refused attempts.
+    Reveals {
+        #[command(flatten)]
+        connection: Connection,
+        #[arg(long)]
+        user: Option<String>,
+        /// Only reveals of this data source (`schema.table`).
+        #[arg(long)]
+        data_source: Option<String>,
+        #[arg(long)]
+        query_id: Option<String>,
+        /// Only reveals reported at or after this time (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only reveals reported before this time (RFC 3339).
+        #[arg(long)]
+        until: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `--audit-retention`: a duration, or `None` for `forever`.
@@ -466,7 +490,31 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 },
         } => client::audit_queries(
             &connection,
-            client::QueryFilter {
+            client::AuditFilter {
+                user,
+                data_source,
+                query_id,
+                since,
+                until,
+                limit,
+                json,
+            },
+        ),
+        Command::Audit {
+            what:
+                AuditCommand::Reveals {
+                    connection,
+                    user,
+                    data_source,
+                    query_id,
+                    since,
+                    until,
+                    limit,
+                    json,
+                },
+        } => client::audit_reveals(
+            &connection,
+            client::AuditFilter {
                 user,
                 data_source,
                 query_id,

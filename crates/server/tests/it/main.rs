@@ -12,5 +12,6 @@ mod metrics;
 mod native;
 mod query_audit;
 mod replicas;
+mod reveal;
 mod tls;
 mod webhooks;
