@@ -104,7 +104,7 @@ pub fn run(args: &[String]) -> Result<()> {
     cases.run_native(native, &tables, &mut report);
     native::scenarios(client, native, &tables, &mut report);
     native::allowing_unregistered(client, allowing, &mut report);
-    privacy::scenarios(client, native, &mut report);
+    privacy::scenarios(client, native, &mut report, &pdp);
     discover::scenarios(client, native, &mut report, &pdp);
     cost::measure(client, native, &pdp, &report);
     propagation::scenarios(client, native, &mut report, &mut processes, &pdp);

@@ -6,22 +6,31 @@
 //! statistical bounds of its probability.
 
 use std::collections::HashMap;
+use std::thread;
+use std::time::{Duration, Instant};
 
 use aes_gcm_siv::aead::{Aead, KeyInit, Payload};
 use anyhow::{Context, Result, ensure};
 use base64::Engine;
 use serde_json::Value;
 
-use super::ADMIN;
+use super::pdp::PdpLauncher;
 use super::report::Report;
 use super::trino::Trino;
 use super::trust::MASK_KEY;
+use super::{ADMIN, ADMIN_TOKEN};
 
 /// The user the scenario's `privacy.*` data sources are for.
 const PIA: &str = "pia";
+/// pia's colleague who may also reveal the contacts' email tokens.
+const REX: &str = "rex";
+/// The reversible policy on the contacts' emails: its name is the tokens' associated data.
+const EMAIL_POLICY: &str = "tokenize-email";
+/// How long the plugin may take to report what it revealed (it reports at least once a second).
+const REPORTED_WITHIN: Duration = Duration::from_secs(20);
 const KEY_ID: &str = "default";
 
-pub(super) fn scenarios(trino: &Trino, native: &Trino, report: &mut Report) {
+pub(super) fn scenarios(trino: &Trino, native: &Trino, report: &mut Report, pdp: &PdpLauncher) {
     let both = [(trino, "veil.privacy"), (native, "")];
     report.check(
         "privacy: format-preserving phones are FF1 of the raw phones, both ways",
@@ -143,7 +152,7 @@ pub(super) fn scenarios(trino: &Trino, native: &Trino, report: &mut Report) {
                         (None, None) => {}
                         (Some(email), Some(token)) => {
                             ensure!(token != email, "contact {id}: the email is shown");
-                            let clear = decrypt(&key, KEY_ID, token)?;
+                            let clear = decrypt(&key, KEY_ID, EMAIL_POLICY, token)?;
                             ensure!(clear == email, "contact {id}: {token} decrypts to {clear:?}, not {email:?}");
                             if let Some(other) = tokens.insert(email.to_owned(), token.to_owned()) {
                                 ensure!(other == token, "{email:?} has two tokens");
@@ -152,7 +161,7 @@ pub(super) fn scenarios(trino: &Trino, native: &Trino, report: &mut Report) {
                         _ => anyhow::bail!("contact {id}: {email} became {token}"),
                     }
                 }
-                let refused = way.fails(PIA, &[], &format!("SELECT veil.system.decrypt(email) FROM {table}"))?;
+                let refused = way.fails(PIA, &[], &format!("SELECT veil.system.decrypt('{EMAIL_POLICY}', email) FROM {table}"))?;
                 ensure!(
                     refused.message.contains("Access Denied") || refused.message.contains("denied"),
                     "pia decrypting: {refused}"
@@ -161,6 +170,107 @@ pub(super) fn scenarios(trino: &Trino, native: &Trino, report: &mut Report) {
             Ok(())
         },
     );
+    reveal_scenario(trino, native, report, pdp);
+}
+
+/// rex, granted `reveal` by the email policy, turns the tokens back with `veil.system.reveal`
+/// (naming the data source, or in native enforcement the backing table); pia, who sees the same
+/// tokens, is refused; `veil audit reveals` counts exactly the values rex's query revealed.
+fn reveal_scenario(trino: &Trino, native: &Trino, report: &mut Report, pdp: &PdpLauncher) {
+    report.check(
+        "privacy: rex reveals the email tokens to the emails, pia is refused, and the reveal audit counts the values, both ways",
+        || {
+            let raw = keyed_rows(trino, ADMIN, "SELECT id, email FROM memory.default.contacts")?;
+            let emails = raw.values().filter(|email| email.is_string()).count() as u64;
+            let ways = [
+                (trino, "veil.privacy.contacts", "privacy.contacts"),
+                (native, "memory.default.contacts", "memory.default.contacts"),
+                (native, "memory.default.contacts", "privacy.contacts"),
+            ];
+            for (way, table, named) in ways {
+                let sql = format!("SELECT id, veil.system.reveal('{named}', 'email', email) FROM {table}");
+                let answer = way.answer(REX, &[], &sql)?;
+                if let Some(error) = &answer.error {
+                    anyhow::bail!("rex revealing from {table} as `{named}`: {error}");
+                }
+                ensure!(answer.rows.len() == raw.len(), "{} rows revealed, {} raw", answer.rows.len(), raw.len());
+                for row in &answer.rows {
+                    let id = row.first().and_then(Value::as_i64).context("a key")?;
+                    ensure!(row.get(1) == raw.get(&id), "contact {id}: revealed {:?}, raw {:?}", row.get(1), raw.get(&id));
+                }
+                let refused = way.fails(PIA, &[], &sql)?;
+                ensure!(
+                    refused.message.contains("Access Denied")
+                        && refused.message.contains("does not grant you reveal"),
+                    "pia revealing: {refused}"
+                );
+                let counted = revealed(pdp, &answer.id, emails)?;
+                ensure!(
+                    counted["user"] == REX
+                        && counted["data_source"] == "privacy.contacts"
+                        && counted["column"] == "email"
+                        && counted["policy"] == EMAIL_POLICY,
+                    "the reveal audit of query {}: {counted}",
+                    answer.id
+                );
+            }
+            let refusals = reveals(pdp, &["--user", PIA])?;
+            ensure!(
+                refusals.len() == 3 && refusals.iter().all(|reveal| reveal["allowed"] == false && reveal["values"] == 0),
+                "pia's refused reveals as audited: {refusals:?}"
+            );
+            Ok(())
+        },
+    );
+}
+
+/// `veil audit reveals --json ARGS` against the run's PDP, as the admin.
+fn reveals(pdp: &PdpLauncher, args: &[&str]) -> Result<Vec<Value>> {
+    let output = pdp
+        .cli(ADMIN_TOKEN)
+        .args(["audit", "reveals", "--json", "--server", &pdp.url()])
+        .args(args)
+        .output()?;
+    ensure!(
+        output.status.success(),
+        "veil audit reveals {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| {
+            serde_json::from_str(line)
+                .with_context(|| format!("veil audit reveals printed `{line}`"))
+        })
+        .collect()
+}
+
+/// The allowed reveal of `query_id`, once the plugin has reported `values` revealed values.
+fn revealed(pdp: &PdpLauncher, query_id: &str, values: u64) -> Result<Value> {
+    let deadline = Instant::now() + REPORTED_WITHIN;
+    loop {
+        let found = reveals(pdp, &["--query-id", query_id])?;
+        let allowed: Vec<&Value> = found
+            .iter()
+            .filter(|reveal| reveal["allowed"] == true)
+            .collect();
+        ensure!(allowed.len() <= 1, "query {query_id}: {found:?}");
+        if let Some(reveal) = allowed.first() {
+            let counted = reveal["values"].as_u64().context("values")?;
+            ensure!(
+                counted <= values,
+                "query {query_id} counted {counted} values, it revealed {values}"
+            );
+            if counted == values {
+                return Ok((*reveal).clone());
+            }
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "query {query_id}: {values} revealed values not in the reveal audit within {REPORTED_WITHIN:?}: {found:?}"
+        );
+        thread::sleep(Duration::from_millis(250));
+    }
 }
 
 /// `SELECT <columns>` from pia's view of `table` (governed: `schema` is `veil.privacy`) or from
@@ -251,14 +361,15 @@ fn fpe(key: &[u8; 32], value: &str) -> Option<String> {
     any.then(|| out.into_iter().collect())
 }
 
-/// A `reversible` token `v1:<key id>:<base64url>` decrypted as the plugin's `decrypt` does.
-fn decrypt(key: &[u8; 32], key_id: &str, token: &str) -> Result<String> {
+/// A `reversible` token `v1:<key id>:<base64url>` of `policy` decrypted as the plugin's `decrypt`
+/// does.
+fn decrypt(key: &[u8; 32], key_id: &str, policy: &str, token: &str) -> Result<String> {
     let rest = token
         .strip_prefix(&format!("v1:{key_id}:"))
         .with_context(|| format!("`{token}` is no token of key {key_id}"))?;
     let sealed = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(rest)?;
     let cipher = aes_gcm_siv::Aes256GcmSiv::new_from_slice(key).expect("a 32-byte key");
-    let aad = format!("veil/reversible/v1:{key_id}");
+    let aad = format!("veil/reversible/v1:{key_id}:{policy}");
     let clear = cipher
         .decrypt(
             aes_gcm_siv::Nonce::from_slice(&[0u8; 12]),

@@ -399,6 +399,10 @@ impl BundlePlan {
                             .map(|when| when.to_sql(pools, &mut Vec::new()));
                         spec.for_condition = for_condition.as_ref().map(condition);
                         spec.except_condition = except.as_ref().map(condition);
+                        if matches!(method, Method::Reversible) {
+                            // Who may reveal: any condition will do, it shapes no SQL.
+                            spec.reveal = except.as_ref().or(for_condition.as_ref()).map(condition);
+                        }
                         set_method(&mut spec, method, pools);
                     }
                     RulePlan::RowFilter {
