@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use veil_policy::{DataSourceId, PassReason, Rule, Subject};
+use veil_policy::{DataSourceId, MaskMethod, PassReason, Rule, Subject};
 
 use crate::{Compiler, View, misfit};
 
@@ -27,6 +27,8 @@ pub struct ColumnReport {
     pub fallback: Option<String>,
     /// Masks that targeted the column but did not win, with the reason.
     pub overridden: Vec<(String, String)>,
+    /// A reversible mask only: whether its policy's `reveal` holds for this user.
+    pub reveal: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -64,10 +66,11 @@ impl Compiler {
                     .decision
                     .as_ref()
                     .and_then(|decision| decision.masks[index]);
-                let method = applied.and_then(|policy| match &estate.policies[policy].rule {
-                    Rule::Mask(mask) => Some(&mask.method),
+                let mask = applied.and_then(|policy| match &estate.policies[policy].rule {
+                    Rule::Mask(mask) => Some(mask),
                     _ => None,
                 });
+                let method = mask.map(|mask| &mask.method);
                 ColumnReport {
                     column: column.name.clone(),
                     applied: applied
@@ -78,6 +81,13 @@ impl Compiler {
                         .iter()
                         .map(|passed| (name(passed.policy), reason_text(passed.reason).to_owned()))
                         .collect(),
+                    reveal: mask
+                        .filter(|mask| mask.method == MaskMethod::Reversible)
+                        .map(|mask| {
+                            mask.reveal
+                                .as_ref()
+                                .is_some_and(|reveal| reveal.holds(subject))
+                        }),
                 }
             })
             .collect();
@@ -141,6 +151,11 @@ impl fmt::Display for Explained {
             }
             if let Some(fallback) = &report.fallback {
                 writeln!(out, "      falls back to nullify: {fallback}")?;
+            }
+            match report.reveal {
+                Some(true) => writeln!(out, "      reveal: granted to this user")?,
+                Some(false) => writeln!(out, "      reveal: not granted to this user")?,
+                None => {}
             }
             for (policy, reason) in &report.overridden {
                 writeln!(out, "      {policy}: {reason}")?;

@@ -222,6 +222,7 @@ pub fn explain_response(explained: &Explained, version: u64) -> ExplainResponse 
                     .map(|(_, method)| method.clone())
                     .unwrap_or_default(),
                 fallback: report.fallback.clone().unwrap_or_default(),
+                reveal: report.reveal == Some(true),
                 passed: report
                     .overridden
                     .iter()

@@ -3,8 +3,8 @@
 
 use tonic::Code;
 use veil_proto::v1::{
-    ApplyBundleRequest, AuthorizeRevealRequest, ListRevealsRequest, RecordRevealsRequest,
-    RevealCount,
+    ApplyBundleRequest, AuthorizeRevealRequest, ExplainRequest, ListRevealsRequest,
+    RecordRevealsRequest, RevealCount,
 };
 use veil_server::Settings;
 
@@ -176,6 +176,41 @@ async fn reveals_are_allowed_by_the_policy_refused_otherwise_and_audited() {
         ana[0].reason,
         "policy `email-token` does not grant you reveal"
     );
+    // `explain` says who the reversible mask grants reveal.
+    for (user, granted) in [("sam", true), ("ana", false)] {
+        let explained = auditor
+            .explain(ExplainRequest {
+                identity: identity(user, &[], ""),
+                schema: "crm".into(),
+                table: "customers".into(),
+                as_of_version: 0,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let email = explained
+            .columns
+            .iter()
+            .find(|c| c.column == "email")
+            .unwrap();
+        assert_eq!(
+            (email.method.as_str(), email.reveal),
+            ("reversible", granted),
+            "{user}"
+        );
+        let phone = explained
+            .columns
+            .iter()
+            .find(|c| c.column == "phone")
+            .unwrap();
+        assert!(!phone.reveal);
+        let line = if granted {
+            "reveal: granted to this user"
+        } else {
+            "reveal: not granted to this user"
+        };
+        assert!(explained.text.contains(line), "{user}: {}", explained.text);
+    }
     let mut impostor = server.admin(PLUGIN).await;
     assert!(
         impostor
