@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use veil_policy::Bundle;
 use veil_policy::{ChangeAction, EntityKind};
 use veil_store::{
-    ChangeRecord, DecisionRecord, HistoryFilter, PolicyNames, RevealEvent, RevealFilter, Store,
-    StoreError,
+    ChangeRecord, DecisionRecord, HistoryFilter, PolicyNames, QueryColumn, QueryFilter,
+    QueryRecord, QueryTable, RevealEvent, RevealFilter, Store, StoreError,
 };
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -400,5 +400,103 @@ async fn reveals_are_summed_per_query_and_column_over_nodes() {
         );
         let pruned = store.prune_audit_batch(4).await.unwrap();
         assert!(pruned.contains(&("veil_reveals", 3)), "{url}: {pruned:?}");
+    }
+}
+
+#[tokio::test]
+async fn queries_are_kept_once_found_by_filters_and_linked_to_their_decisions() {
+    for (url, store) in stores().await {
+        let query = |id: &str, user: &str, end: i64, data_sources: &[&str]| QueryRecord {
+            query_id: id.into(),
+            user: user.into(),
+            groups: vec!["analysts".into()],
+            create_millis: end - 100,
+            execution_start_millis: end - 90,
+            end_millis: end,
+            state: "FINISHED".into(),
+            tables: vec![QueryTable {
+                catalog: "tpch".into(),
+                schema: "tiny".into(),
+                table: "customer".into(),
+                columns: vec![QueryColumn {
+                    name: "phone".into(),
+                    mask: "'x'' OR 1=1 --'".into(),
+                }],
+                ..QueryTable::default()
+            }],
+            query: "SELECT 'é' -- ünïcode".into(),
+            data_sources: data_sources.iter().map(|name| name.to_string()).collect(),
+            ..QueryRecord::default()
+        };
+        let first = query("q1", "alice", 1_000, &["sales.customers", "sales.orders"]);
+        let second = query("q2", "bob", 2_000, &["sales.orders"]);
+        store
+            .record_queries(&[first.clone(), second.clone()])
+            .await
+            .unwrap();
+        // A batch sent again stores nothing twice, and keeps the first copy.
+        let mut resent = first.clone();
+        resent.user = "mallory".into();
+        store.record_queries(&[resent]).await.unwrap();
+        let filter = |edit: &dyn Fn(&mut QueryFilter)| {
+            let mut filter = QueryFilter {
+                limit: 10,
+                ..QueryFilter::default()
+            };
+            edit(&mut filter);
+            filter
+        };
+        let ids =
+            |found: Vec<QueryRecord>| found.into_iter().map(|q| q.query_id).collect::<Vec<_>>();
+        let all = store.queries(&filter(&|_| {})).await.unwrap();
+        assert_eq!(all, vec![second.clone(), first.clone()], "{url}");
+        let orders = store
+            .queries(&filter(&|f| f.data_source = Some("sales.orders".into())))
+            .await
+            .unwrap();
+        assert_eq!(ids(orders), ["q2", "q1"], "{url}");
+        let customers = store
+            .queries(&filter(&|f| f.data_source = Some("sales.customers".into())))
+            .await
+            .unwrap();
+        assert_eq!(ids(customers), ["q1"], "{url}");
+        let bob = store
+            .queries(&filter(&|f| f.user = Some("bob".into())))
+            .await
+            .unwrap();
+        assert_eq!(ids(bob), ["q2"], "{url}");
+        let window = store
+            .queries(&filter(&|f| {
+                f.since_millis = Some(1_000);
+                f.until_millis = Some(2_000);
+            }))
+            .await
+            .unwrap();
+        assert_eq!(ids(window), ["q1"], "{url}");
+        let decision = |at: i64, query_id: &str| DecisionRecord {
+            at_millis: at,
+            user: "alice".into(),
+            project: String::new(),
+            data_source: "sales.customers".into(),
+            allowed: true,
+            policies: PolicyNames::new(vec!["sub".into()]),
+            version: 1,
+            latency_micros: 5,
+            query_id: query_id.into(),
+        };
+        store
+            .record_decisions(&[
+                decision(950, "q1"),
+                decision(960, "q2"),
+                decision(5_000, "q1"),
+            ])
+            .await
+            .unwrap();
+        let linked = store.decisions_of_query(&first).await.unwrap();
+        assert_eq!(
+            linked,
+            vec![decision(950, "q1")],
+            "{url}: only q1's, while it ran"
+        );
     }
 }
