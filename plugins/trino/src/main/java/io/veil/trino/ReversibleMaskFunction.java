@@ -38,8 +38,9 @@ import static java.util.Objects.requireNonNull;
  * <li>AEAD: AES-256-GCM-SIV (RFC 8452), BouncyCastle's {@link GCMSIVBlockCipher} over AES, with
  *     key = {@code HKDF-SHA256(IKM = the key key_id, salt = none, info = "}{@value #INFO}{@code ",
  *     L = 32)} ({@link MaskSubkeys}), nonce = 12 zero bytes, associated data = the UTF-8 bytes of
- *     {@code "veil/reversible/v1:" + key_id + ":" + policy} (key ids are ASCII and hold no
- *     {@code :}, so the associated data names both unambiguously), plaintext = the UTF-8 bytes of
+ *     {@code "veil/reversible/v1:" + key_id + ":" + policy}, the policy's bytes as given (no Unicode
+ *     normalization; key ids are ASCII and hold no {@code :}, so the associated data names both
+ *     unambiguously), plaintext = the UTF-8 bytes of
  *     value. The ciphertext is as long as the plaintext, followed by GCM-SIV's 16-byte tag.</li>
  * <li>Token: {@code "v1:" + key_id + ":" + base64url(ciphertext || tag)}, base64url being RFC 4648
  *     section 5's alphabet without padding. The policy is not in the token: whoever opens it must
