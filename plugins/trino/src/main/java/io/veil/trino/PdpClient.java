@@ -13,6 +13,8 @@ import io.grpc.stub.MetadataUtils;
 import io.trino.spi.TrinoException;
 import io.trino.spi.connector.CatalogSchemaTableName;
 import io.trino.spi.connector.SchemaTableName;
+import veil.v1.Decision.AuthorizeRevealRequest;
+import veil.v1.Decision.AuthorizeRevealResponse;
 import veil.v1.Decision.BackingTable;
 import veil.v1.Decision.FilterSchemasRequest;
 import veil.v1.Decision.FilterSchemasResponse;
@@ -28,6 +30,7 @@ import veil.v1.Decision.Identity;
 import veil.v1.Decision.ListSchemasRequest;
 import veil.v1.Decision.ListTablesRequest;
 import veil.v1.Decision.RecordQueriesRequest;
+import veil.v1.Decision.RecordRevealsRequest;
 import veil.v1.Decision.TableName;
 import veil.v1.PolicyDecisionGrpc;
 import veil.v1.PolicyDecisionGrpc.PolicyDecisionBlockingStub;
@@ -54,7 +57,7 @@ import static java.util.Objects.requireNonNull;
  * fails closed.
  */
 public final class PdpClient
-        implements AutoCloseable
+        implements AutoCloseable, RevealPdp
 {
     static final Metadata.Key<String> AUTHORIZATION = Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
 
@@ -120,6 +123,7 @@ public final class PdpClient
         return channel;
     }
 
+    @Override
     public String address()
     {
         return address;
@@ -221,6 +225,37 @@ public final class PdpClient
     public int recordQueries(RecordQueriesRequest request)
     {
         return stub().recordQueries(request).getRecorded();
+    }
+
+    /**
+     * Whether the user may reveal one column's tokens ({@code reveal}), and under which policy. A
+     * NOT_FOUND answer, which the RPC does not define, is taken as a refusal; any other failure is a
+     * Trino error, so the caller fails closed.
+     */
+    @Override
+    public AuthorizeRevealResponse authorizeReveal(PdpIdentity identity, String queryId, String dataSource, String column)
+    {
+        AuthorizeRevealRequest request = AuthorizeRevealRequest.newBuilder()
+                .setIdentity(toProto(identity, queryId))
+                .setDataSource(dataSource)
+                .setColumn(column)
+                .build();
+        return call(() -> stub().authorizeReveal(request), () -> AuthorizeRevealResponse.newBuilder()
+                .setAllowed(false)
+                .setReason("no such data source or column")
+                .build());
+    }
+
+    /**
+     * Hands a batch of reveal counts to the PDP; returns how many it recorded. Like
+     * {@link #recordQueries}, a failure is not translated into a Trino error: the caller retries.
+     *
+     * @throws StatusRuntimeException when the call fails
+     */
+    @Override
+    public int recordReveals(RecordRevealsRequest request)
+    {
+        return stub().recordReveals(request).getRecorded();
     }
 
     /** A stub without a deadline, for the long-lived change stream; it carries the token like every call. */

@@ -33,7 +33,31 @@ public record PdpIdentity(String user, List<String> groups, String project)
     /** The identity of a query on the governed catalog. */
     public static PdpIdentity of(ConnectorSession session)
     {
-        String property = session.getProperty(VeilSessionProperties.PROJECT, String.class);
+        return of(session, session.getProperty(VeilSessionProperties.PROJECT, String.class));
+    }
+
+    /**
+     * The identity of a call of one of the catalog's functions ({@code reveal}). Trino 476 hands a
+     * function the query's session without any catalog's session properties
+     * ({@code Session.toConnectorSession()}, whose {@code getProperty} fails), so the project comes
+     * from the extra credential, as for the access control; a session that does carry the property
+     * is read like the governed catalog's.
+     */
+    public static PdpIdentity ofFunctionCall(ConnectorSession session)
+    {
+        String property;
+        try {
+            property = session.getProperty(VeilSessionProperties.PROJECT, String.class);
+        }
+        catch (TrinoException | IllegalArgumentException e) {
+            // No catalog's properties in this session.
+            property = null;
+        }
+        return of(session, property);
+    }
+
+    private static PdpIdentity of(ConnectorSession session, String property)
+    {
         String credential = credentialProject(session.getIdentity().getExtraCredentials());
         String project = property == null ? "" : property;
         if (project.isEmpty()) {

@@ -1,5 +1,6 @@
 package io.veil.trino;
 
+import io.trino.spi.Node;
 import io.trino.spi.connector.Connector;
 import io.trino.spi.connector.ConnectorContext;
 import io.trino.spi.connector.ConnectorFactory;
@@ -35,7 +36,7 @@ public final class VeilConnectorFactory
     {
         VeilConfig config = VeilConfig.fromProperties(properties);
         veilCatalogs.add(catalogName);
-        boolean coordinator = context.getNodeManager().getCurrentNode().isCoordinator();
-        return VeilConnector.start(catalogName, config, context.getTypeManager(), coordinator, projects);
+        Node node = context.getNodeManager().getCurrentNode();
+        return VeilConnector.start(catalogName, config, context.getTypeManager(), node.isCoordinator(), node.getNodeIdentifier(), projects);
     }
 }

@@ -22,7 +22,7 @@ public enum VeilErrorCode
     VEIL_INVALID_VIEW(2, EXTERNAL),
     /** A keyed mask names a key id this catalog has no key for ({@code veil.mask.keys}). */
     VEIL_MASK_KEY_UNKNOWN(3, EXTERNAL),
-    /** {@code decrypt} was given something that is not a valid token of {@code encrypt} (malformed, altered, truncated). */
+    /** {@code decrypt} or {@code reveal} was given something that is not a valid token of {@code encrypt} for the policy (malformed, altered, truncated, of another policy). */
     VEIL_MASK_TOKEN_INVALID(4, USER_ERROR);
 
     private final ErrorCode errorCode;

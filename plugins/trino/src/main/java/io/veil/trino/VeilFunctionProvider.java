@@ -19,7 +19,9 @@ import static io.trino.spi.StandardErrorCode.FUNCTION_IMPLEMENTATION_ERROR;
  * The implementations of {@link VeilFunctions} for one catalog, bound to its mask keys (and the
  * subkeys derived from them, once, here). Trino asks for a method handle in the calling convention
  * it needs and only checks the result, so each handle is adapted here from the one convention its
- * function implements, which is also where null-on-null-input is implemented.
+ * function implements, which is also where null-on-null-input is implemented. {@code reveal} takes
+ * the session: Trino always asks for a convention that supports one ({@code BytecodeUtils},
+ * {@code InterpretedFunctionInvoker} in Trino 476), and a convention that does not is refused here.
  */
 public final class VeilFunctionProvider
         implements FunctionProvider
@@ -29,19 +31,25 @@ public final class VeilFunctionProvider
 
     private final Map<FunctionId, Implementation> implementations;
 
-    public VeilFunctionProvider(String catalogName, MaskKeys keys)
+    /**
+     * @param grants where {@code reveal} asks the PDP
+     * @param reporter where {@code reveal} counts what it opens
+     */
+    VeilFunctionProvider(String catalogName, MaskKeys keys, RevealGrants grants, RevealReporter reporter)
     {
         HashMaskFunction hash = new HashMaskFunction(catalogName, keys);
         FpeMaskFunction fpe = new FpeMaskFunction(catalogName, keys);
         ReversibleMaskFunction reversible = new ReversibleMaskFunction(catalogName, keys);
         UniformMaskFunction uniform = new UniformMaskFunction(catalogName, keys);
+        RevealFunction reveal = new RevealFunction(reversible, grants, reporter);
         this.implementations = Map.of(
                 id(HashMaskFunction.METADATA), new Implementation(HashMaskFunction.CONVENTION, hash.methodHandle()),
                 id(FpeMaskFunction.ENCRYPT_METADATA), new Implementation(FpeMaskFunction.CONVENTION, fpe.encryptHandle()),
                 id(FpeMaskFunction.DECRYPT_METADATA), new Implementation(FpeMaskFunction.CONVENTION, fpe.decryptHandle()),
                 id(ReversibleMaskFunction.ENCRYPT_METADATA), new Implementation(ReversibleMaskFunction.ENCRYPT_CONVENTION, reversible.encryptHandle()),
                 id(ReversibleMaskFunction.DECRYPT_METADATA), new Implementation(ReversibleMaskFunction.DECRYPT_CONVENTION, reversible.decryptHandle()),
-                id(UniformMaskFunction.METADATA), new Implementation(UniformMaskFunction.CONVENTION, uniform.methodHandle()));
+                id(UniformMaskFunction.METADATA), new Implementation(UniformMaskFunction.CONVENTION, uniform.methodHandle()),
+                id(RevealFunction.METADATA), new Implementation(RevealFunction.CONVENTION, reveal.methodHandle()));
     }
 
     private static FunctionId id(FunctionMetadata metadata)

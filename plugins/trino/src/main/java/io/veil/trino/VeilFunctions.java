@@ -11,6 +11,7 @@ import java.util.List;
 /**
  * The functions every Veil catalog declares, all in schema {@value #SCHEMA}: what its metadata
  * lists and resolves. They are the same in every catalog; their keys live in {@link VeilFunctionProvider}.
+ * All but {@code reveal} are the run-as user's alone ({@link VeilSystemAccessControl}).
  * The schema is not one of the catalog's schemas: Trino resolves and lists catalog functions without
  * asking whether their schema exists.
  */
@@ -24,7 +25,8 @@ final class VeilFunctions
             FpeMaskFunction.DECRYPT_METADATA,
             ReversibleMaskFunction.ENCRYPT_METADATA,
             ReversibleMaskFunction.DECRYPT_METADATA,
-            UniformMaskFunction.METADATA);
+            UniformMaskFunction.METADATA,
+            RevealFunction.METADATA);
 
     private VeilFunctions() {}
 

@@ -90,7 +90,7 @@ import static java.util.Objects.requireNonNull;
  * The run-as user is never governed. End users also may not run procedures or catalog functions of a
  * governed catalog (they can read or change tables around Veil), create or drop catalogs, drop or
  * rename a governed catalog's schemas, impersonate the run-as user, or call the keyed mask functions
- * of a {@code veil} catalog.
+ * of a {@code veil} catalog (they may call its {@code reveal}, which asks the PDP itself).
  *
  * <p>Every decision needs a PDP answer (or a fresh cached one); when there is none, the statement fails
  * with the PDP client's {@code Veil: the policy decision point at … is unreachable} error.
@@ -575,7 +575,7 @@ public final class VeilSystemAccessControl
     @Override
     public void checkCanShowRoleGrants(SystemSecurityContext context) {}
 
-    // --- routines: a governed catalog's are the run-as user's, and so are a veil catalog's keyed functions
+    // --- routines: a governed catalog's are the run-as user's, and so are a veil catalog's keyed functions (all but reveal)
 
     @Override
     public void checkCanExecuteProcedure(SystemSecurityContext systemSecurityContext, CatalogSchemaRoutineName procedure)
@@ -643,9 +643,13 @@ public final class VeilSystemAccessControl
             return true;
         }
         if (governor.catalogs().isVeilCatalog(function.getCatalogName())) {
-            // The keyed mask functions (every function of schema system): whoever may call them
-            // can hash or encrypt guesses, or decrypt tokens.
-            return !function.getSchemaName().equals("system");
+            if (!function.getSchemaName().equals(VeilFunctions.SCHEMA)) {
+                return true;
+            }
+            // reveal asks the PDP itself, for the user who calls it. The other functions of schema
+            // system are the keyed masks: whoever may call them can hash or encrypt guesses, or
+            // decrypt tokens.
+            return function.getRoutineName().equals(RevealFunction.NAME);
         }
         return !governor.governs(identity, function.getCatalogName());
     }

@@ -10,6 +10,8 @@ import io.grpc.ServerInterceptors;
 import io.grpc.Status;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.stub.StreamObserver;
+import veil.v1.Decision.AuthorizeRevealRequest;
+import veil.v1.Decision.AuthorizeRevealResponse;
 import veil.v1.Decision.ChangeEvent;
 import veil.v1.Decision.ColumnMask;
 import veil.v1.Decision.FilterSchemasRequest;
@@ -29,6 +31,8 @@ import veil.v1.Decision.ListTablesRequest;
 import veil.v1.Decision.ListTablesResponse;
 import veil.v1.Decision.RecordQueriesRequest;
 import veil.v1.Decision.RecordQueriesResponse;
+import veil.v1.Decision.RecordRevealsRequest;
+import veil.v1.Decision.RecordRevealsResponse;
 import veil.v1.Decision.TableName;
 import veil.v1.Decision.ViewColumn;
 import veil.v1.Decision.WatchChangesRequest;
@@ -55,6 +59,10 @@ import java.util.concurrent.atomic.AtomicInteger;
  * {@link #backing} and {@link #answers}.
  *
  * <p>The query audit: RecordQueries accepts every batch and records it, unless {@link #recordFailure} is set.
+ *
+ * <p>Reveal: AuthorizeReveal records every request and answers from {@link #revealAnswers} (refused,
+ * "no reveal grant", for anything else), unless {@link #revealFailure} is set; project `forbidden` and
+ * user `slow` as above. RecordReveals records every batch it accepts, unless {@link #revealRecordFailure} is set.
  */
 final class FakePdp
         implements AutoCloseable
@@ -74,6 +82,17 @@ final class FakePdp
     final AtomicInteger recordCalls = new AtomicInteger();
     /** When set, every RecordQueries call fails with it (and is not recorded in {@link #recordRequests}). */
     volatile Status recordFailure;
+    /** `user|data_source|column` → the AuthorizeReveal answer; anything else is refused. */
+    final Map<String, AuthorizeRevealResponse> revealAnswers = new ConcurrentHashMap<>();
+    final List<AuthorizeRevealRequest> revealRequests = new CopyOnWriteArrayList<>();
+    /** When set, every AuthorizeReveal call fails with it. */
+    volatile Status revealFailure;
+    /** The RecordReveals calls the PDP accepted, in order. */
+    final List<RecordRevealsRequest> revealRecords = new CopyOnWriteArrayList<>();
+    /** Every RecordReveals call, accepted or not. */
+    final AtomicInteger revealRecordCalls = new AtomicInteger();
+    /** When set, every RecordReveals call fails with it (and is not recorded in {@link #revealRecords}). */
+    volatile Status revealRecordFailure;
     /** Backing table (`catalog.schema.table`) → the data source that governs it. */
     final Map<String, String> backing = new ConcurrentHashMap<>(Map.of(
             "tpch.tiny.customer", "sales.customers",
@@ -298,6 +317,41 @@ final class FakePdp
             }
             recordRequests.add(request);
             response.onNext(RecordQueriesResponse.newBuilder().setRecorded(request.getQueriesCount()).build());
+            response.onCompleted();
+        }
+
+        @Override
+        public void authorizeReveal(AuthorizeRevealRequest request, StreamObserver<AuthorizeRevealResponse> response)
+        {
+            revealRequests.add(request);
+            Status failure = revealFailure;
+            if (failure != null) {
+                response.onError(failure.asRuntimeException());
+                return;
+            }
+            if (refused(request.getIdentity(), response)) {
+                return;
+            }
+            String key = "%s|%s|%s".formatted(request.getIdentity().getUser(), request.getDataSource(), request.getColumn());
+            response.onNext(revealAnswers.getOrDefault(key, AuthorizeRevealResponse.newBuilder()
+                    .setAllowed(false)
+                    .setReason("no reveal grant")
+                    .setPolicyVersion(7)
+                    .build()));
+            response.onCompleted();
+        }
+
+        @Override
+        public void recordReveals(RecordRevealsRequest request, StreamObserver<RecordRevealsResponse> response)
+        {
+            revealRecordCalls.incrementAndGet();
+            Status failure = revealRecordFailure;
+            if (failure != null) {
+                response.onError(failure.asRuntimeException());
+                return;
+            }
+            revealRecords.add(request);
+            response.onNext(RecordRevealsResponse.newBuilder().setRecorded(request.getRevealsCount()).build());
             response.onCompleted();
         }
 

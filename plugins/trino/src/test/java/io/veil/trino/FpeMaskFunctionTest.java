@@ -318,7 +318,7 @@ class FpeMaskFunctionTest
             TrinoException malformed = assertThrows(TrinoException.class, () -> function.invoke(utf8("alice's ssn 078-05-1120"), utf8("123456")));
             assertEquals("Veil: no mask key is configured in catalog `veil` for that key id; ids match [A-Za-z0-9_.-]{1,64}", malformed.getMessage());
         }
-        MethodHandle none = handle(new VeilFunctionProvider("governed", MaskKeys.none()), FpeMaskFunction.ENCRYPT_METADATA, simpleConvention(NULLABLE_RETURN, NEVER_NULL, NEVER_NULL));
+        MethodHandle none = handle(MaskFunctionCalls.provider("governed", MaskKeys.none()), FpeMaskFunction.ENCRYPT_METADATA, simpleConvention(NULLABLE_RETURN, NEVER_NULL, NEVER_NULL));
         assertEquals("Veil: no mask key `k1` is configured in catalog `governed`",
                 assertThrows(TrinoException.class, () -> none.invoke(utf8("k1"), utf8("123456"))).getMessage());
     }

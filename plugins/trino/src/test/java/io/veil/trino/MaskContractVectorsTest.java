@@ -1,11 +1,13 @@
 package io.veil.trino;
 
+import io.trino.spi.TrinoException;
 import io.trino.spi.function.FunctionMetadata;
 import org.junit.jupiter.api.Test;
 
 import java.lang.invoke.MethodHandle;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 import static io.trino.spi.function.InvocationConvention.InvocationArgumentConvention.NEVER_NULL;
@@ -16,12 +18,13 @@ import static io.veil.trino.MaskFunctionCalls.handle;
 import static io.veil.trino.MaskFunctionCalls.text;
 import static io.veil.trino.MaskFunctionCalls.utf8;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 
 /**
  * Known answers of the new keyed functions under key {@code k1} = 00 01 02 … 1f: what another
  * implementation of the same contract must give. They were recomputed outside this plugin: the
- * subkeys, {@code encrypt} tokens and {@code uniform} values with Python's {@code cryptography}
- * (HKDF, AESGCMSIV) and {@code hmac}, the {@code fpe} values with the RustCrypto {@code fpe} crate
+ * subkeys, {@code encrypt} tokens (associated data {@code "veil/reversible/v1:" + key_id + ":" + policy})
+ * and {@code uniform} values with Python's {@code cryptography} (HKDF, AESGCMSIV) and {@code hmac}, the {@code fpe} values with the RustCrypto {@code fpe} crate
  * (FF1 over AES-256) splitting the value into the same three classes.
  */
 class MaskContractVectorsTest
@@ -67,15 +70,37 @@ class MaskContractVectorsTest
     void encrypt()
             throws Throwable
     {
-        Map<String, String> expected = Map.of(
-                "", "v1:k1:EU2ZCclk8rtIxukt4tvR9g",
-                "alice", "v1:k1:rxXfp-k_XDwx9H5qjqYWq4RHuGKP",
-                "Zoë 😀", "v1:k1:2L-RLZ7a6NWL7iL3FNlC526rQ_wpGVpvNg");
-        MethodHandle encrypt = handleOf(ReversibleMaskFunction.ENCRYPT_METADATA);
-        MethodHandle decrypt = handle(provider, ReversibleMaskFunction.DECRYPT_METADATA, simpleConvention(NULLABLE_RETURN, NEVER_NULL));
-        for (Map.Entry<String, String> entry : expected.entrySet()) {
-            assertEquals(entry.getValue(), text(encrypt.invoke(utf8("k1"), utf8(entry.getKey()))));
-            assertEquals(entry.getKey(), text(decrypt.invoke(utf8(entry.getValue()))));
+        // Associated data "veil/reversible/v1:k1:" + policy, UTF-8.
+        Map<List<String>, String> expected = Map.of(
+                List.of("tokenize-email", ""), "v1:k1:23b62bPCrOzCHYxsKLnldA",
+                List.of("tokenize-email", "alice"), "v1:k1:hIToln-FCUnqi5iuEwVKmEMGN56z",
+                List.of("tokenize-email", "Zoë 😀"), "v1:k1:qbq3OCEOD_zjq7hd1XiJIrKKtSCokuXGFg",
+                List.of("política", ""), "v1:k1:X_ie-z8h8EfYsuCZ2TG4Ew",
+                List.of("política", "alice"), "v1:k1:AGHqPeF352dCyFBejQhOpw-KJwlB",
+                List.of("política", "Zoë 😀"), "v1:k1:sDYSJyo5LNQZrDtFW4YXhcnMThjyWuYMRA");
+        MethodHandle encrypt = handle(provider, ReversibleMaskFunction.ENCRYPT_METADATA, simpleConvention(NULLABLE_RETURN, NEVER_NULL, NEVER_NULL, NEVER_NULL));
+        MethodHandle decrypt = handleOf(ReversibleMaskFunction.DECRYPT_METADATA);
+        for (Map.Entry<List<String>, String> entry : expected.entrySet()) {
+            String policy = entry.getKey().get(0);
+            String value = entry.getKey().get(1);
+            assertEquals(entry.getValue(), text(encrypt.invoke(utf8("k1"), utf8(policy), utf8(value))), entry.getKey().toString());
+            assertEquals(value, text(decrypt.invoke(utf8(policy), utf8(entry.getValue()))));
+        }
+    }
+
+    @Test
+    void aTokenOfOnePolicyDoesNotOpenUnderAnother()
+    {
+        MethodHandle decrypt = handleOf(ReversibleMaskFunction.DECRYPT_METADATA);
+        // alice under tokenize-email, opened as política's, and the reverse.
+        for (List<String> wrong : List.of(
+                List.of("política", "v1:k1:hIToln-FCUnqi5iuEwVKmEMGN56z"),
+                List.of("tokenize-email", "v1:k1:AGHqPeF352dCyFBejQhOpw-KJwlB"),
+                // The associated data before policies were part of it.
+                List.of("", "v1:k1:rxXfp-k_XDwx9H5qjqYWq4RHuGKP"),
+                List.of("tokenize-email", "v1:k1:rxXfp-k_XDwx9H5qjqYWq4RHuGKP"))) {
+            TrinoException error = assertThrows(TrinoException.class, () -> decrypt.invoke(utf8(wrong.get(0)), utf8(wrong.get(1))));
+            assertEquals(VeilErrorCode.VEIL_MASK_TOKEN_INVALID.toErrorCode(), error.getErrorCode(), wrong.toString());
         }
     }
 

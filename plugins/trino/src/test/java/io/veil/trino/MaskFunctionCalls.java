@@ -9,6 +9,8 @@ import io.trino.spi.function.InvocationConvention;
 import io.trino.spi.function.ScalarFunctionImplementation;
 import io.trino.spi.type.Type;
 import io.trino.spi.type.TypeSignature;
+import veil.v1.Decision.AuthorizeRevealResponse;
+import veil.v1.Decision.RecordRevealsRequest;
 
 import java.lang.invoke.MethodHandle;
 import java.util.List;
@@ -32,9 +34,43 @@ final class MaskFunctionCalls
         return VeilConfig.fromProperties(Map.of("veil.pdp.address", "pdp:50051", "veil.run-as-user", "veil_admin", "veil.mask.keys", text)).maskKeys();
     }
 
+    /** What reveal asks of the PDP, for tests that never call reveal: any call fails the test. */
+    static final RevealPdp NO_PDP = new RevealPdp()
+    {
+        @Override
+        public AuthorizeRevealResponse authorizeReveal(PdpIdentity identity, String queryId, String dataSource, String column)
+        {
+            throw new AssertionError("reveal asked the PDP");
+        }
+
+        @Override
+        public int recordReveals(RecordRevealsRequest request)
+        {
+            throw new AssertionError("reveal counted");
+        }
+
+        @Override
+        public String address()
+        {
+            return "nowhere";
+        }
+    };
+
     static VeilFunctionProvider provider()
     {
-        return new VeilFunctionProvider("veil", keys("k1:" + K1 + ", k2:" + K2));
+        return provider("veil", keys("k1:" + K1 + ", k2:" + K2));
+    }
+
+    /** A catalog's functions whose reveal has no PDP (and whose reporter thread is not started). */
+    static VeilFunctionProvider provider(String catalogName, MaskKeys keys)
+    {
+        return new VeilFunctionProvider(catalogName, keys, new RevealGrants(NO_PDP), unstartedReporter(NO_PDP));
+    }
+
+    /** A reporter with the catalog's settings whose thread is not started: what it counts stays. */
+    static RevealReporter unstartedReporter(RevealPdp pdp)
+    {
+        return new RevealReporter(pdp, "node-1", RevealReporter.INTERVAL, RevealReporter.INITIAL_BACKOFF, RevealReporter.MAX_BACKOFF, RevealReporter.SHUTDOWN_FLUSH, RevealReporter.MAX_KEYS);
     }
 
     static MethodHandle handle(VeilFunctionProvider provider, FunctionMetadata metadata, InvocationConvention convention)

@@ -46,19 +46,34 @@ class ReversibleMaskFunctionTest
     private static final Pattern TOKEN = Pattern.compile("v1:k[12]:[A-Za-z0-9_-]+");
 
     private final VeilFunctionProvider provider = MaskFunctionCalls.provider();
-    private final MethodHandle encrypt = handle(provider, ReversibleMaskFunction.ENCRYPT_METADATA, simpleConvention(FAIL_ON_NULL, NEVER_NULL, NEVER_NULL));
-    private final MethodHandle decrypt = handle(provider, ReversibleMaskFunction.DECRYPT_METADATA, simpleConvention(FAIL_ON_NULL, NEVER_NULL));
+    /** The mask policy most tests make and open tokens of. */
+    private static final String POLICY = "tokenize-email";
+
+    private final MethodHandle encrypt = handle(provider, ReversibleMaskFunction.ENCRYPT_METADATA, simpleConvention(FAIL_ON_NULL, NEVER_NULL, NEVER_NULL, NEVER_NULL));
+    private final MethodHandle decrypt = handle(provider, ReversibleMaskFunction.DECRYPT_METADATA, simpleConvention(FAIL_ON_NULL, NEVER_NULL, NEVER_NULL));
 
     private String encrypt(String keyId, String value)
             throws Throwable
     {
-        return text(encrypt.invoke(utf8(keyId), utf8(value)));
+        return encrypt(keyId, POLICY, value);
+    }
+
+    private String encrypt(String keyId, String policy, String value)
+            throws Throwable
+    {
+        return text(encrypt.invoke(utf8(keyId), utf8(policy), utf8(value)));
     }
 
     private String decrypt(String token)
             throws Throwable
     {
-        return text(decrypt.invoke(utf8(token)));
+        return decrypt(POLICY, token);
+    }
+
+    private String decrypt(String policy, String token)
+            throws Throwable
+    {
+        return text(decrypt.invoke(utf8(policy), utf8(token)));
     }
 
     // --- RFC 8452, appendix C.2 (AEAD_AES_256_GCM_SIV): key 01 00..00, nonce 03 00..00
@@ -119,31 +134,34 @@ class ReversibleMaskFunctionTest
     {
         var encryptMetadata = ReversibleMaskFunction.ENCRYPT_METADATA;
         assertEquals("encrypt", encryptMetadata.getCanonicalName());
-        assertEquals("[varchar, varchar]", encryptMetadata.getSignature().getArgumentTypes().toString());
-        assertEquals(new FunctionNullability(false, List.of(false, false)), encryptMetadata.getFunctionNullability());
+        assertEquals("[varchar, varchar, varchar]", encryptMetadata.getSignature().getArgumentTypes().toString());
+        assertEquals(new FunctionNullability(false, List.of(false, false, false)), encryptMetadata.getFunctionNullability());
         var decryptMetadata = ReversibleMaskFunction.DECRYPT_METADATA;
         assertEquals("decrypt", decryptMetadata.getCanonicalName());
         assertEquals("varchar", decryptMetadata.getSignature().getReturnType().toString());
-        assertEquals("[varchar]", decryptMetadata.getSignature().getArgumentTypes().toString());
-        assertEquals(new FunctionNullability(false, List.of(false)), decryptMetadata.getFunctionNullability());
+        assertEquals("[varchar, varchar]", decryptMetadata.getSignature().getArgumentTypes().toString());
+        assertEquals(new FunctionNullability(false, List.of(false, false)), decryptMetadata.getFunctionNullability());
         assertTrue(encryptMetadata.isDeterministic() && decryptMetadata.isDeterministic());
     }
 
     @Test
-    void theTokenIsTheKeyIdAndBase64UrlOfGcmSivUnderTheReversibleSubkey()
+    void theTokenIsTheKeyIdAndBase64UrlOfGcmSivUnderTheReversibleSubkeyBoundToThePolicy()
             throws Throwable
     {
-        for (String value : List.of("alice", "", "Zoë 😀")) {
-            String token = encrypt("k1", value);
-            assertTrue(token.startsWith("v1:k1:"), token);
-            byte[] plaintext = value.getBytes(StandardCharsets.UTF_8);
-            byte[] expected = ReversibleMaskFunction.seal(
-                    MaskSubkeys.subkey(HEX.parseHex(K1), "veil/reversible/v1"),
-                    new byte[12],
-                    "veil/reversible/v1:k1".getBytes(StandardCharsets.US_ASCII),
-                    plaintext);
-            assertEquals(plaintext.length + 16, expected.length);
-            assertEquals("v1:k1:" + Base64.getUrlEncoder().withoutPadding().encodeToString(expected), token);
+        for (String policy : List.of(POLICY, "", "política-ß")) {
+            for (String value : List.of("alice", "", "Zoë 😀")) {
+                String token = encrypt("k1", policy, value);
+                assertTrue(token.startsWith("v1:k1:"), token);
+                byte[] plaintext = value.getBytes(StandardCharsets.UTF_8);
+                byte[] expected = ReversibleMaskFunction.seal(
+                        MaskSubkeys.subkey(HEX.parseHex(K1), "veil/reversible/v1"),
+                        new byte[12],
+                        ("veil/reversible/v1:k1:" + policy).getBytes(StandardCharsets.UTF_8),
+                        plaintext);
+                assertEquals(plaintext.length + 16, expected.length);
+                assertEquals("v1:k1:" + Base64.getUrlEncoder().withoutPadding().encodeToString(expected), token);
+                assertEquals(value, decrypt(policy, token));
+            }
         }
         // The empty string: the tag alone, 16 bytes, 22 characters without padding.
         assertEquals("v1:k1:".length() + 22, encrypt("k1", "").length());
@@ -193,7 +211,28 @@ class ReversibleMaskFunctionTest
         assertTrue(underK2.startsWith("v1:k2:"));
         assertEquals("alice", decrypt(underK2));
         // Relabelled as k1's: neither k1's subkey nor k1's associated data opens it.
-        assertInvalid("v1:k1:" + underK2.substring(6), "does not verify under mask key `k1` of catalog `veil`");
+        assertInvalid("v1:k1:" + underK2.substring(6), "does not verify under mask key `k1` and policy `tokenize-email` of catalog `veil`");
+    }
+
+    @Test
+    void aTokenOpensOnlyUnderThePolicyItWasMadeFor()
+            throws Throwable
+    {
+        String underA = encrypt("k1", "policy-a", "alice@example.com");
+        assertEquals("alice@example.com", decrypt("policy-a", underA));
+        // Same key, same value, another policy: another token, and neither opens under the other's policy.
+        String underB = encrypt("k1", "policy-b", "alice@example.com");
+        assertNotEquals(underA, underB);
+        for (String policy : List.of("policy-b", "policy-", "policy-aa", "Policy-a", "", "k1:policy-a")) {
+            TrinoException error = assertInvalid(policy, underA, "does not verify under mask key `k1`");
+            assertFalse(error.getMessage().contains("alice"), error.getMessage());
+        }
+        assertTrue(assertInvalid("policy-b", underA, null).getMessage().contains("and policy `policy-b` of catalog `veil`"));
+        // A policy that does not look like a name (a value passed by mistake) is not echoed.
+        TrinoException error = assertInvalid("alice's ssn 078-05-1120", underA, "and the given policy of catalog `veil`");
+        assertFalse(error.getMessage().contains("078-05-1120"), error.getMessage());
+        // Key ids hold no `:`, so no key id and policy spell another's associated data.
+        assertEquals(VeilErrorCode.VEIL_MASK_KEY_UNKNOWN.toErrorCode(), assertThrows(TrinoException.class, () -> encrypt("k1:policy", "a", "alice")).getErrorCode());
     }
 
     @Test
@@ -256,7 +295,12 @@ class ReversibleMaskFunctionTest
 
     private TrinoException assertInvalid(String token, String part)
     {
-        TrinoException error = assertThrows(TrinoException.class, () -> decrypt(token));
+        return assertInvalid(POLICY, token, part);
+    }
+
+    private TrinoException assertInvalid(String policy, String token, String part)
+    {
+        TrinoException error = assertThrows(TrinoException.class, () -> decrypt(policy, token));
         assertEquals(VeilErrorCode.VEIL_MASK_TOKEN_INVALID.toErrorCode(), error.getErrorCode(), error.getMessage());
         assertTrue(error.getMessage().startsWith("Veil: "), error.getMessage());
         if (part != null) {
@@ -288,9 +332,9 @@ class ReversibleMaskFunctionTest
             assertEquals(VeilErrorCode.VEIL_MASK_KEY_UNKNOWN.toErrorCode(), error.getErrorCode());
             assertEquals("Veil: no mask key is configured in catalog `veil` for that key id; ids match [A-Za-z0-9_.-]{1,64}", error.getMessage());
         }
-        MethodHandle none = handle(new VeilFunctionProvider("governed", MaskKeys.none()), ReversibleMaskFunction.DECRYPT_METADATA, simpleConvention(FAIL_ON_NULL, NEVER_NULL));
+        MethodHandle none = handle(MaskFunctionCalls.provider("governed", MaskKeys.none()), ReversibleMaskFunction.DECRYPT_METADATA, simpleConvention(FAIL_ON_NULL, NEVER_NULL, NEVER_NULL));
         assertEquals("Veil: no mask key `k1` is configured in catalog `governed`",
-                assertThrows(TrinoException.class, () -> none.invoke(utf8(token))).getMessage());
+                assertThrows(TrinoException.class, () -> none.invoke(utf8(POLICY), utf8(token))).getMessage());
     }
 
     private interface ThrowingCall
@@ -303,13 +347,15 @@ class ReversibleMaskFunctionTest
     void nullGivesNull()
             throws Throwable
     {
-        MethodHandle boxedEncrypt = handle(provider, ReversibleMaskFunction.ENCRYPT_METADATA, simpleConvention(NULLABLE_RETURN, BOXED_NULLABLE, BOXED_NULLABLE));
-        assertNull(boxedEncrypt.invoke(utf8("k1"), (Slice) null));
-        assertNull(boxedEncrypt.invoke((Slice) null, utf8("alice")));
-        assertNull(boxedEncrypt.invoke(utf8("k9"), (Slice) null));
-        MethodHandle boxedDecrypt = handle(provider, ReversibleMaskFunction.DECRYPT_METADATA, simpleConvention(NULLABLE_RETURN, BOXED_NULLABLE));
-        assertNull(boxedDecrypt.invoke((Slice) null));
-        assertEquals("alice", text(boxedDecrypt.invoke(utf8(encrypt("k1", "alice")))));
+        MethodHandle boxedEncrypt = handle(provider, ReversibleMaskFunction.ENCRYPT_METADATA, simpleConvention(NULLABLE_RETURN, BOXED_NULLABLE, BOXED_NULLABLE, BOXED_NULLABLE));
+        assertNull(boxedEncrypt.invoke(utf8("k1"), utf8(POLICY), (Slice) null));
+        assertNull(boxedEncrypt.invoke(utf8("k1"), (Slice) null, utf8("alice")));
+        assertNull(boxedEncrypt.invoke((Slice) null, utf8(POLICY), utf8("alice")));
+        assertNull(boxedEncrypt.invoke(utf8("k9"), utf8(POLICY), (Slice) null));
+        MethodHandle boxedDecrypt = handle(provider, ReversibleMaskFunction.DECRYPT_METADATA, simpleConvention(NULLABLE_RETURN, BOXED_NULLABLE, BOXED_NULLABLE));
+        assertNull(boxedDecrypt.invoke(utf8(POLICY), (Slice) null));
+        assertNull(boxedDecrypt.invoke((Slice) null, utf8(encrypt("k1", "alice"))));
+        assertEquals("alice", text(boxedDecrypt.invoke(utf8(POLICY), utf8(encrypt("k1", "alice")))));
     }
 
     @Test
@@ -317,8 +363,8 @@ class ReversibleMaskFunctionTest
             throws Throwable
     {
         String token = encrypt("k1", "alice");
-        assertEquals(token, text(encrypt.invoke(utf8("xk1x").slice(1, 2), utf8("[alice]").slice(1, 5))));
-        assertEquals("alice", text(decrypt.invoke(Slices.utf8Slice("[" + token + "]").slice(1, token.length()))));
+        assertEquals(token, text(encrypt.invoke(utf8("xk1x").slice(1, 2), utf8("[" + POLICY + "]").slice(1, POLICY.length()), utf8("[alice]").slice(1, 5))));
+        assertEquals("alice", text(decrypt.invoke(utf8("(" + POLICY + ")").slice(1, POLICY.length()), Slices.utf8Slice("[" + token + "]").slice(1, token.length()))));
     }
 
     @Test

@@ -49,7 +49,7 @@ class VeilFunctionProviderTest
     private static final FunctionId HASH = HashMaskFunction.METADATA.getFunctionId();
     private static final BoundSignature SIGNATURE = new BoundSignature(new CatalogSchemaFunctionName("veil", "system", "hash"), VARCHAR, List.of(VARCHAR, VARCHAR));
 
-    private final VeilFunctionProvider provider = new VeilFunctionProvider("veil", keys("k1:" + K1 + ", k2:" + K2));
+    private final VeilFunctionProvider provider = MaskFunctionCalls.provider("veil", keys("k1:" + K1 + ", k2:" + K2));
 
     private static MaskKeys keys(String text)
     {
@@ -186,7 +186,7 @@ class VeilFunctionProviderTest
     @Test
     void withoutKeysEveryCallFails()
     {
-        MethodHandle hash = handle(new VeilFunctionProvider("governed", MaskKeys.none()), simpleConvention(FAIL_ON_NULL, NEVER_NULL, NEVER_NULL));
+        MethodHandle hash = handle(MaskFunctionCalls.provider("governed", MaskKeys.none()), simpleConvention(FAIL_ON_NULL, NEVER_NULL, NEVER_NULL));
         TrinoException error = assertThrows(TrinoException.class, () -> hash.invoke(utf8("k1"), utf8("alice")));
         assertEquals(VeilErrorCode.VEIL_MASK_KEY_UNKNOWN.toErrorCode(), error.getErrorCode());
         assertEquals("Veil: no mask key `k1` is configured in catalog `governed`", error.getMessage());

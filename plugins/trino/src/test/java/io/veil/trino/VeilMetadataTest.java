@@ -236,9 +236,10 @@ class VeilMetadataTest
     {
         ConnectorSession bob = session("bob", Set.of(), "");
         List<FunctionMetadata> listed = List.copyOf(metadata.listFunctions(bob, "system"));
-        assertEquals(List.of("hash", "fpe", "fpe_decrypt", "encrypt", "decrypt", "uniform"), listed.stream().map(FunctionMetadata::getCanonicalName).toList());
+        assertEquals(List.of("hash", "fpe", "fpe_decrypt", "encrypt", "decrypt", "uniform", "reveal"), listed.stream().map(FunctionMetadata::getCanonicalName).toList());
         assertEquals(List.of("hash(varchar,varchar):varchar", "fpe(varchar,varchar):varchar", "fpe_decrypt(varchar,varchar):varchar",
-                        "encrypt(varchar,varchar):varchar", "decrypt(varchar):varchar", "uniform(varchar,varchar):double"),
+                        "encrypt(varchar,varchar,varchar):varchar", "decrypt(varchar,varchar):varchar", "uniform(varchar,varchar):double",
+                        "reveal(varchar,varchar,varchar):varchar"),
                 listed.stream().map(function -> function.getFunctionId().toString()).toList());
         for (FunctionMetadata function : listed) {
             assertEquals(List.of(function), List.copyOf(metadata.getFunctions(bob, new SchemaFunctionName("system", function.getCanonicalName()))));

@@ -46,9 +46,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class VeilSystemAccessControlTest
 {
     private static final CatalogSchemaTableName CUSTOMER = new CatalogSchemaTableName("tpch", "tiny", "customer");
-    /** Every function a veil catalog declares: all hold mask keys, so all are the run-as user's. */
+    /** Every function a veil catalog declares but reveal: all hold mask keys, so all are the run-as user's. */
     private static final List<String> KEYED_FUNCTIONS = VeilFunctions.list("system").stream()
             .map(io.trino.spi.function.FunctionMetadata::getCanonicalName)
+            .filter(name -> !name.equals("reveal"))
             .toList();
     private static final CatalogSchemaTableName ORDERS = new CatalogSchemaTableName("tpch", "tiny", "orders");
     private static final CatalogSchemaTableName NATION = new CatalogSchemaTableName("tpch", "tiny", "nation");
@@ -381,7 +382,7 @@ class VeilSystemAccessControlTest
         control.checkCanSelectFromColumns(admin, NATION, Set.of("name"));
         control.checkCanInsertIntoTable(admin, CUSTOMER);
         control.checkCanDropSchema(admin, new CatalogSchemaName("tpch", "tiny"));
-        for (String function : KEYED_FUNCTIONS) {
+        for (String function : VeilFunctions.list("system").stream().map(io.trino.spi.function.FunctionMetadata::getCanonicalName).toList()) {
             assertTrue(control.canExecuteFunction(admin, new CatalogSchemaRoutineName("veil", "system", function)), function);
             assertTrue(control.canCreateViewWithExecuteFunction(admin, new CatalogSchemaRoutineName("veil", "system", function)), function);
         }
@@ -563,6 +564,11 @@ class VeilSystemAccessControlTest
             assertFalse(control.canExecuteFunction(alice, new CatalogSchemaRoutineName("veil", "system", function)), function);
             assertFalse(control.canCreateViewWithExecuteFunction(alice, new CatalogSchemaRoutineName("veil", "system", function)), function);
         }
+        // Except reveal, which asks the PDP itself for whoever calls it.
+        assertTrue(control.canExecuteFunction(alice, new CatalogSchemaRoutineName("veil", "system", "reveal")));
+        assertTrue(control.canCreateViewWithExecuteFunction(alice, new CatalogSchemaRoutineName("veil", "system", "reveal")));
+        // Only in schema system of a veil catalog: another catalog's reveal is that catalog's business.
+        assertFalse(control.canExecuteFunction(alice, new CatalogSchemaRoutineName("tpch", "system", "reveal")));
         assertTrue(control.canExecuteFunction(alice, new CatalogSchemaRoutineName("system", "builtin", "lower")));
         control.checkCanExecuteProcedure(alice, new CatalogSchemaRoutineName("system", "runtime", "kill_query"));
         // Nobody may become the run-as user; other impersonation is the other access controls' business.
