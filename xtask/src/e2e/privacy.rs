@@ -403,9 +403,24 @@ mod tests {
         assert_eq!(fpe(&fpe_key, "12-34"), None);
         assert_eq!(fpe(&fpe_key, "--"), None);
         let reversible = subkey(&key, "veil/reversible/v1");
-        let token = "v1:k1:rxXfp-k_XDwx9H5qjqYWq4RHuGKP";
-        let decrypted = decrypt(&reversible, "k1", token).unwrap();
+        let token = "v1:k1:hIToln-FCUnqi5iuEwVKmEMGN56z";
+        let decrypted = decrypt(&reversible, "k1", "tokenize-email", token).unwrap();
         assert_eq!(decrypted, "alice");
-        assert!(decrypt(&reversible, "k1", "v1:k1:rxXfp-k_XDwx9H5qjqYWq4RHuGKQ").is_err());
+        let emoji = "v1:k1:sDYSJyo5LNQZrDtFW4YXhcnMThjyWuYMRA";
+        assert_eq!(
+            decrypt(&reversible, "k1", "política", emoji).unwrap(),
+            "Zoë 😀"
+        );
+        // Altered, or opened under another policy: refused.
+        assert!(
+            decrypt(
+                &reversible,
+                "k1",
+                "tokenize-email",
+                "v1:k1:hIToln-FCUnqi5iuEwVKmEMGN56y"
+            )
+            .is_err()
+        );
+        assert!(decrypt(&reversible, "k1", "política", token).is_err());
     }
 }
