@@ -141,6 +141,7 @@ pub fn generate(size: Size, seed: u64) -> Bundle {
             name: format!("u{index}"),
             groups,
             attributes,
+            ..Default::default()
         });
     }
     file.purposes = ["audit", "fraud", "research"]

@@ -488,6 +488,7 @@ fn estate_for(case: &PredicateCase) -> Result<Estate, String> {
                 .iter()
                 .map(|(key, values)| (key.get(&pools.keys).clone(), values.clone()))
                 .collect(),
+            ..Default::default()
         }],
         purposes: purposes
             .into_iter()
@@ -584,6 +585,7 @@ pub fn template_text_renders_faithfully(text: &str) -> Result<(), String> {
             attributes: [("k".to_owned(), vec!["v'\\".to_owned()])]
                 .into_iter()
                 .collect(),
+            ..Default::default()
         }],
         ..Bundle::default()
     };

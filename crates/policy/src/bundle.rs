@@ -17,6 +17,8 @@ pub struct Bundle {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub users: Vec<UserSpec>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<GroupSpec>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub purposes: Vec<PurposeSpec>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub projects: Vec<ProjectSpec>,
@@ -85,6 +87,42 @@ pub struct UserSpec {
     pub groups: Vec<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub attributes: BTreeMap<String, Vec<String>>,
+    /// A deactivated user sees no data source, whatever the policies say (SCIM's
+    /// `active: false`); the record stays so that reactivating restores it.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub deactivated: bool,
+    /// How an identity provider knows the user, when one provisions it over SCIM.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scim: Option<ScimSpec>,
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
+}
+
+/// A group declared for its own sake: its members are the users whose `groups` name it, and a
+/// group need not be declared to be used. Declared, it exists with no members, and an identity
+/// provider can provision it over SCIM.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupSpec {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scim: Option<ScimSpec>,
+}
+
+/// What a SCIM client knows a user or group by: the id Veil gave it, the client's own
+/// `externalId`, and when it was created and last changed over SCIM (RFC 3339).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScimSpec {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    pub created: String,
+    pub last_modified: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -13,6 +13,8 @@ use crate::{Bundle, Estate};
 pub enum EntityKind {
     DataSource,
     User,
+    /// A declared [`crate::GroupSpec`]; membership lives on users.
+    Group,
     Purpose,
     Project,
     Policy,
@@ -24,9 +26,10 @@ pub enum EntityKind {
 pub const SETTINGS: &str = "settings";
 
 impl EntityKind {
-    pub const ALL: [EntityKind; 6] = [
+    pub const ALL: [EntityKind; 7] = [
         EntityKind::DataSource,
         EntityKind::User,
+        EntityKind::Group,
         EntityKind::Purpose,
         EntityKind::Project,
         EntityKind::Policy,
@@ -37,6 +40,7 @@ impl EntityKind {
         match self {
             EntityKind::DataSource => "data_source",
             EntityKind::User => "user",
+            EntityKind::Group => "group",
             EntityKind::Purpose => "purpose",
             EntityKind::Project => "project",
             EntityKind::Policy => "policy",
@@ -101,6 +105,10 @@ macro_rules! each_kind {
                 let $list = &mut $file.users;
                 $body
             }
+            EntityKind::Group => {
+                let $list = &mut $file.groups;
+                $body
+            }
             EntityKind::Purpose => {
                 let $list = &mut $file.purposes;
                 $body
@@ -142,6 +150,7 @@ impl Named for crate::SettingsSpec {
 named!(
     crate::DataSourceSpec,
     crate::UserSpec,
+    crate::GroupSpec,
     crate::PurposeSpec,
     crate::ProjectSpec,
     crate::PolicySpec
@@ -234,6 +243,7 @@ impl Bundle {
         match kind {
             EntityKind::DataSource => get_in(&self.data_sources, name),
             EntityKind::User => get_in(&self.users, name),
+            EntityKind::Group => get_in(&self.groups, name),
             EntityKind::Purpose => get_in(&self.purposes, name),
             EntityKind::Project => get_in(&self.projects, name),
             EntityKind::Policy => get_in(&self.policies, name),
@@ -246,6 +256,7 @@ impl Bundle {
         match kind {
             EntityKind::DataSource => names_in(&self.data_sources),
             EntityKind::User => names_in(&self.users),
+            EntityKind::Group => names_in(&self.groups),
             EntityKind::Purpose => names_in(&self.purposes),
             EntityKind::Project => names_in(&self.projects),
             EntityKind::Policy => names_in(&self.policies),
@@ -304,6 +315,7 @@ pub fn diff(old: &Bundle, new: &Bundle) -> Vec<EntityChange> {
         &mut changes,
     );
     diff_list(EntityKind::User, &old.users, &new.users, &mut changes);
+    diff_list(EntityKind::Group, &old.groups, &new.groups, &mut changes);
     diff_list(
         EntityKind::Purpose,
         &old.purposes,
@@ -398,6 +410,9 @@ pub fn affected(old: &Estate, new: &Estate, changes: &[EntityChange]) -> Affecte
                     }
                 }
             }
+            // A declaration alone changes no view: membership is on the users, who are
+            // changed entities of their own when it moves.
+            EntityKind::Group => {}
             // Settings shape every view.
             EntityKind::Settings => result.everything = true,
             EntityKind::Project | EntityKind::Purpose => {

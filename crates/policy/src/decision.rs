@@ -38,6 +38,11 @@ pub struct Subject<'a> {
 }
 
 impl<'a> Subject<'a> {
+    /// A deactivated user (SCIM's `active: false`) sees nothing: see [`Estate::can_see`].
+    pub fn is_deactivated(&self) -> bool {
+        self.stored.is_some_and(|user| user.deactivated)
+    }
+
     pub fn in_group(&self, group: &str) -> bool {
         self.stored
             .is_some_and(|user| user.groups.iter().any(|held| held == group))
@@ -137,10 +142,12 @@ impl Estate {
     }
 
     /// Deny by default: visible only when at least one subscription targets the data source and
-    /// every one that does allows the subject. The one home of that rule.
+    /// every one that does allows the subject. The one home of that rule. A deactivated user
+    /// sees nothing: not even `everyone`, a `not` condition or groups Trino sends let them in.
     pub fn can_see(&self, data_source: DataSourceId, subject: &Subject<'_>) -> bool {
         let subscriptions = &self.bindings[data_source].subscriptions;
-        !subscriptions.is_empty()
+        !subject.is_deactivated()
+            && !subscriptions.is_empty()
             && subscriptions
                 .iter()
                 .all(|&policy| self.allows(policy, subject))

@@ -24,6 +24,7 @@ pub(crate) fn entity_line(source: &str, entity: &Entity) -> Option<usize> {
     let section = match entity.kind {
         EntityKind::DataSource => "data_sources",
         EntityKind::User => "users",
+        EntityKind::Group => "groups",
         EntityKind::Purpose => "purposes",
         EntityKind::Project => "projects",
         EntityKind::Policy => "policies",

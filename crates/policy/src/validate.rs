@@ -27,6 +27,7 @@ pub(crate) fn validate(file: &Bundle) -> Result<Validated, Vec<LoadError>> {
     let mut checker = Checker { errors: Vec::new() };
     let data_sources = checker.data_sources(file);
     let users = checker.users(file);
+    checker.groups(file);
     let purposes = checker.purposes(file);
     let projects = checker.projects(file, &users, &purposes);
     let known = Known::new(&data_sources, &users, &purposes);
@@ -172,6 +173,25 @@ impl Checker {
             }
         }
         users
+    }
+
+    /// Declared groups: named, once each.
+    fn groups(&mut self, file: &Bundle) {
+        let mut groups = HashSet::new();
+        for spec in &file.groups {
+            let problem = if spec.name.is_empty() {
+                LoadProblem::EmptyName {
+                    kind: EntityKind::Group,
+                }
+            } else if !groups.insert(spec.name.as_str()) {
+                LoadProblem::DuplicateName {
+                    kind: EntityKind::Group,
+                }
+            } else {
+                continue;
+            };
+            self.error(EntityKind::Group, &spec.name, problem);
+        }
     }
 
     fn purposes(&mut self, file: &Bundle) -> HashSet<String> {

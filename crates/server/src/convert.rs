@@ -120,6 +120,7 @@ pub fn entity_kind(value: i32) -> Result<EntityKind, Status> {
     match v1::EntityKind::try_from(value) {
         Ok(v1::EntityKind::DataSource) => Ok(EntityKind::DataSource),
         Ok(v1::EntityKind::User) => Ok(EntityKind::User),
+        Ok(v1::EntityKind::Group) => Ok(EntityKind::Group),
         Ok(v1::EntityKind::Purpose) => Ok(EntityKind::Purpose),
         Ok(v1::EntityKind::Project) => Ok(EntityKind::Project),
         Ok(v1::EntityKind::Policy) => Ok(EntityKind::Policy),
@@ -132,6 +133,7 @@ pub fn proto_entity_kind(kind: EntityKind) -> v1::EntityKind {
     match kind {
         EntityKind::DataSource => v1::EntityKind::DataSource,
         EntityKind::User => v1::EntityKind::User,
+        EntityKind::Group => v1::EntityKind::Group,
         EntityKind::Purpose => v1::EntityKind::Purpose,
         EntityKind::Project => v1::EntityKind::Project,
         EntityKind::Policy => v1::EntityKind::Policy,

@@ -115,7 +115,7 @@ enum Command {
     History {
         #[command(flatten)]
         connection: Connection,
-        /// Only this kind: data_source, user, purpose, project, policy or settings.
+        /// Only this kind: data_source, user, group, purpose, project, policy or settings.
         #[arg(long)]
         kind: Option<String>,
         /// Only the entity of this name.

@@ -115,7 +115,7 @@ pub struct Store {
     backend: Backend,
 }
 
-const KINDS: [EntityKind; 6] = EntityKind::ALL;
+const KINDS: [EntityKind; 7] = EntityKind::ALL;
 
 impl Store {
     /// Opens (and creates, for SQLite) the store at `url` and brings its schema up to date.
@@ -366,6 +366,7 @@ pub(crate) fn section(kind: EntityKind) -> &'static str {
     match kind {
         EntityKind::DataSource => "data_sources",
         EntityKind::User => "users",
+        EntityKind::Group => "groups",
         EntityKind::Purpose => "purposes",
         EntityKind::Project => "projects",
         EntityKind::Policy => "policies",

@@ -46,6 +46,7 @@ pub(crate) fn changed_rows(old: &Bundle, new: &Bundle) -> Rows {
         &mut rows,
     );
     compare(EntityKind::User, &old.users, &new.users, &mut rows);
+    compare(EntityKind::Group, &old.groups, &new.groups, &mut rows);
     compare(EntityKind::Purpose, &old.purposes, &new.purposes, &mut rows);
     compare(EntityKind::Project, &old.projects, &new.projects, &mut rows);
     compare(EntityKind::Policy, &old.policies, &new.policies, &mut rows);

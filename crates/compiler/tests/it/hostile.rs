@@ -59,6 +59,7 @@ fn estate_for(user: &str, value: &str, column: &str) -> Bundle {
             )]
             .into_iter()
             .collect(),
+            ..Default::default()
         }],
         ..Bundle::default()
     };

@@ -332,6 +332,7 @@ impl BundlePlan {
                         )
                     })
                     .collect::<BTreeMap<_, _>>(),
+                ..Default::default()
             })
             .collect();
         let user_names: Vec<String> = users.iter().map(|user| user.name.clone()).collect();
@@ -463,6 +464,7 @@ impl BundlePlan {
             settings: SettingsSpec {
                 mask_key: self.mask_key.clone(),
             },
+            groups: Vec::new(),
         }
     }
 }
