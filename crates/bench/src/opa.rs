@@ -106,7 +106,7 @@ pub fn prepare(
         })
         .collect();
     let mut policies = serde_json::Map::new();
-    for policy in &estate.policies {
+    for policy in estate.policies.iter() {
         policies.insert(policy.name.clone(), policy_document(&policy.rule)?);
     }
     let mut tables: BTreeMap<&str, BTreeMap<&str, serde_json::Map<String, Value>>> =

@@ -1,9 +1,11 @@
 //! The compiler: a validated estate with every policy's SQL parsed, and the views it renders
 //! from a decision and the user facts that decision needs.
 
+use std::sync::Arc;
+
 use veil_policy::{
     Column, DataSource, Decision, Estate, PolicyId, RowPredicate, Rule, Subject, TypeFamily,
-    WindowUnit,
+    UserEdit, UserEditError, WindowUnit,
 };
 
 use crate::load::PolicyTemplates;
@@ -44,12 +46,27 @@ pub struct Compiler {
     /// The Trino catalog whose Veil connector provides the keyed mask functions.
     pub(crate) functions_catalog: String,
     // INVARIANT: one entry per policy of `estate`, in the same order.
-    pub(crate) templates: Vec<PolicyTemplates>,
+    pub(crate) templates: Arc<Vec<PolicyTemplates>>,
 }
 
 impl Compiler {
     pub fn estate(&self) -> &Estate {
         &self.estate
+    }
+
+    /// This compiler with users edited ([`Estate::edit_users`]): the policies stay as they
+    /// are, so their parsed SQL is shared rather than parsed again.
+    pub fn edit_users(&self, edits: &[UserEdit]) -> Result<Compiler, UserEditError> {
+        let estate = self.estate.edit_users(edits)?;
+        if !Arc::ptr_eq(&estate.policies, &self.estate.policies) {
+            // Validated as a whole bundle: compile it whole too.
+            return Ok(Compiler::new(estate, &self.functions_catalog)?);
+        }
+        Ok(Compiler {
+            estate,
+            functions_catalog: self.functions_catalog.clone(),
+            templates: Arc::clone(&self.templates),
+        })
     }
 
     /// The catalog named in calls of the keyed mask functions.

@@ -2,6 +2,7 @@
 //! against the estate and the data sources each policy reaches, all problems at once.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use veil_policy::{
     Entity, Estate, LoadError, LoadErrors, LoadProblem, MaskMethod, PolicyId, RowPredicate, Rule,
@@ -51,7 +52,7 @@ impl Compiler {
         let compiler = Compiler {
             estate,
             functions_catalog: functions_catalog.to_owned(),
-            templates,
+            templates: Arc::new(templates),
         };
         compiler.check_against_data_sources(&mut errors);
         if errors.is_empty() {

@@ -145,7 +145,7 @@ fn allowed_literals(compiler: &Compiler) -> HashSet<String> {
         allowed.extend(user.groups.iter().cloned());
         allowed.extend(user.attributes.values().flatten().cloned());
     }
-    for policy in &estate.policies {
+    for policy in estate.policies.iter() {
         let mut sql = Vec::new();
         match &policy.rule {
             Rule::Subscription { .. } => {}
@@ -175,7 +175,7 @@ fn allowed_literals(compiler: &Compiler) -> HashSet<String> {
                     &mask.method
                 {
                     // Each draw is seeded with `<policy>/<column>/`.
-                    for data_source in &estate.data_sources {
+                    for data_source in estate.data_sources.iter() {
                         for column in &data_source.columns {
                             allowed.insert(format!("{}/{}/", policy.name, column.name));
                         }

@@ -88,7 +88,7 @@ impl Findings {
 pub fn analyze(estate: &Estate) -> Findings {
     let unknown_user = Subjects::unknown_user_name(estate);
     let mut named = HashSet::new();
-    for policy in &estate.policies {
+    for policy in estate.policies.iter() {
         let conditions: Vec<&Condition> = match &policy.rule {
             Rule::Subscription { allow } => vec![allow],
             Rule::Mask(mask) => audience_parts(&mask.audience),

@@ -2,35 +2,47 @@
 //! per policy version and read-only afterwards.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
+use crate::Condition;
 use crate::binding::{Bindings, bind};
 use crate::bundle::{Bundle, ColumnSpec, DataSourceSpec, SettingsSpec, UserSpec};
 use crate::error::{LoadError, LoadErrors, LoadProblem};
 use crate::model::{DataSource, DataSourceId, Policy, Project};
+use crate::users::Users;
 use crate::validate::{Validated, validate};
 
 /// Hash maps on the decision path: ahash is several times quicker than SipHash on short keys
 /// and keeps its resistance to crafted collisions.
 pub(crate) type HashMap<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
 
-/// A validated policy bundle and its indexes.
+/// A validated policy bundle and its indexes. Cloning is cheap: every part is shared, and
+/// [`Estate::edit_users`] makes a new version that shares all but the users it changes.
 #[derive(Debug, Clone)]
 pub struct Estate {
     // INVARIANT: `file` is the bundle the other fields were built from, except that its data
-    // sources live (parsed) in `data_sources` only, so that large estates are stored once.
-    file: Bundle,
-    pub data_sources: Vec<DataSource>,
-    pub policies: Vec<Policy>,
-    pub bindings: Vec<Bindings>,
+    // sources live (parsed) in `data_sources` and its users in `users` only, so that large
+    // estates are stored once.
+    file: Arc<Bundle>,
+    pub data_sources: Arc<Vec<DataSource>>,
+    pub policies: Arc<Vec<Policy>>,
+    pub bindings: Arc<Vec<Bindings>>,
+    indexes: Arc<Indexes>,
+    pub(crate) users: Users,
+    /// Users a project or a policy condition names: removing one needs the whole validation.
+    pub(crate) referenced_users: Arc<HashSet<String>>,
+    purposes: Arc<HashSet<String>>,
+    projects: Arc<HashMap<String, Project>>,
+}
+
+/// The data sources by name and by backing table.
+#[derive(Debug, Default)]
+struct Indexes {
     by_name: HashMap<String, HashMap<String, DataSourceId>>,
     /// Backing table (lowercase, as Trino names it) → the data sources over it.
     by_backing: HashMap<[String; 3], Vec<DataSourceId>>,
     /// Backing schema (lowercase catalog and schema) → the data sources over its tables.
     by_backing_schema: HashMap<[String; 2], Vec<DataSourceId>>,
-    /// User name → index in `file.users`, so users are stored once.
-    users: HashMap<String, usize>,
-    purposes: HashSet<String>,
-    projects: HashMap<String, Project>,
 }
 
 impl Estate {
@@ -53,7 +65,6 @@ impl Estate {
     pub fn new(file: Bundle, source: Option<&str>) -> Result<Estate, LoadErrors> {
         let Validated {
             data_sources,
-            users,
             purposes,
             projects,
             policies,
@@ -64,23 +75,22 @@ impl Estate {
             }
             errors
         })?;
-        let mut by_name: HashMap<String, HashMap<String, DataSourceId>> = HashMap::default();
+        let mut indexes = Indexes::default();
         for (id, data_source) in data_sources.iter().enumerate() {
-            by_name
+            indexes
+                .by_name
                 .entry(data_source.schema.clone())
                 .or_default()
                 .insert(data_source.table.clone(), id);
-        }
-        let mut by_backing: HashMap<[String; 3], Vec<DataSourceId>> = HashMap::default();
-        let mut by_backing_schema: HashMap<[String; 2], Vec<DataSourceId>> = HashMap::default();
-        for (id, data_source) in data_sources.iter().enumerate() {
             let [catalog, schema, table] =
                 data_source.backing.clone().map(|part| part.to_lowercase());
-            by_backing_schema
+            indexes
+                .by_backing_schema
                 .entry([catalog.clone(), schema.clone()])
                 .or_default()
                 .push(id);
-            by_backing
+            indexes
+                .by_backing
                 .entry([catalog, schema, table])
                 .or_default()
                 .push(id);
@@ -89,25 +99,39 @@ impl Estate {
             .iter()
             .map(|data_source| bind(data_source, &policies))
             .collect();
+        let mut referenced_users: HashSet<String> = projects
+            .values()
+            .flat_map(|project| project.members.iter().cloned())
+            .collect();
+        for policy in &policies {
+            policy.rule.visit_conditions(&mut |condition| {
+                condition.visit(&mut |inner| {
+                    if let Condition::Users(users) = inner {
+                        referenced_users.extend(users.iter().cloned());
+                    }
+                })
+            });
+        }
         let mut file = file;
         file.data_sources = Vec::new();
+        let users = Users::new(std::mem::take(&mut file.users));
         Ok(Estate {
-            file,
-            data_sources,
-            policies,
-            bindings,
-            by_name,
-            by_backing,
-            by_backing_schema,
+            file: Arc::new(file),
+            data_sources: Arc::new(data_sources),
+            policies: Arc::new(policies),
+            bindings: Arc::new(bindings),
+            indexes: Arc::new(indexes),
             users,
-            purposes,
-            projects,
+            referenced_users: Arc::new(referenced_users),
+            purposes: Arc::new(purposes),
+            projects: Arc::new(projects),
         })
     }
 
     /// The bundle, for export: as written, with column types in Trino's canonical spelling.
     pub fn to_file(&self) -> Bundle {
-        let mut file = self.file.clone();
+        let mut file = Bundle::clone(&self.file);
+        file.users = self.users.iter().cloned().collect();
         file.data_sources = self
             .data_sources
             .iter()
@@ -132,28 +156,43 @@ impl Estate {
     }
 
     pub fn data_source_id(&self, schema: &str, table: &str) -> Option<DataSourceId> {
-        self.by_name.get(schema)?.get(table).copied()
+        self.indexes.by_name.get(schema)?.get(table).copied()
     }
 
     /// The data sources over a backing table, as Trino names it (catalog, schema, table).
     pub fn data_sources_over(&self, catalog: &str, schema: &str, table: &str) -> &[DataSourceId] {
         let key = [catalog, schema, table].map(str::to_lowercase);
-        self.by_backing.get(&key).map_or(&[], Vec::as_slice)
+        self.indexes.by_backing.get(&key).map_or(&[], Vec::as_slice)
     }
 
     /// The data sources over the tables of a backing schema, as Trino names it (catalog, schema).
     pub fn data_sources_in(&self, catalog: &str, schema: &str) -> &[DataSourceId] {
         let key = [catalog, schema].map(str::to_lowercase);
-        self.by_backing_schema.get(&key).map_or(&[], Vec::as_slice)
+        self.indexes
+            .by_backing_schema
+            .get(&key)
+            .map_or(&[], Vec::as_slice)
     }
 
     pub fn user(&self, name: &str) -> Option<&UserSpec> {
-        self.users.get(name).map(|&index| &self.file.users[index])
+        self.users.get(name)
     }
 
     /// The users as the bundle lists them.
-    pub fn users(&self) -> &[UserSpec] {
-        &self.file.users
+    pub fn users(&self) -> impl Iterator<Item = &UserSpec> {
+        self.users.iter()
+    }
+
+    pub fn user_count(&self) -> usize {
+        self.users.len()
+    }
+
+    /// This estate with other users; nothing else may depend on them.
+    pub(crate) fn with_users(&self, users: Users) -> Estate {
+        Estate {
+            users,
+            ..self.clone()
+        }
     }
 
     pub fn project(&self, name: &str) -> Option<&Project> {

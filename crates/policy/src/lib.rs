@@ -19,6 +19,7 @@ mod model; // the checked model: `DataSource`, `Column`, `Policy`, `Rule`, `Mask
 mod reveal; // `Estate::reveal`: who may turn a reversible mask's tokens back into values
 mod tag; // hierarchical tags and data source name globs
 mod trino_type; // `TrinoType`: column types parsed, never pasted
+mod users; // `Users`: the users in persistent maps, shared between versions
 mod validate; // every check `Estate::new` makes of the entities, all problems at once
 mod validate_policy; // the checks of one policy: target, conditions, options, method, predicate
 
@@ -36,3 +37,4 @@ pub use model::*;
 pub use reveal::{Reveal, RevealRefusal};
 pub use tag::{deepest_match, glob_matches, match_depth};
 pub use trino_type::{TrinoType, TypeError, TypeFamily, TypeParameter};
+pub use users::{UserEdit, UserEditError};

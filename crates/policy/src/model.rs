@@ -60,6 +60,26 @@ pub enum Rule {
     RowFilter(RowFilter),
 }
 
+impl Rule {
+    /// Every condition of the rule: `allow`; `for`, `except` and `reveal`.
+    pub fn visit_conditions(&self, visit: &mut impl FnMut(&Condition)) {
+        let audience = match self {
+            Rule::Subscription { allow } => return visit(allow),
+            Rule::Mask(mask) => {
+                if let Some(reveal) = &mask.reveal {
+                    visit(reveal);
+                }
+                &mask.audience
+            }
+            Rule::RowFilter(filter) => &filter.audience,
+        };
+        visit(&audience.for_condition);
+        if let Some(except) = &audience.except_condition {
+            visit(except);
+        }
+    }
+}
+
 /// `for` (default everyone) and `except` of a mask or row filter.
 #[derive(Debug, Clone)]
 pub struct Audience {

@@ -14,8 +14,6 @@ use crate::validate_policy::{Known, check_policy};
 /// A bundle's entities, checked.
 pub(crate) struct Validated {
     pub data_sources: Vec<DataSource>,
-    /// User name → index in the bundle's users.
-    pub users: HashMap<String, usize>,
     pub purposes: HashSet<String>,
     pub projects: HashMap<String, Project>,
     pub policies: Vec<Policy>,
@@ -38,7 +36,6 @@ pub(crate) fn validate(file: &Bundle) -> Result<Validated, Vec<LoadError>> {
     }
     Ok(Validated {
         data_sources,
-        users,
         purposes,
         projects,
         policies,

@@ -19,7 +19,7 @@ impl Analyzer<'_> {
                     .any(|source| glob_matches(pattern, &source.name))
             {
                 let mut candidates: BTreeSet<String> = BTreeSet::new();
-                for source in &estate.data_sources {
+                for source in estate.data_sources.iter() {
                     candidates.insert(source.name.clone());
                     candidates.insert(format!("{}.*", source.schema));
                 }

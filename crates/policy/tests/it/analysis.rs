@@ -58,7 +58,7 @@ fn identities(estate: &Estate) -> Vec<(String, Option<String>, Vec<String>)> {
     for user in estate.users() {
         groups.extend(user.groups.iter().cloned());
     }
-    for policy in &estate.policies {
+    for policy in estate.policies.iter() {
         match &policy.rule {
             Rule::Subscription { allow } => condition_groups(allow, &mut groups),
             Rule::Mask(mask) => {
