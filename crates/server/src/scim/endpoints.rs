@@ -81,14 +81,8 @@ fn json(body: Body) -> Result<Value, ScimError> {
         }
     })?;
     serde_json::from_slice(&bytes).map_err(|error| {
-        ScimError::bad(
-            ScimType::InvalidSyntax,
-            format!(
-                "malformed JSON at line {} column {}: {error}",
-                error.line(),
-                error.column()
-            ),
-        )
+        // serde_json's message says the line and column.
+        ScimError::bad(ScimType::InvalidSyntax, format!("malformed JSON: {error}"))
     })
 }
 

@@ -12,5 +12,7 @@ mod metrics;
 mod native;
 mod query_audit;
 mod replicas;
+mod scim;
+mod scim_errors;
 mod tls;
 mod webhooks;
