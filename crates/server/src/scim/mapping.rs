@@ -255,11 +255,18 @@ fn object_at<'v>(parent: &'v mut Value, key: &str) -> &'v mut Value {
 
 /// Writes `values` at a mapping's path.
 fn place(resource: &mut Value, path: &Path, values: &[String]) {
-    let parent = match &path.attribute.schema {
-        Some(urn) if !urn.eq_ignore_ascii_case(schema::USER) => {
-            object_at(resource, schema::ENTERPRISE)
-        }
-        _ => resource,
+    let extension = path
+        .attribute
+        .schema
+        .as_deref()
+        .is_some_and(|urn| !urn.eq_ignore_ascii_case(schema::USER));
+    let (parent, attributes) = if extension {
+        (
+            object_at(resource, schema::ENTERPRISE),
+            schema::ENTERPRISE_ATTRIBUTES,
+        )
+    } else {
+        (resource, schema::USER_ATTRIBUTES)
     };
     let name = &path.attribute.attribute;
     let sub = path
@@ -267,10 +274,6 @@ fn place(resource: &mut Value, path: &Path, values: &[String]) {
         .sub_attribute
         .as_ref()
         .or(path.sub_attribute.as_ref());
-    let attributes = match parent.get(name) {
-        _ if path.attribute.schema.is_some() => schema::ENTERPRISE_ATTRIBUTES,
-        _ => schema::USER_ATTRIBUTES,
-    };
     let multi_valued =
         schema::find(attributes, name).is_some_and(|attribute| attribute.multi_valued);
     if !multi_valued {

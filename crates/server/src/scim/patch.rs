@@ -198,7 +198,7 @@ fn target(core: &str, path: &AttributePath) -> Result<(&'static Attribute, bool)
 }
 
 /// The object holding a path's attribute: the resource, or its extension object (created).
-fn container<'v>(resource: &'v mut Value, extension: bool) -> &'v mut Map<String, Value> {
+fn container(resource: &mut Value, extension: bool) -> &mut Map<String, Value> {
     let resource = resource.as_object_mut().expect("resources are objects");
     if !extension {
         return resource;
