@@ -28,6 +28,8 @@ pub enum Role {
     Auditor,
     /// The query path (`PolicyDecision`) only.
     Plugin,
+    /// An identity provider: users and groups over SCIM only, no gRPC.
+    Scim,
 }
 
 /// Who made a call, as established by their token.
@@ -48,6 +50,7 @@ impl Role {
             }
             Role::Auditor => "auditors only read",
             Role::Plugin => "plugin tokens only use the query path",
+            Role::Scim => "scim tokens change users and groups only",
         }
     }
 }
@@ -62,7 +65,12 @@ impl Caller {
     }
 
     pub fn may_read(&self) -> bool {
-        !matches!(self.role, Role::Plugin)
+        !matches!(self.role, Role::Plugin | Role::Scim)
+    }
+
+    /// Whether the caller may use the SCIM service provider: identity providers and admins.
+    pub fn may_provision(&self) -> bool {
+        matches!(self.role, Role::Scim | Role::Admin)
     }
 
     /// Whether the caller may change this entity (kind as in `EntityKind::name`).
@@ -74,6 +82,7 @@ impl Caller {
             Role::Owner { data_sources, .. } => {
                 kind == DataSource && data_sources.iter().any(|glob| glob_matches(glob, name))
             }
+            Role::Scim => matches!(kind, User | Group),
             Role::Auditor | Role::Plugin => false,
         }
     }
@@ -143,8 +152,9 @@ impl Authenticator {
                 },
                 "auditor" => Role::Auditor,
                 "plugin" => Role::Plugin,
+                "scim" => Role::Scim,
                 other => anyhow::bail!(
-                    "token `{}`: unknown role `{other}` (admin, governor, owner, auditor, plugin)",
+                    "token `{}`: unknown role `{other}` (admin, governor, owner, auditor, plugin, scim)",
                     entry.name
                 ),
             };
@@ -191,18 +201,26 @@ impl Authenticator {
 
     /// The caller a request's bearer token names.
     pub fn authenticate<T>(&self, request: &Request<T>) -> Result<Caller, Status> {
+        let header = request
+            .metadata()
+            .get("authorization")
+            .and_then(|value| value.to_str().ok());
+        self.authenticate_header(header)
+            .map_err(|refusal| Status::unauthenticated(refusal.to_string()))
+    }
+
+    /// The caller an `Authorization` header's value (`Bearer <token>`) names, for HTTP
+    /// listeners (SCIM) as for gRPC.
+    pub fn authenticate_header(&self, header: Option<&str>) -> Result<Caller, Unauthenticated> {
         let Some(tokens) = &self.tokens else {
             return Ok(Caller {
                 name: "anonymous".into(),
                 role: Role::Admin,
             });
         };
-        let presented = request
-            .metadata()
-            .get("authorization")
-            .and_then(|value| value.to_str().ok())
+        let presented = header
             .and_then(|value| value.strip_prefix("Bearer "))
-            .ok_or_else(|| Status::unauthenticated("a bearer token is required"))?;
+            .ok_or(Unauthenticated::Missing)?;
         let presented = digest(presented.as_bytes());
         // Compare against every token, matched or not, so timing says nothing.
         let mut found = None;
@@ -211,9 +229,7 @@ impl Authenticator {
                 found = Some(&token.caller);
             }
         }
-        found
-            .cloned()
-            .ok_or_else(|| Status::unauthenticated("unknown token"))
+        found.cloned().ok_or(Unauthenticated::Unknown)
     }
 
     /// For `PolicyDecision`: plugins and admins only.
@@ -240,16 +256,30 @@ impl Authenticator {
         let authenticator = self.clone();
         move |mut request: Request<()>| {
             let caller = authenticator.authenticate(&request)?;
-            if caller.role == Role::Plugin {
+            if matches!(caller.role, Role::Plugin | Role::Scim) {
                 return Err(Status::permission_denied(format!(
-                    "`{}` is a plugin token",
-                    caller.name
+                    "`{}` is a {} token",
+                    caller.name,
+                    if caller.role == Role::Plugin {
+                        "plugin"
+                    } else {
+                        "scim"
+                    }
                 )));
             }
             request.extensions_mut().insert(caller);
             Ok(request)
         }
     }
+}
+
+/// Why a request carries no known caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Unauthenticated {
+    #[error("a bearer token is required")]
+    Missing,
+    #[error("unknown token")]
+    Unknown,
 }
 
 fn parse_hex(hex: &str) -> Option<[u8; 32]> {
@@ -337,5 +367,14 @@ mod tests {
             role: Role::Auditor,
         };
         assert!(auditor.may_read() && !auditor.may_write(Policy, "p"));
+        let scim = Caller {
+            name: "okta".into(),
+            role: Role::Scim,
+        };
+        assert!(scim.may_write(User, "u") && scim.may_write(Group, "g"));
+        assert!(!scim.may_write(Policy, "p") && !scim.may_write(Project, "p"));
+        assert!(!scim.may_write(Settings, "settings") && !scim.may_write(DataSource, "s.t"));
+        assert!(!scim.may_read() && scim.may_provision());
+        assert!(!auditor.may_provision() && !governor.may_provision());
     }
 }

@@ -178,3 +178,77 @@ fn list(globs: &[String]) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+#[cfg(test)]
+mod tests {
+    use veil_policy::{Bundle, Estate, GroupSpec, UserSpec};
+
+    use super::check;
+    use crate::auth::{Caller, Role};
+
+    const FILE: &str = "
+data_sources:
+  - {name: s.t, table: c.s.t, columns: [{name: a, type: integer}]}
+users:
+  - {name: alice, groups: [analysts]}
+policies:
+  - {name: analysts-see, kind: subscription, on: {data_sources: [s.t]}, allow: {groups: [analysts]}}
+";
+
+    fn scim() -> Caller {
+        Caller {
+            name: "okta".into(),
+            role: Role::Scim,
+        }
+    }
+
+    /// Checks `edit` of the example as a scim caller.
+    fn check_edit(edit: impl FnOnce(&mut Bundle)) -> Result<(), String> {
+        let old = Estate::from_yaml(FILE).unwrap();
+        let old_file = old.to_file();
+        let mut new = old_file.clone();
+        edit(&mut new);
+        check(&scim(), &old, &old_file, &new)
+    }
+
+    #[test]
+    fn scim_changes_users_and_groups() {
+        check_edit(|file| {
+            file.users.push(UserSpec {
+                name: "bob".into(),
+                groups: vec!["analysts".into()],
+                ..Default::default()
+            });
+            file.users[0].deactivated = true;
+            file.groups.push(GroupSpec {
+                name: "analysts".into(),
+                ..Default::default()
+            });
+        })
+        .unwrap();
+        check_edit(|file| file.users.clear()).unwrap();
+    }
+
+    #[test]
+    fn scim_changes_nothing_else() {
+        let refusals = [
+            check_edit(|file| file.policies.clear()),
+            check_edit(|file| file.data_sources[0].tags.push("Open".into())),
+            check_edit(|file| file.settings.mask_key = Some("other".into())),
+            check_edit(|file| file.purposes.push(Default::default())),
+            // Users and a policy in one change: the whole change is refused.
+            check_edit(|file| {
+                file.users.clear();
+                file.policies[0].allow = Some(veil_policy::Condition::Everyone);
+            }),
+        ];
+        for refusal in refusals {
+            let message = refusal.unwrap_err();
+            assert!(message.starts_with("`okta` may not change "), "{message}");
+            assert!(
+                message.ends_with("scim tokens change users and groups only"),
+                "{message}"
+            );
+        }
+    }
+}

@@ -14,7 +14,9 @@
 //! - the admin path: `admin_service` (`PolicyAdmin`: bundles, entities, explain, history,
 //!   audit), `authority` (what each role may change), `write` (the one write path: authority →
 //!   validate → commit with history → publish) and `webhook` (signed change notifications);
-//! - beside both: `metrics` (what `GET /metrics` reports, on its own listener).
+//! - beside both: `metrics` (what `GET /metrics` reports, on its own listener) and `scim`
+//!   (the SCIM service provider identity providers provision users and groups through, on its
+//!   own listener, writing through `write`).
 
 mod admin_service;
 mod audit;
@@ -27,6 +29,7 @@ pub mod convert;
 mod decision_service;
 pub mod metrics;
 mod reveal;
+pub mod scim;
 mod snapshot;
 mod state;
 mod webhook;

@@ -50,6 +50,14 @@ enum Command {
         /// Serve Prometheus metrics on `GET /metrics` at this address (plain HTTP). Off without it.
         #[arg(long)]
         metrics_listen: Option<SocketAddr>,
+        /// Serve SCIM 2.0 (`/scim/v2`) for identity providers at this address, over TLS with
+        /// --tls-cert/--tls-key; without TLS, or without --auth, only on a loopback address.
+        #[arg(long)]
+        scim_listen: Option<SocketAddr>,
+        /// Which SCIM user attributes become which Veil user attributes (YAML); see
+        /// docs/operating.md for the format and the defaults.
+        #[arg(long, requires = "scim_listen")]
+        scim_mapping: Option<PathBuf>,
         #[command(flatten)]
         functions: FunctionsArgs,
         /// Bearer tokens and their roles (YAML). Without it, authentication is off: development only.
@@ -386,6 +394,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             store,
             listen,
             metrics_listen,
+            scim_listen,
+            scim_mapping,
             functions,
             auth,
             tls_cert,
@@ -427,6 +437,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Authenticator::disabled()
                 }
             };
+            let scim = match scim_listen {
+                Some(address) => Some(scim_setup(
+                    address,
+                    scim_mapping.as_deref(),
+                    tls_cert.as_deref().zip(tls_key.as_deref()),
+                    auth.is_some(),
+                )?),
+                None => None,
+            };
             let settings = Settings {
                 trust_trino_groups,
                 view_owner,
@@ -462,6 +481,28 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                             veil_server::serve_metrics(listener, state, std::future::pending());
                         if let Err(error) = served.await {
                             tracing::error!("the metrics listener stopped: {error:#}");
+                        }
+                    });
+                }
+                if let Some((address, mapping, scim_tls)) = scim {
+                    let listener = tokio::net::TcpListener::bind(address)
+                        .await
+                        .with_context(|| format!("binding {address} for SCIM"))?;
+                    let scim = veil_server::scim::Scim {
+                        state: Arc::clone(&state),
+                        authenticator: authenticator.clone(),
+                        mapping: Arc::new(mapping),
+                        scheme: "https",
+                    };
+                    tokio::spawn(async move {
+                        let served = veil_server::scim::serve_scim(
+                            listener,
+                            scim,
+                            scim_tls,
+                            std::future::pending(),
+                        );
+                        if let Err(error) = served.await {
+                            tracing::error!("the SCIM listener stopped: {error:#}");
                         }
                     });
                 }
@@ -544,6 +585,45 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             },
         ),
     }
+}
+
+/// What the SCIM listener needs, checked before anything starts: the mapping read and
+/// validated, and TLS. SCIM carries identity-provider tokens and who belongs to which group, so
+/// off loopback it needs both TLS and an auth file.
+fn scim_setup(
+    address: SocketAddr,
+    mapping: Option<&Path>,
+    tls: Option<(&Path, &Path)>,
+    authenticated: bool,
+) -> anyhow::Result<(
+    SocketAddr,
+    veil_server::scim::Mapping,
+    Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+)> {
+    if !address.ip().is_loopback() {
+        if tls.is_none() {
+            anyhow::bail!(
+                "--scim-listen {address}: SCIM off a loopback address needs --tls-cert and --tls-key (or listen on 127.0.0.1 behind a proxy that terminates TLS)"
+            );
+        }
+        if !authenticated {
+            anyhow::bail!(
+                "--scim-listen {address}: SCIM off a loopback address needs --auth with a `scim` token"
+            );
+        }
+    }
+    let mapping = match mapping {
+        Some(path) => veil_server::scim::Mapping::from_file(path)?,
+        None => veil_server::scim::Mapping::default_mapping(),
+    };
+    let tls = match tls {
+        Some((certificate, key)) => Some(veil_server::scim::tls_config(certificate, key)?),
+        None => {
+            tracing::warn!("--scim-listen {address} without TLS: loopback only");
+            None
+        }
+    };
+    Ok((address, mapping, tls))
 }
 
 /// Applies a policy file through the write path: validated with line numbers, then committed.

@@ -32,6 +32,7 @@ const AUTH: &str = "tokens:
   - {name: gov, role: governor, token: governor-token-000}
   - {name: sales-owner, role: owner, token: owner-token-0000000, data_sources: ['sales.*']}
   - {name: audit, role: auditor, token: auditor-token-00000}
+  - {name: okta, role: scim, token: scim-token-000000000}
   - {name: crm-owner, role: owner, token: crm-owner-token-000, data_sources: ['sales.*'], tables: ['tpch.tiny.customer', 'tpch.tiny.orders', 'tpch.tiny.lineitem']}
 ";
 

@@ -13,5 +13,7 @@ mod native;
 mod query_audit;
 mod replicas;
 mod reveal;
+mod scim;
+mod scim_errors;
 mod tls;
 mod webhooks;

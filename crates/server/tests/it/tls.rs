@@ -8,12 +8,12 @@ use veil_server::{Authenticator, Settings};
 
 use crate::harness::{Backing, Server, Setup, identity, scratch_directory};
 
-struct Authority {
+pub struct Authority {
     issuer: CertifiedIssuer<'static, KeyPair>,
 }
 
 impl Authority {
-    fn new(name: &str) -> Authority {
+    pub fn new(name: &str) -> Authority {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params
@@ -23,12 +23,12 @@ impl Authority {
         Authority { issuer }
     }
 
-    fn pem(&self) -> String {
+    pub fn pem(&self) -> String {
         self.issuer.pem()
     }
 
     /// A certificate for `names`, with its key, both PEM.
-    fn issue(&self, names: &[&str]) -> (String, String) {
+    pub fn issue(&self, names: &[&str]) -> (String, String) {
         let key = KeyPair::generate().unwrap();
         let params = CertificateParams::new(
             names
@@ -42,7 +42,7 @@ impl Authority {
     }
 }
 
-fn write(directory: &std::path::Path, name: &str, text: &str) -> std::path::PathBuf {
+pub fn write(directory: &std::path::Path, name: &str, text: &str) -> std::path::PathBuf {
     let path = directory.join(name);
     std::fs::write(&path, text).unwrap();
     path

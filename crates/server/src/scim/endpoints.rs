@@ -1,0 +1,492 @@
+//! `/Users` and `/Groups`: list with `filter` and paging, create, read, replace, patch and
+//! delete. Reads come from the current snapshot; every write is one `State::change`, inside
+//! which the resource is found, its ETag compared with `If-Match`, and the body applied, so a
+//! refused request changes nothing.
+
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State as Shared};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::Value;
+use veil_policy::Bundle;
+
+use super::error::{ScimError, ScimType};
+use super::patch;
+use super::resource::{self, find_group, find_user};
+use super::schema;
+use super::{MAX_RESULTS, Scim, json_body};
+use crate::auth::Caller;
+use crate::write::ChangeError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    User,
+    Group,
+}
+
+impl Kind {
+    fn noun(self) -> &'static str {
+        match self {
+            Kind::User => "user",
+            Kind::Group => "group",
+        }
+    }
+}
+
+pub fn routes() -> Router<Scim> {
+    Router::new()
+        .route(
+            "/Users",
+            get(|scim, headers, query| list(Kind::User, scim, headers, query))
+                .post(|scim, headers, body| create(Kind::User, scim, headers, body)),
+        )
+        .route(
+            "/Users/{id}",
+            get(|scim, headers, id| read(Kind::User, scim, headers, id))
+                .put(|scim, headers, id, body| replace(Kind::User, scim, headers, id, body))
+                .patch(|scim, headers, id, body| modify(Kind::User, scim, headers, id, body))
+                .delete(|scim, headers, id| delete(Kind::User, scim, headers, id)),
+        )
+        .route(
+            "/Groups",
+            get(|scim, headers, query| list(Kind::Group, scim, headers, query))
+                .post(|scim, headers, body| create(Kind::Group, scim, headers, body)),
+        )
+        .route(
+            "/Groups/{id}",
+            get(|scim, headers, id| read(Kind::Group, scim, headers, id))
+                .put(|scim, headers, id, body| replace(Kind::Group, scim, headers, id, body))
+                .patch(|scim, headers, id, body| modify(Kind::Group, scim, headers, id, body))
+                .delete(|scim, headers, id| delete(Kind::Group, scim, headers, id)),
+        )
+}
+
+type Body = Result<Bytes, BytesRejection>;
+
+/// A request body as JSON: too large is a 413, malformed JSON a 400 that says where.
+fn json(body: Body) -> Result<Value, ScimError> {
+    let bytes = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ScimError::status(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the body is larger than {} bytes", super::MAX_BODY_BYTES),
+            )
+        } else {
+            ScimError::bad(ScimType::InvalidSyntax, rejection.body_text())
+        }
+    })?;
+    serde_json::from_slice(&bytes).map_err(|error| {
+        // serde_json's message says the line and column.
+        ScimError::bad(ScimType::InvalidSyntax, format!("malformed JSON: {error}"))
+    })
+}
+
+/// The resource with its ETag header.
+fn answer(status: StatusCode, resource: &Value) -> Response {
+    let mut response = (status, json_body(resource)).into_response();
+    if let Ok(version) = HeaderValue::from_str(resource::version_of(resource)) {
+        response.headers_mut().insert(header::ETAG, version);
+    }
+    if status == StatusCode::CREATED
+        && let Some(location) = resource["meta"]["location"]
+            .as_str()
+            .and_then(|location| HeaderValue::from_str(location).ok())
+    {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response
+}
+
+/// Refuses a write whose `If-Match` names another version (`*` matches any).
+fn check_version(headers: &HeaderMap, current: &Value) -> Result<(), ScimError> {
+    let Some(wanted) = headers.get(header::IF_MATCH) else {
+        return Ok(());
+    };
+    let wanted = wanted.to_str().unwrap_or_default();
+    let version = resource::version_of(current);
+    let strip = |tag: &str| tag.trim().trim_start_matches("W/").to_owned();
+    if wanted.trim() == "*" || wanted.split(',').any(|tag| strip(tag) == strip(version)) {
+        return Ok(());
+    }
+    Err(ScimError::status(
+        StatusCode::PRECONDITION_FAILED,
+        format!("the resource is at version {version}, not {wanted}"),
+    ))
+}
+
+/// Runs `edit` as one change through the write path; its own refusal comes back as it is.
+async fn write<T>(
+    scim: &Scim,
+    caller: &Caller,
+    edit: impl FnOnce(&mut Bundle) -> Result<T, ScimError>,
+) -> Result<T, ScimError> {
+    let mut done = None;
+    let mut refused = None;
+    let outcome = scim
+        .state
+        .change(caller, false, |bundle| match edit(bundle) {
+            Ok(value) => {
+                done = Some(value);
+                Ok(())
+            }
+            Err(error) => {
+                refused = Some(error);
+                Err(ChangeError::Denied("refused by SCIM".into()))
+            }
+        })
+        .await;
+    if let Some(error) = refused {
+        return Err(error);
+    }
+    outcome?;
+    Ok(done.expect("the edit ran and succeeded"))
+}
+
+fn render(scim: &Scim, kind: Kind, bundle: &Bundle, index: usize, base: &str) -> Value {
+    match kind {
+        Kind::User => resource::render_user(bundle, &bundle.users[index], &scim.mapping, base),
+        Kind::Group => resource::render_group(bundle, &bundle.groups[index], base),
+    }
+}
+
+fn find(kind: Kind, bundle: &Bundle, id: &str) -> Result<usize, ScimError> {
+    match kind {
+        Kind::User => find_user(bundle, id),
+        Kind::Group => find_group(bundle, id),
+    }
+    .ok_or_else(|| ScimError::not_found(kind.noun(), id))
+}
+
+fn current_bundle(scim: &Scim) -> Bundle {
+    scim.state.current().compiler.estate().to_file()
+}
+
+/// `startIndex` and `count` (RFC 7644 §3.4.2.4): 1-based, out-of-range values clamped.
+fn page(query: &HashMap<String, String>) -> Result<(usize, usize), ScimError> {
+    let number = |key: &str, default: i64| -> Result<i64, ScimError> {
+        match query.get(key) {
+            None => Ok(default),
+            Some(text) => text.trim().parse().map_err(|_| {
+                ScimError::bad(
+                    ScimType::InvalidValue,
+                    format!("`{key}` is `{text}`, not an integer"),
+                )
+            }),
+        }
+    };
+    let start = number("startIndex", 1)?.max(1) as usize;
+    let count = number("count", 100)?.clamp(0, MAX_RESULTS as i64) as usize;
+    Ok((start, count))
+}
+
+/// `attributes` / `excludedAttributes` over top-level attributes; `id`, `schemas` and `meta`
+/// always stay.
+fn project(resource: &mut Value, query: &HashMap<String, String>) {
+    let names = |key: &str| -> Option<Vec<String>> {
+        query.get(key).map(|list| {
+            list.split(',')
+                .map(|name| name.trim().to_ascii_lowercase())
+                .collect()
+        })
+    };
+    let Some(members) = resource.as_object_mut() else {
+        return;
+    };
+    let fixed = |key: &str| matches!(key, "id" | "schemas" | "meta");
+    if let Some(wanted) = names("attributes") {
+        members.retain(|key, _| {
+            let key = key.to_ascii_lowercase();
+            fixed(&key)
+                || wanted
+                    .iter()
+                    .any(|name| *name == key || name.starts_with(&format!("{key}.")))
+        });
+    }
+    if let Some(excluded) = names("excludedAttributes") {
+        members.retain(|key, _| fixed(key) || !excluded.contains(&key.to_ascii_lowercase()));
+    }
+}
+
+async fn list(
+    kind: Kind,
+    Shared(scim): Shared<Scim>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ScimError> {
+    scim.caller(&headers)?;
+    let filter = match query.get("filter") {
+        Some(text) => Some(super::filter::parse(text).map_err(|error| {
+            ScimError::bad(ScimType::InvalidFilter, format!("invalid filter: {error}"))
+        })?),
+        None => None,
+    };
+    let (start, count) = page(&query)?;
+    let bundle = current_bundle(&scim);
+    let base = scim.base(&headers);
+    let total = match kind {
+        Kind::User => bundle.users.len(),
+        Kind::Group => bundle.groups.len(),
+    };
+    let matching: Vec<Value> = (0..total)
+        .map(|index| render(&scim, kind, &bundle, index, &base))
+        .filter(|resource| {
+            filter
+                .as_ref()
+                .is_none_or(|filter| filter.matches(resource))
+        })
+        .collect();
+    let total_results = matching.len();
+    let resources: Vec<Value> = matching
+        .into_iter()
+        .skip(start - 1)
+        .take(count)
+        .map(|mut resource| {
+            project(&mut resource, &query);
+            resource
+        })
+        .collect();
+    Ok(json_body(&serde_json::json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+        "totalResults": total_results,
+        "startIndex": start,
+        "itemsPerPage": resources.len(),
+        "Resources": resources,
+    }))
+    .into_response())
+}
+
+async fn read(
+    kind: Kind,
+    Shared(scim): Shared<Scim>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ScimError> {
+    scim.caller(&headers)?;
+    let bundle = current_bundle(&scim);
+    let index = find(kind, &bundle, &id)?;
+    Ok(answer(
+        StatusCode::OK,
+        &render(&scim, kind, &bundle, index, &scim.base(&headers)),
+    ))
+}
+
+/// Refuses a name another user or group already has (SCIM names are unique without regard to
+/// case).
+fn check_unique(
+    kind: Kind,
+    bundle: &Bundle,
+    name: &str,
+    except: Option<usize>,
+) -> Result<(), ScimError> {
+    let lowercase = name.to_lowercase();
+    let taken = match kind {
+        Kind::User => bundle
+            .users
+            .iter()
+            .enumerate()
+            .find(|(index, user)| Some(*index) != except && user.name.to_lowercase() == lowercase)
+            .map(|(_, user)| user.name.clone()),
+        Kind::Group => bundle
+            .groups
+            .iter()
+            .enumerate()
+            .find(|(index, group)| Some(*index) != except && group.name.to_lowercase() == lowercase)
+            .map(|(_, group)| group.name.clone()),
+    };
+    match taken {
+        Some(taken) => Err(ScimError::uniqueness(match kind {
+            Kind::User => format!("`userName` `{name}` is taken by user `{taken}`"),
+            Kind::Group => format!("`displayName` `{name}` is taken by group `{taken}`"),
+        })),
+        None => Ok(()),
+    }
+}
+
+/// Writes `body` as the resource at `index` (or a new one), returning the index it is at.
+fn put_resource(
+    scim: &Scim,
+    kind: Kind,
+    bundle: &mut Bundle,
+    index: Option<usize>,
+    body: &Value,
+) -> Result<usize, ScimError> {
+    match kind {
+        Kind::User => {
+            let existing = index.map(|index| &bundle.users[index]);
+            let user = resource::user_from(body, existing, &scim.mapping)?;
+            check_unique(kind, bundle, &user.name, index)?;
+            Ok(match index {
+                Some(index) => {
+                    bundle.users[index] = user;
+                    index
+                }
+                None => {
+                    bundle.users.push(user);
+                    bundle.users.len() - 1
+                }
+            })
+        }
+        Kind::Group => {
+            let existing = index.map(|index| &bundle.groups[index]);
+            let (group, members) = resource::group_from(bundle, body, existing)?;
+            check_unique(kind, bundle, &group.name, index)?;
+            if let Some(index) = index {
+                let old = bundle.groups[index].name.clone();
+                resource::rename_group(bundle, &old, &group.name);
+            }
+            resource::set_members(bundle, &group.name, &members);
+            Ok(match index {
+                Some(index) => {
+                    bundle.groups[index] = group;
+                    index
+                }
+                None => {
+                    bundle.groups.push(group);
+                    bundle.groups.len() - 1
+                }
+            })
+        }
+    }
+}
+
+fn check_schema(kind: Kind, body: &Value) -> Result<(), ScimError> {
+    let core = match kind {
+        Kind::User => schema::USER,
+        Kind::Group => schema::GROUP,
+    };
+    let schemas = body.get("schemas").and_then(Value::as_array);
+    if !schemas.is_some_and(|schemas| {
+        schemas.iter().any(|urn| {
+            urn.as_str()
+                .is_some_and(|urn| urn.eq_ignore_ascii_case(core))
+        })
+    }) {
+        return Err(ScimError::bad(
+            ScimType::InvalidSyntax,
+            format!("the body's `schemas` must include `{core}`"),
+        ));
+    }
+    Ok(())
+}
+
+async fn create(
+    kind: Kind,
+    Shared(scim): Shared<Scim>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ScimError> {
+    let caller = scim.caller(&headers)?;
+    let body = json(body)?;
+    check_schema(kind, &body)?;
+    let base = scim.base(&headers);
+    let resource = write(&scim, &caller, |bundle| {
+        let index = put_resource(&scim, kind, bundle, None, &body)?;
+        Ok(render(&scim, kind, bundle, index, &base))
+    })
+    .await?;
+    Ok(answer(StatusCode::CREATED, &resource))
+}
+
+async fn replace(
+    kind: Kind,
+    Shared(scim): Shared<Scim>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Body,
+) -> Result<Response, ScimError> {
+    let caller = scim.caller(&headers)?;
+    let body = json(body)?;
+    check_schema(kind, &body)?;
+    let base = scim.base(&headers);
+    let resource = write(&scim, &caller, |bundle| {
+        let index = find(kind, bundle, &id)?;
+        check_version(&headers, &render(&scim, kind, bundle, index, &base))?;
+        let index = put_resource(&scim, kind, bundle, Some(index), &body)?;
+        Ok(render(&scim, kind, bundle, index, &base))
+    })
+    .await?;
+    Ok(answer(StatusCode::OK, &resource))
+}
+
+async fn modify(
+    kind: Kind,
+    Shared(scim): Shared<Scim>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Body,
+) -> Result<Response, ScimError> {
+    let caller = scim.caller(&headers)?;
+    let operations = patch::parse(&json(body)?)?;
+    let base = scim.base(&headers);
+    let core = match kind {
+        Kind::User => schema::USER,
+        Kind::Group => schema::GROUP,
+    };
+    let resource = write(&scim, &caller, |bundle| {
+        let index = find(kind, bundle, &id)?;
+        let current = render(&scim, kind, bundle, index, &base);
+        check_version(&headers, &current)?;
+        let mut patched = current;
+        patch::apply(&mut patched, core, &operations)?;
+        // Read-only parts go back as they were: the patch could not change them.
+        if let Some(members) = patched.as_object_mut() {
+            members.remove("meta");
+            if kind == Kind::User {
+                members.remove("groups");
+            }
+        }
+        let index = put_resource(&scim, kind, bundle, Some(index), &patched)?;
+        Ok(render(&scim, kind, bundle, index, &base))
+    })
+    .await?;
+    Ok(answer(StatusCode::OK, &resource))
+}
+
+async fn delete(
+    kind: Kind,
+    Shared(scim): Shared<Scim>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ScimError> {
+    let caller = scim.caller(&headers)?;
+    let base = scim.base(&headers);
+    let deleted = write(&scim, &caller, |bundle| {
+        let index = find(kind, bundle, &id)?;
+        check_version(&headers, &render(&scim, kind, bundle, index, &base))?;
+        match kind {
+            Kind::User => {
+                bundle.users.remove(index);
+            }
+            Kind::Group => {
+                let group = bundle.groups.remove(index);
+                resource::set_members(bundle, &group.name, &[]);
+            }
+        }
+        Ok(())
+    })
+    .await;
+    match deleted {
+        Ok(()) => Ok(StatusCode::NO_CONTENT.into_response()),
+        // A user a project or policy names cannot go: the bundle would not validate.
+        Err(error)
+            if error.status == StatusCode::BAD_REQUEST
+                && error.detail.starts_with("the change does not validate") =>
+        {
+            Err(ScimError {
+                status: StatusCode::CONFLICT,
+                scim_type: None,
+                detail: format!(
+                    "the {} is still referenced; deactivate it instead, or have an admin remove the references first: {}",
+                    kind.noun(),
+                    error.detail
+                ),
+            })
+        }
+        Err(error) => Err(error),
+    }
+}
