@@ -22,9 +22,9 @@ use std::collections::HashMap;
 use serde_json::Value;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
-use veil_policy::{Bundle, EntityKind};
+use veil_policy::{Bundle, ChangeAction, EntityKind, UserSpec};
 
-use crate::rows::{Rows, changed_rows};
+use crate::rows::{EntityKey, EntityRow, HistoryRow, Rows, changed_rows, to_json};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -235,25 +235,31 @@ impl Store {
         caller: &str,
     ) -> Result<(), StoreError> {
         let mut transaction = self.pool.begin().await?;
-        let updated =
-            sqlx::query("UPDATE veil_state SET version = $1 WHERE id = 1 AND version = $2")
-                .bind(new_version as i64)
-                .bind(expected_version as i64)
-                .execute(&mut *transaction)
-                .await?;
-        if updated.rows_affected() != 1 {
-            let found = current_version(&mut transaction).await?;
-            return Err(StoreError::Conflict {
-                expected: expected_version,
-                found,
-            });
+        claim_version(&mut transaction, expected_version, new_version).await?;
+        // Kinds whose positions single edits left other than `0..n` are written out afresh.
+        let mut renumber = Vec::new();
+        for row in sqlx::query(
+            "SELECT kind, COUNT(*) AS rows, MAX(position) AS last FROM veil_entities GROUP BY kind",
+        )
+        .fetch_all(&mut *transaction)
+        .await?
+        {
+            let (kind, rows, last): (String, i64, i64) = (
+                row.try_get("kind")?,
+                row.try_get("rows")?,
+                row.try_get("last")?,
+            );
+            if last + 1 != rows {
+                renumber.push(kind);
+            }
         }
+        let renumber: Vec<&str> = renumber.iter().map(String::as_str).collect();
         // Rows that went away or changed are deleted; rows that are new or changed are inserted.
         let Rows {
             stale,
             fresh,
             history,
-        } = changed_rows(old, file);
+        } = changed_rows(old, file, &renumber);
         for key in &stale {
             sqlx::query("DELETE FROM veil_entities WHERE kind = $1 AND name = $2")
                 .bind(key.0)
@@ -261,7 +267,85 @@ impl Store {
                 .execute(&mut *transaction)
                 .await?;
         }
-        // Many rows per statement: a first load writes every entity of a large estate.
+        self.insert_rows(&mut transaction, &fresh).await?;
+        self.finish_commit(transaction, new_version, change, caller, &history)
+            .await
+    }
+
+    /// Commits a change of single users as version `new_version`, provided the store is still
+    /// at `expected_version`, writing only their rows: a changed user keeps its position, a new
+    /// one goes after the last, a removed one leaves a gap (the next whole commit renumbers).
+    /// Each change is a user's name with its spec before and after (`None`: absent).
+    pub async fn commit_users(
+        &self,
+        expected_version: u64,
+        new_version: u64,
+        users: &[(String, Option<UserSpec>, Option<UserSpec>)],
+        change: &ChangeRecord,
+        caller: &str,
+    ) -> Result<(), StoreError> {
+        let kind = EntityKind::User.name();
+        let mut transaction = self.pool.begin().await?;
+        claim_version(&mut transaction, expected_version, new_version).await?;
+        let last: Option<i64> =
+            sqlx::query("SELECT MAX(position) AS last FROM veil_entities WHERE kind = $1")
+                .bind(kind)
+                .fetch_one(&mut *transaction)
+                .await?
+                .try_get("last")?;
+        let mut next = last.map_or(0, |last| last + 1);
+        let mut fresh = Vec::new();
+        let mut history = Vec::new();
+        for (name, before, after) in users {
+            if before == after {
+                continue;
+            }
+            match (before, after) {
+                (Some(_), Some(spec)) => {
+                    sqlx::query("UPDATE veil_entities SET spec = $1 WHERE kind = $2 AND name = $3")
+                        .bind(to_json(spec))
+                        .bind(kind)
+                        .bind(name.as_str())
+                        .execute(&mut *transaction)
+                        .await?;
+                }
+                (None, Some(spec)) => {
+                    fresh.push(((kind, name.clone()), (next as usize, to_json(spec))));
+                    next += 1;
+                }
+                (Some(_), None) => {
+                    sqlx::query("DELETE FROM veil_entities WHERE kind = $1 AND name = $2")
+                        .bind(kind)
+                        .bind(name.as_str())
+                        .execute(&mut *transaction)
+                        .await?;
+                }
+                (None, None) => continue,
+            }
+            history.push(HistoryRow {
+                kind,
+                name: name.clone(),
+                action: match (before, after) {
+                    (None, _) => ChangeAction::Added,
+                    (_, None) => ChangeAction::Removed,
+                    _ => ChangeAction::Changed,
+                },
+                before: before.as_ref().map(to_json).unwrap_or_default(),
+                after: after.as_ref().map(to_json).unwrap_or_default(),
+            });
+        }
+        self.insert_rows(&mut transaction, &fresh).await?;
+        self.finish_commit(transaction, new_version, change, caller, &history)
+            .await
+    }
+
+    /// Inserts entity rows, many per statement: a first load writes every entity of a large
+    /// estate.
+    async fn insert_rows(
+        &self,
+        transaction: &mut sqlx::Transaction<'_, sqlx::Any>,
+        fresh: &[(EntityKey, EntityRow)],
+    ) -> Result<(), StoreError> {
         for chunk in fresh.chunks(250) {
             let placeholders: Vec<String> = (0..chunk.len())
                 .map(|row| self.row_placeholders(row, 4))
@@ -278,8 +362,20 @@ impl Store {
                     .bind(*position as i64)
                     .bind(spec.as_str());
             }
-            query.execute(&mut *transaction).await?;
+            query.execute(&mut **transaction).await?;
         }
+        Ok(())
+    }
+
+    /// The change record, the history rows and the notification; then the commit.
+    async fn finish_commit(
+        &self,
+        mut transaction: sqlx::Transaction<'_, sqlx::Any>,
+        new_version: u64,
+        change: &ChangeRecord,
+        caller: &str,
+        history: &[HistoryRow],
+    ) -> Result<(), StoreError> {
         sqlx::query("INSERT INTO veil_changes (version, data_sources, users, everything, at_millis, caller, recorded) VALUES ($1, $2, $3, $4, $5, $6, 1)")
             .bind(new_version as i64)
             .bind(serde_json::to_string(&change.data_sources).expect("strings serialize"))
@@ -372,4 +468,23 @@ pub(crate) fn section(kind: EntityKind) -> &'static str {
         EntityKind::Policy => "policies",
         EntityKind::Settings => "settings",
     }
+}
+
+/// Moves the stored version from `expected` to `new`, or fails with a conflict naming the
+/// version found.
+async fn claim_version(
+    transaction: &mut sqlx::Transaction<'_, sqlx::Any>,
+    expected: u64,
+    new: u64,
+) -> Result<(), StoreError> {
+    let updated = sqlx::query("UPDATE veil_state SET version = $1 WHERE id = 1 AND version = $2")
+        .bind(new as i64)
+        .bind(expected as i64)
+        .execute(&mut **transaction)
+        .await?;
+    if updated.rows_affected() != 1 {
+        let found = current_version(transaction).await?;
+        return Err(StoreError::Conflict { expected, found });
+    }
+    Ok(())
 }

@@ -33,25 +33,63 @@ pub(crate) struct HistoryRow {
 
 /// Compares the two files entity by entity, as values; only what is written is serialized, so
 /// editing one entity of a large estate costs little more than the comparison.
-pub(crate) fn changed_rows(old: &Bundle, new: &Bundle) -> Rows {
+///
+/// The rows of a kind in `renumber` are all rewritten, at their places in `new`: their stored
+/// positions are no longer `0..n` (single edits leave gaps and append past them), so an
+/// unchanged row could otherwise sort out of place among rewritten ones.
+pub(crate) fn changed_rows(old: &Bundle, new: &Bundle, renumber: &[&str]) -> Rows {
     let mut rows = Rows {
         stale: Vec::new(),
         fresh: Vec::new(),
         history: Vec::new(),
     };
+    let renumbered = |kind: EntityKind| renumber.contains(&kind.name());
     compare(
         EntityKind::DataSource,
+        renumbered(EntityKind::DataSource),
         &old.data_sources,
         &new.data_sources,
         &mut rows,
     );
-    compare(EntityKind::User, &old.users, &new.users, &mut rows);
-    compare(EntityKind::Group, &old.groups, &new.groups, &mut rows);
-    compare(EntityKind::Purpose, &old.purposes, &new.purposes, &mut rows);
-    compare(EntityKind::Project, &old.projects, &new.projects, &mut rows);
-    compare(EntityKind::Policy, &old.policies, &new.policies, &mut rows);
     compare(
-        EntityKind::Settings,
+        EntityKind::User,
+        renumbered(EntityKind::User),
+        &old.users,
+        &new.users,
+        &mut rows,
+    );
+    compare(
+        EntityKind::Group,
+        renumbered(EntityKind::Group),
+        &old.groups,
+        &new.groups,
+        &mut rows,
+    );
+    compare(
+        EntityKind::Purpose,
+        renumbered(EntityKind::Purpose),
+        &old.purposes,
+        &new.purposes,
+        &mut rows,
+    );
+    compare(
+        EntityKind::Project,
+        renumbered(EntityKind::Project),
+        &old.projects,
+        &new.projects,
+        &mut rows,
+    );
+    compare(
+        EntityKind::Policy,
+        renumbered(EntityKind::Policy),
+        &old.policies,
+        &new.policies,
+        &mut rows,
+    );
+    let settings = EntityKind::Settings;
+    compare(
+        settings,
+        renumbered(settings),
         settings_rows(old),
         settings_rows(new),
         &mut rows,
@@ -83,13 +121,14 @@ pub(crate) fn placed<T: Named>(entities: &[T]) -> HashMap<&str, (usize, &T)> {
 
 pub(crate) fn compare<T: Named + PartialEq + Serialize>(
     kind: EntityKind,
+    renumber: bool,
     old: &[T],
     new: &[T],
     rows: &mut Rows,
 ) {
     let (before, after) = (placed(old), placed(new));
     for (name, place @ (_, entity)) in &before {
-        if after.get(name) != Some(place) {
+        if renumber || after.get(name) != Some(place) {
             rows.stale.push((kind.name(), (*name).to_owned()));
         }
         if !after.contains_key(name) {
@@ -103,7 +142,7 @@ pub(crate) fn compare<T: Named + PartialEq + Serialize>(
         }
     }
     for (name, place @ (position, entity)) in &after {
-        if before.get(name) != Some(place) {
+        if renumber || before.get(name) != Some(place) {
             let spec = to_json(entity);
             let previous = before.get(name).map(|(_, previous)| *previous);
             if previous != Some(*entity) {

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use veil_policy::Bundle;
+use veil_policy::{Bundle, UserSpec};
 use veil_policy::{ChangeAction, EntityKind};
 use veil_store::{
     ChangeRecord, DecisionRecord, HistoryFilter, PolicyNames, QueryColumn, QueryFilter,
@@ -498,5 +498,123 @@ async fn queries_are_kept_once_found_by_filters_and_linked_to_their_decisions() 
             vec![decision(950, "q1")],
             "{url}: only q1's, while it ran"
         );
+    }
+}
+
+#[tokio::test]
+async fn single_user_commits_write_their_rows_and_keep_the_order_a_whole_commit_keeps() {
+    for (url, store) in stores().await {
+        let mut file = bundle();
+        let user = |name: &str, group: &str| UserSpec {
+            name: name.into(),
+            groups: vec![group.into()],
+            ..UserSpec::default()
+        };
+        file.users.push(user("carol", "x"));
+        store
+            .commit(0, 1, &Bundle::default(), &file, &change(1), "ops")
+            .await
+            .unwrap();
+        // bob leaves (a gap), alice changes in place, dave and "o'brien" join last.
+        let alice = file.users[0].clone();
+        let mut changed = alice.clone();
+        changed.groups.push("auditors".into());
+        let bob = file.users[1].clone();
+        let edits = vec![
+            ("bob".to_owned(), Some(bob.clone()), None),
+            (
+                "alice".to_owned(),
+                Some(alice.clone()),
+                Some(changed.clone()),
+            ),
+            ("dave".to_owned(), None, Some(user("dave", "y"))),
+            ("o'brien".to_owned(), None, Some(user("o'brien", "z"))),
+        ];
+        store
+            .commit_users(1, 2, &edits, &change(2), "scim")
+            .await
+            .unwrap();
+        let stale = store.commit_users(1, 3, &edits, &change(3), "scim").await;
+        assert!(
+            matches!(
+                stale,
+                Err(StoreError::Conflict {
+                    expected: 1,
+                    found: 2
+                })
+            ),
+            "{url}"
+        );
+        let names = |file: &Bundle| {
+            file.users
+                .iter()
+                .map(|u| u.name.clone())
+                .collect::<Vec<_>>()
+        };
+        let (version, loaded) = store.load().await.unwrap();
+        assert_eq!(version, 2, "{url}");
+        assert_eq!(
+            names(&loaded),
+            ["alice", "carol", "dave", "o'brien"],
+            "{url}"
+        );
+        assert_eq!(loaded.users[0], changed, "{url}");
+        let history = store
+            .history(&HistoryFilter {
+                limit: 10,
+                ..HistoryFilter::default()
+            })
+            .await
+            .unwrap();
+        let recorded: Vec<(String, String)> = history
+            .iter()
+            .filter(|entry| entry.version == 2)
+            .map(|entry| (entry.name.clone(), entry.action.name().to_owned()))
+            .collect();
+        assert_eq!(recorded.len(), 4, "{url}: {recorded:?}");
+        assert!(
+            recorded.contains(&("bob".into(), "removed".into())),
+            "{url}: {recorded:?}"
+        );
+        assert!(
+            history
+                .iter()
+                .all(|entry| entry.version != 2 || entry.caller == "scim"),
+            "{url}"
+        );
+        // A whole commit after single ones: gaps and appended positions are renumbered, and
+        // the order survives a new user in the middle.
+        let mut whole = loaded.clone();
+        whole.users.insert(1, user("eve", "x"));
+        store
+            .commit(2, 3, &loaded, &whole, &change(3), "ops")
+            .await
+            .unwrap();
+        let (_, reloaded) = store.load().await.unwrap();
+        assert_eq!(
+            names(&reloaded),
+            ["alice", "eve", "carol", "dave", "o'brien"],
+            "{url}"
+        );
+        assert_eq!(reloaded, whole, "{url}");
+        // Gaps in front, a user appended, then a whole commit that rewrites one row only.
+        let edits = vec![
+            ("alice".to_owned(), Some(whole.users[0].clone()), None),
+            ("eve".to_owned(), Some(whole.users[1].clone()), None),
+            ("fay".to_owned(), None, Some(user("fay", "x"))),
+        ];
+        store
+            .commit_users(3, 4, &edits, &change(4), "scim")
+            .await
+            .unwrap();
+        let (_, before) = store.load().await.unwrap();
+        assert_eq!(names(&before), ["carol", "dave", "o'brien", "fay"], "{url}");
+        let mut after = before.clone();
+        after.users[1].groups.push("moved".into());
+        store
+            .commit(4, 5, &before, &after, &change(5), "ops")
+            .await
+            .unwrap();
+        assert_eq!(store.load().await.unwrap(), (5, after), "{url}");
     }
 }
