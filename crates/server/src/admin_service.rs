@@ -18,6 +18,7 @@ use crate::auth::{Caller, Role};
 use crate::convert;
 use crate::state::State;
 use crate::write::ChangeError;
+use veil_policy::{EditError, EntityKind, UserEdit, UserSpec};
 
 pub struct AdminService {
     state: Arc<State>,
@@ -145,6 +146,21 @@ impl PolicyAdmin for AdminService {
         let caller = caller(&request)?;
         let request = request.into_inner();
         let kind = convert::entity_kind(request.kind)?;
+        if kind == EntityKind::User {
+            // The fast lane: one user edited in place of the whole estate rebuilt.
+            let user: UserSpec = veil_policy::parse_yaml(&request.yaml)
+                .map_err(|error| EditError::Invalid {
+                    kind: kind.name(),
+                    message: error.to_string(),
+                })
+                .map_err(|error| status(ChangeError::Edit(error)))?;
+            let outcome = self
+                .state
+                .edit_users(&caller, request.dry_run, &[UserEdit::Put(user)])
+                .await
+                .map_err(status)?;
+            return Ok(Response::new(convert::change_summary(outcome)));
+        }
         let outcome = self
             .state
             .change(&caller, request.dry_run, |file| {
@@ -196,6 +212,15 @@ impl PolicyAdmin for AdminService {
         let caller = caller(&request)?;
         let request = request.into_inner();
         let kind = convert::entity_kind(request.kind)?;
+        if kind == EntityKind::User {
+            let edit = UserEdit::Remove(request.name);
+            let outcome = self
+                .state
+                .edit_users(&caller, request.dry_run, &[edit])
+                .await
+                .map_err(status)?;
+            return Ok(Response::new(convert::change_summary(outcome)));
+        }
         let outcome = self
             .state
             .change(&caller, request.dry_run, |file| {

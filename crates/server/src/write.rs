@@ -3,7 +3,10 @@
 //! version-guarded transaction, then published as a new snapshot and announced.
 
 use veil_compiler::Compiler;
-use veil_policy::{Affected, Bundle, EntityChange, Estate, LoadErrors, affected, diff};
+use veil_policy::{
+    Affected, Bundle, ChangeAction, EntityChange, EntityKind, Estate, LoadErrors, UserEdit,
+    UserEditError, UserSpec, affected, diff,
+};
 use veil_store::{ChangeRecord, CommitListener, StoreError};
 
 use crate::auth::Caller;
@@ -57,6 +60,95 @@ impl State {
             .await
     }
 
+    /// Applies edits of single users — what `PutEntity`, `DeleteEntity` and SCIM send most —
+    /// in time that grows with the edits, not the estate: the estate is edited in place of
+    /// being rebuilt ([`Compiler::edit_users`]) and only the touched users' rows are written.
+    /// The result is what [`State::change`] gives for the same edits.
+    pub async fn edit_users(
+        &self,
+        caller: &Caller,
+        dry_run: bool,
+        edits: &[UserEdit],
+    ) -> Result<Outcome, ChangeError> {
+        let mut touched: Vec<&str> = Vec::new();
+        for edit in edits {
+            let name = match edit {
+                UserEdit::Put(user) => user.name.as_str(),
+                UserEdit::Remove(name) => name.as_str(),
+            };
+            if !caller.may_write(EntityKind::User, name) {
+                return Err(ChangeError::Denied(format!(
+                    "`{}` may not change {} `{name}`: {}",
+                    caller.name,
+                    EntityKind::User.name(),
+                    caller.role.writes()
+                )));
+            }
+            if !touched.contains(&name) {
+                touched.push(name);
+            }
+        }
+        let _turn = self.writer.lock().await;
+        let snapshot = self.current();
+        let compiler = snapshot
+            .compiler
+            .edit_users(edits)
+            .map_err(|error| match error {
+                UserEditError::Edit(error) => ChangeError::Edit(error),
+                UserEditError::Invalid(errors) => ChangeError::Invalid(errors),
+            })?;
+        let (old, new) = (snapshot.compiler.estate(), compiler.estate());
+        let users: Vec<(String, Option<UserSpec>, Option<UserSpec>)> = touched
+            .iter()
+            .map(|&name| {
+                (
+                    name.to_owned(),
+                    old.user(name).cloned(),
+                    new.user(name).cloned(),
+                )
+            })
+            .filter(|(_, before, after)| before != after)
+            .collect();
+        let changes: Vec<EntityChange> = users
+            .iter()
+            .map(|(name, before, after)| EntityChange {
+                kind: EntityKind::User,
+                name: name.clone(),
+                action: match (before, after) {
+                    (None, _) => ChangeAction::Added,
+                    (_, None) => ChangeAction::Removed,
+                    _ => ChangeAction::Changed,
+                },
+            })
+            .collect();
+        let affected = affected(old, new, &changes);
+        if dry_run || changes.is_empty() {
+            return Ok(Outcome {
+                applied: false,
+                version: snapshot.version,
+                changes,
+                affected,
+            });
+        }
+        let version = next_version(snapshot.version);
+        let record = change_record(version, &affected);
+        if let Some(store) = &self.store {
+            let started = std::time::Instant::now();
+            let committed = store
+                .commit_users(snapshot.version, version, &users, &record, &caller.name)
+                .await;
+            self.metrics.committed(started.elapsed());
+            committed?;
+        }
+        self.announce(compiler, &record, caller, changes.len());
+        Ok(Outcome {
+            applied: true,
+            version,
+            changes,
+            affected,
+        })
+    }
+
     /// Diffs, commits and publishes a validated change; the caller holds the writer lock.
     async fn commit_prepared(
         &self,
@@ -78,12 +170,7 @@ impl State {
             });
         }
         let version = next_version(snapshot.version);
-        let record = ChangeRecord {
-            version,
-            data_sources: affected.data_sources.iter().cloned().collect(),
-            users: affected.users.iter().cloned().collect(),
-            everything: affected.everything,
-        };
+        let record = change_record(version, &affected);
         if let Some(store) = &self.store {
             let started = std::time::Instant::now();
             let committed = store
@@ -99,21 +186,26 @@ impl State {
             self.metrics.committed(started.elapsed());
             committed?;
         }
-        let event = convert::change_event(&record);
-        self.publish(compiler, event.clone());
-        self.webhooks.send(event);
-        tracing::info!(
-            version,
-            changes = changes.len(),
-            caller = caller.name,
-            "policy change applied"
-        );
+        self.announce(compiler, &record, caller, changes.len());
         Ok(Outcome {
             applied: true,
             version,
             changes,
             affected,
         })
+    }
+
+    /// Publishes a committed change and tells the change stream and the webhooks.
+    fn announce(&self, compiler: Compiler, record: &ChangeRecord, caller: &Caller, changes: usize) {
+        let event = convert::change_event(record);
+        self.publish(compiler, event.clone());
+        self.webhooks.send(event);
+        tracing::info!(
+            version = record.version,
+            changes,
+            caller = caller.name,
+            "policy change applied"
+        );
     }
 
     /// Replaces the whole bundle with one already validated (a policy file loaded with
@@ -170,5 +262,15 @@ pub async fn follow_postgres(state: std::sync::Arc<State>, url: String) {
             Err(error) => tracing::warn!(%error, "listening for PostgreSQL notifications failed"),
         }
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+}
+
+/// What a committed change may affect, as the store and the change stream record it.
+fn change_record(version: u64, affected: &Affected) -> ChangeRecord {
+    ChangeRecord {
+        version,
+        data_sources: affected.data_sources.iter().cloned().collect(),
+        users: affected.users.iter().cloned().collect(),
+        everything: affected.everything,
     }
 }

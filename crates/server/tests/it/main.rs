@@ -16,4 +16,5 @@ mod reveal;
 mod scim;
 mod scim_errors;
 mod tls;
+mod user_edits;
 mod webhooks;
