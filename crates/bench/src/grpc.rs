@@ -88,6 +88,8 @@ pub(crate) async fn over_grpc(
         audit.dropped
     );
     edit_one_user(&channels[0], &edited).await?;
+    let (edit_p99, burst_seconds) =
+        edits::writes_at_scale(&channels, Arc::clone(&requests), pid).await?;
     println!("\ntargets:");
     let target = |name: &str, value: String, met: bool| {
         println!(
@@ -119,6 +121,27 @@ pub(crate) async fn over_grpc(
         "p99 within 1.5x of health at half load",
         format!("{p99:.2}x"),
         p99 <= 1.5,
+    );
+    target(
+        "single user edit answered by, p99 < 20 ms",
+        format!("{edit_p99:.1} ms"),
+        edit_p99 < 20.0,
+    );
+    target(
+        "10,000 user creates in < 30 s",
+        format!("{burst_seconds:.1} s"),
+        burst_seconds < 30.0,
+    );
+    let rss = peak_memory(pid);
+    let rss_kib: f64 = rss
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .unwrap_or(f64::NAN);
+    target(
+        "peak RSS < 256 MiB",
+        format!("{:.0} MiB", rss_kib / 1024.0),
+        rss_kib / 1024.0 < 256.0,
     );
     drop(server);
     if !arguments.no_retention {

@@ -169,6 +169,10 @@ fn allowed_literals(compiler: &Compiler) -> HashSet<String> {
                     MaskMethod::RandomizedValues { values, .. } => {
                         allowed.extend(values.iter().cloned());
                     }
+                    // A token's associated data: the policy's name.
+                    MaskMethod::Reversible => {
+                        allowed.insert(policy.name.clone());
+                    }
                     _ => {}
                 }
                 if let MaskMethod::RandomizedValues { .. } | MaskMethod::RandomizedNoise { .. } =

@@ -133,3 +133,21 @@ fn an_attribute_test_whose_expression_does_not_print_back_is_refused() {
     assert!(problem.contains("does not print back"), "{problem}");
     Template::parse("user_attribute_contains('k', CAST(\"c\" AS varchar))").unwrap();
 }
+
+/// Found by `veil-fuzz --property bundle --seed 20268089` once reversible tokens were bound to
+/// their policy: the policy's name in `encrypt`'s call is a literal of the estate's own (the
+/// checker did not know it yet); it must come out exactly, hostile names included.
+#[test]
+fn a_reversible_policy_name_is_an_exact_literal() {
+    let yaml = r#"
+data_sources:
+- {name: a.a, table: a.a.a, columns: [{name: "a''b", type: bigint}, {name: "\\'", type: varchar}]}
+users:
+- {name: "x' OR 1=1 --"}
+policies:
+- {name: p0, kind: subscription, on: {}, allow: everyone}
+- {name: "p1' OR 1=1 --", kind: mask, on: {columns: ["\\'"]}, method: reversible}
+"#;
+    let compiler = veil_compiler::Compiler::from_yaml(yaml, "x' OR 1=1 --").unwrap();
+    check::check_compiler(&compiler, Some("x' OR 1=1 --")).unwrap();
+}

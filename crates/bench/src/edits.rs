@@ -1,0 +1,170 @@
+//! Writes at scale: single user edits, each timed from the request to the first
+//! `GetViewDefinition` that answers by it; then a burst of new users as a stream of single
+//! edits, with the decision path's latency measured while it runs.
+
+use super::*;
+
+use v1::policy_admin_client::PolicyAdminClient;
+
+/// The `q` quantile of sorted milliseconds.
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
+fn user_yaml(name: &str, groups: &[String]) -> String {
+    serde_norway::to_string(&veil_policy::UserSpec {
+        name: name.to_owned(),
+        groups: groups.to_vec(),
+        ..Default::default()
+    })
+    .expect("a user serializes")
+}
+
+/// `edits` times, the user behind `request` joins `g0` (which every domain's subscription
+/// shuts out) or leaves it again; each edit is timed until `GetViewDefinition` answers by it.
+pub(crate) async fn single_edits(
+    channel: &Channel,
+    request: &Bytes,
+    edits: usize,
+) -> anyhow::Result<Vec<f64>> {
+    let mut admin = PolicyAdminClient::new(channel.clone());
+    let user = <GetViewDefinitionRequest as prost::Message>::decode(request.clone())?
+        .identity
+        .context("bench requests carry an identity")?
+        .user;
+    let yaml = admin
+        .get_entity(v1::GetEntityRequest {
+            kind: v1::EntityKind::User.into(),
+            name: user.clone(),
+        })
+        .await?
+        .into_inner()
+        .yaml;
+    let spec: veil_policy::UserSpec = serde_norway::from_str(&yaml)?;
+    let mut joined = spec.groups.clone();
+    joined.push("g0".into());
+    let mut times = Vec::with_capacity(edits);
+    for edit in 0..edits {
+        let join = edit % 2 == 0;
+        let groups = if join { &joined } else { &spec.groups };
+        let started = Instant::now();
+        admin
+            .put_entity(v1::PutEntityRequest {
+                kind: v1::EntityKind::User.into(),
+                yaml: user_yaml(&user, groups),
+                dry_run: false,
+            })
+            .await?;
+        loop {
+            let answer = raw::call(
+                channel.clone(),
+                "/veil.v1.PolicyDecision/GetViewDefinition",
+                request.clone(),
+            )
+            .await;
+            match (join, answer) {
+                (true, Err(status)) if status.code() == tonic::Code::NotFound => break,
+                (false, Ok(_)) => break,
+                _ if started.elapsed() > Duration::from_secs(60) => {
+                    anyhow::bail!("edit {edit} was not answered by within a minute")
+                }
+                _ => {}
+            }
+        }
+        times.push(started.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times)
+}
+
+/// What a burst of `users` new users, sent as single `PutEntity` calls over every channel,
+/// cost, and the decision path's latencies meanwhile (milliseconds, sorted).
+pub(crate) struct Burst {
+    pub(crate) seconds: f64,
+    pub(crate) decisions: Vec<f64>,
+}
+
+pub(crate) async fn burst(
+    channels: &[Channel],
+    requests: Arc<Vec<Bytes>>,
+    users: usize,
+) -> anyhow::Result<Burst> {
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let (channel, done) = (channels[0].clone(), Arc::clone(&done));
+        tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut index = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let started = Instant::now();
+                let _ = raw::call(
+                    channel.clone(),
+                    "/veil.v1.PolicyDecision/GetViewDefinition",
+                    requests[index % requests.len()].clone(),
+                )
+                .await;
+                latencies.push(started.elapsed().as_secs_f64() * 1e3);
+                index += 1;
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            latencies
+        })
+    };
+    let started = Instant::now();
+    let mut writers = Vec::new();
+    for (writer, channel) in channels.iter().enumerate() {
+        let mut admin = PolicyAdminClient::new(channel.clone());
+        let (first, step) = (writer, channels.len());
+        writers.push(tokio::spawn(async move {
+            let groups = vec!["g1".to_owned()];
+            for index in (first..users).step_by(step) {
+                admin
+                    .put_entity(v1::PutEntityRequest {
+                        kind: v1::EntityKind::User.into(),
+                        yaml: user_yaml(&format!("burst{index}"), &groups),
+                        dry_run: false,
+                    })
+                    .await?;
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for writer in writers {
+        writer.await??;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut decisions = watcher.await?;
+    decisions.sort_by(f64::total_cmp);
+    Ok(Burst { seconds, decisions })
+}
+
+/// Both, printed; returns the p99 of a single edit and the burst's seconds.
+pub(crate) async fn writes_at_scale(
+    channels: &[Channel],
+    requests: Arc<Vec<Bytes>>,
+    pid: u32,
+) -> anyhow::Result<(f64, f64)> {
+    let edits = single_edits(&channels[0], &requests[0], 200).await?;
+    println!(
+        "single user edits (PutEntity, then GetViewDefinition until it answers by it), {} edits: \
+         p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        edits.len(),
+        quantile(&edits, 0.5),
+        quantile(&edits, 0.99),
+        edits[edits.len() - 1]
+    );
+    let burst = burst(channels, requests, 10_000).await?;
+    println!(
+        "burst: 10,000 new users as single PutEntity calls over {} connections in {:.1} s \
+         ({:.0}/s); GetViewDefinition meanwhile, {} calls: p50 {:.2} ms, p99 {:.2} ms",
+        channels.len(),
+        burst.seconds,
+        10_000.0 / burst.seconds,
+        burst.decisions.len(),
+        quantile(&burst.decisions, 0.5),
+        quantile(&burst.decisions, 0.99)
+    );
+    println!("server peak RSS after the writes: {}", peak_memory(pid));
+    Ok((quantile(&edits, 0.99), burst.seconds))
+}
