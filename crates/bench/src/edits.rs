@@ -40,7 +40,9 @@ pub(crate) async fn single_edits(
         .await?
         .into_inner()
         .yaml;
-    let spec: veil_policy::UserSpec = serde_norway::from_str(&yaml)?;
+    let mut spec: veil_policy::UserSpec = serde_norway::from_str(&yaml)?;
+    // An earlier edit may have left the user in g0.
+    spec.groups.retain(|group| group != "g0");
     let mut joined = spec.groups.clone();
     joined.push("g0".into());
     let mut times = Vec::with_capacity(edits);

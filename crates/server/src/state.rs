@@ -110,9 +110,16 @@ impl State {
 
     /// Publishes a new policy version and tells every watcher what it may affect.
     pub fn publish(&self, compiler: Compiler, event: ChangeEvent) {
-        self.current
-            .store(Arc::new(Snapshot::new(event.policy_version, compiler)));
+        let previous = self
+            .current
+            .swap(Arc::new(Snapshot::new(event.policy_version, compiler)));
         let _ = self.changes.send(event);
+        // The previous snapshot's caches can hold hundreds of thousands of entries: freeing them
+        // is no work for the writer, which answers the change (nor for a request that held it).
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn_blocking(move || drop(previous))),
+            Err(_) => drop(previous),
+        }
     }
 
     /// Publishes `compiler` as the next version, affecting everything (a file reload).

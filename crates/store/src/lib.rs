@@ -287,13 +287,7 @@ impl Store {
         let kind = EntityKind::User.name();
         let mut transaction = self.pool.begin().await?;
         claim_version(&mut transaction, expected_version, new_version).await?;
-        let last: Option<i64> =
-            sqlx::query("SELECT MAX(position) AS last FROM veil_entities WHERE kind = $1")
-                .bind(kind)
-                .fetch_one(&mut *transaction)
-                .await?
-                .try_get("last")?;
-        let mut next = last.map_or(0, |last| last + 1);
+        let mut next = None;
         let mut fresh = Vec::new();
         let mut history = Vec::new();
         for (name, before, after) in users {
@@ -310,8 +304,21 @@ impl Store {
                         .await?;
                 }
                 (None, Some(spec)) => {
-                    fresh.push(((kind, name.clone()), (next as usize, to_json(spec))));
-                    next += 1;
+                    let position = match next {
+                        Some(position) => position,
+                        None => {
+                            let last: Option<i64> = sqlx::query(
+                                "SELECT MAX(position) AS last FROM veil_entities WHERE kind = $1",
+                            )
+                            .bind(kind)
+                            .fetch_one(&mut *transaction)
+                            .await?
+                            .try_get("last")?;
+                            last.map_or(0, |last| last + 1)
+                        }
+                    };
+                    next = Some(position + 1);
+                    fresh.push(((kind, name.clone()), (position as usize, to_json(spec))));
                 }
                 (Some(_), None) => {
                     sqlx::query("DELETE FROM veil_entities WHERE kind = $1 AND name = $2")

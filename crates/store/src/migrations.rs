@@ -81,6 +81,9 @@ const MIGRATIONS: &[&str] = &[
      );
      CREATE INDEX veil_reveals_at ON veil_reveals (at_millis);
      CREATE INDEX veil_reveals_query ON veil_reveals (query_id);",
+    // 5: the last position of a kind, found without reading every row (single user edits
+    // append after it).
+    "CREATE INDEX veil_entities_position ON veil_entities (kind, position);",
 ];
 
 /// Applies what is missing. On PostgreSQL an advisory lock makes replicas that start together
