@@ -183,6 +183,11 @@ impl Estate {
         self.users.iter()
     }
 
+    /// The groups the bundle declares.
+    pub fn groups(&self) -> &[crate::GroupSpec] {
+        &self.file.groups
+    }
+
     pub fn user_count(&self) -> usize {
         self.users.len()
     }

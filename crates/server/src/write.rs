@@ -70,8 +70,23 @@ impl State {
         dry_run: bool,
         edits: &[UserEdit],
     ) -> Result<Outcome, ChangeError> {
+        self.edit_users_with(caller, dry_run, |_| Ok::<_, ChangeError>(edits.to_vec()))
+            .await
+    }
+
+    /// [`State::edit_users`] with the edits planned from the current estate, under the writer's
+    /// lock (so that what `plan` read, say a version a client named, is what the edits change).
+    pub async fn edit_users_with<E: From<ChangeError>>(
+        &self,
+        caller: &Caller,
+        dry_run: bool,
+        plan: impl FnOnce(&Estate) -> Result<Vec<UserEdit>, E>,
+    ) -> Result<Outcome, E> {
+        let _turn = self.writer.lock().await;
+        let snapshot = self.current();
+        let edits = plan(snapshot.compiler.estate())?;
         let mut touched: Vec<&str> = Vec::new();
-        for edit in edits {
+        for edit in &edits {
             let name = match edit {
                 UserEdit::Put(user) => user.name.as_str(),
                 UserEdit::Remove(name) => name.as_str(),
@@ -82,17 +97,16 @@ impl State {
                     caller.name,
                     EntityKind::User.name(),
                     caller.role.writes()
-                )));
+                ))
+                .into());
             }
             if !touched.contains(&name) {
                 touched.push(name);
             }
         }
-        let _turn = self.writer.lock().await;
-        let snapshot = self.current();
         let compiler = snapshot
             .compiler
-            .edit_users(edits)
+            .edit_users(&edits)
             .map_err(|error| match error {
                 UserEditError::Edit(error) => ChangeError::Edit(error),
                 UserEditError::Invalid(errors) => ChangeError::Invalid(errors),
@@ -138,7 +152,7 @@ impl State {
                 .commit_users(snapshot.version, version, &users, &record, &caller.name)
                 .await;
             self.metrics.committed(started.elapsed());
-            committed?;
+            committed.map_err(ChangeError::from)?;
         }
         self.announce(compiler, &record, caller, changes.len());
         Ok(Outcome {

@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::Value;
-use veil_policy::Bundle;
+use veil_policy::{Bundle, Estate, UserEdit, UserSpec};
 
 use super::error::{ScimError, ScimType};
 use super::patch;
@@ -149,7 +149,9 @@ async fn write<T>(
 
 fn render(scim: &Scim, kind: Kind, bundle: &Bundle, index: usize, base: &str) -> Value {
     match kind {
-        Kind::User => resource::render_user(bundle, &bundle.users[index], &scim.mapping, base),
+        Kind::User => {
+            resource::render_user(&bundle.groups, &bundle.users[index], &scim.mapping, base)
+        }
         Kind::Group => resource::render_group(bundle, &bundle.groups[index], base),
     }
 }
@@ -164,6 +166,87 @@ fn find(kind: Kind, bundle: &Bundle, id: &str) -> Result<usize, ScimError> {
 
 fn current_bundle(scim: &Scim) -> Bundle {
     scim.state.current().compiler.estate().to_file()
+}
+
+// Users take the write path's fast lane (`State::edit_users_with`): they are read from and
+// edited in the current estate, never copied out into a whole bundle.
+
+fn render_estate_user(scim: &Scim, estate: &Estate, user: &UserSpec, base: &str) -> Value {
+    resource::render_user(estate.groups(), user, &scim.mapping, base)
+}
+
+/// The user a SCIM id names: its SCIM record's id, or its name when it has no record.
+fn find_estate_user<'e>(estate: &'e Estate, id: &str) -> Result<&'e UserSpec, ScimError> {
+    let mut by_name = None;
+    for user in estate.users() {
+        match &user.scim {
+            Some(record) if record.id == id => return Ok(user),
+            None if user.name == id => by_name = Some(user),
+            _ => {}
+        }
+    }
+    by_name.ok_or_else(|| ScimError::not_found(Kind::User.noun(), id))
+}
+
+/// Refuses a `userName` another user has, without regard to case.
+fn check_unique_user(estate: &Estate, name: &str, except: Option<&str>) -> Result<(), ScimError> {
+    let lowercase = name.to_lowercase();
+    match estate
+        .users()
+        .find(|user| Some(user.name.as_str()) != except && user.name.to_lowercase() == lowercase)
+    {
+        Some(taken) => Err(ScimError::uniqueness(format!(
+            "`userName` `{name}` is taken by user `{}`",
+            taken.name
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The edits that write `user` over `existing` (a rename removes the old name).
+fn user_edits(existing: Option<&UserSpec>, user: UserSpec) -> Vec<UserEdit> {
+    match existing {
+        Some(old) if old.name != user.name => {
+            vec![UserEdit::Remove(old.name.clone()), UserEdit::Put(user)]
+        }
+        _ => vec![UserEdit::Put(user)],
+    }
+}
+
+/// Writes the user `body` makes of the one `id` names (or a new one), returning it rendered.
+async fn write_user(
+    scim: &Scim,
+    caller: &Caller,
+    headers: &HeaderMap,
+    id: Option<&str>,
+    body: impl FnOnce(Value) -> Result<Value, ScimError>,
+    base: &str,
+) -> Result<Value, ScimError> {
+    let mut written = None;
+    scim.state
+        .edit_users_with(caller, false, |estate| {
+            let existing = match id {
+                Some(id) => {
+                    let user = find_estate_user(estate, id)?;
+                    let current = render_estate_user(scim, estate, user, base);
+                    check_version(headers, &current)?;
+                    Some((user, current))
+                }
+                None => None,
+            };
+            let body = body(
+                existing
+                    .as_ref()
+                    .map_or(Value::Null, |(_, current)| current.clone()),
+            )?;
+            let existing = existing.map(|(user, _)| user);
+            let user = resource::user_from(&body, existing, &scim.mapping)?;
+            check_unique_user(estate, &user.name, existing.map(|user| user.name.as_str()))?;
+            written = Some(render_estate_user(scim, estate, &user, base));
+            Ok::<_, ScimError>(user_edits(existing, user))
+        })
+        .await?;
+    Ok(written.expect("planned before it was written"))
 }
 
 /// `startIndex` and `count` (RFC 7644 §3.4.2.4): 1-based, out-of-range values clamped.
@@ -267,6 +350,16 @@ async fn read(
     Path(id): Path<String>,
 ) -> Result<Response, ScimError> {
     scim.caller(&headers)?;
+    if kind == Kind::User {
+        let snapshot = scim.state.current();
+        let estate = snapshot.compiler.estate();
+        let user = find_estate_user(estate, &id)?;
+        let base = scim.base(&headers);
+        return Ok(answer(
+            StatusCode::OK,
+            &render_estate_user(&scim, estate, user, &base),
+        ));
+    }
     let bundle = current_bundle(&scim);
     let index = find(kind, &bundle, &id)?;
     Ok(answer(
@@ -384,6 +477,10 @@ async fn create(
     let body = json(body)?;
     check_schema(kind, &body)?;
     let base = scim.base(&headers);
+    if kind == Kind::User {
+        let resource = write_user(&scim, &caller, &headers, None, |_| Ok(body), &base).await?;
+        return Ok(answer(StatusCode::CREATED, &resource));
+    }
     let resource = write(&scim, &caller, |bundle| {
         let index = put_resource(&scim, kind, bundle, None, &body)?;
         Ok(render(&scim, kind, bundle, index, &base))
@@ -403,6 +500,10 @@ async fn replace(
     let body = json(body)?;
     check_schema(kind, &body)?;
     let base = scim.base(&headers);
+    if kind == Kind::User {
+        let resource = write_user(&scim, &caller, &headers, Some(&id), |_| Ok(body), &base).await?;
+        return Ok(answer(StatusCode::OK, &resource));
+    }
     let resource = write(&scim, &caller, |bundle| {
         let index = find(kind, bundle, &id)?;
         check_version(&headers, &render(&scim, kind, bundle, index, &base))?;
@@ -427,6 +528,20 @@ async fn modify(
         Kind::User => schema::USER,
         Kind::Group => schema::GROUP,
     };
+    if kind == Kind::User {
+        let patch = |current: Value| {
+            let mut patched = current;
+            patch::apply(&mut patched, core, &operations)?;
+            // Read-only parts go back as they were: the patch could not change them.
+            if let Some(members) = patched.as_object_mut() {
+                members.remove("meta");
+                members.remove("groups");
+            }
+            Ok(patched)
+        };
+        let resource = write_user(&scim, &caller, &headers, Some(&id), patch, &base).await?;
+        return Ok(answer(StatusCode::OK, &resource));
+    }
     let resource = write(&scim, &caller, |bundle| {
         let index = find(kind, bundle, &id)?;
         let current = render(&scim, kind, bundle, index, &base);
@@ -455,21 +570,32 @@ async fn delete(
 ) -> Result<Response, ScimError> {
     let caller = scim.caller(&headers)?;
     let base = scim.base(&headers);
-    let deleted = write(&scim, &caller, |bundle| {
-        let index = find(kind, bundle, &id)?;
-        check_version(&headers, &render(&scim, kind, bundle, index, &base))?;
-        match kind {
-            Kind::User => {
-                bundle.users.remove(index);
+    let deleted = if kind == Kind::User {
+        scim.state
+            .edit_users_with(&caller, false, |estate| {
+                let user = find_estate_user(estate, &id)?;
+                check_version(&headers, &render_estate_user(&scim, estate, user, &base))?;
+                Ok::<_, ScimError>(vec![UserEdit::Remove(user.name.clone())])
+            })
+            .await
+            .map(|_| ())
+    } else {
+        write(&scim, &caller, |bundle| {
+            let index = find(kind, bundle, &id)?;
+            check_version(&headers, &render(&scim, kind, bundle, index, &base))?;
+            match kind {
+                Kind::User => {
+                    bundle.users.remove(index);
+                }
+                Kind::Group => {
+                    let group = bundle.groups.remove(index);
+                    resource::set_members(bundle, &group.name, &[]);
+                }
             }
-            Kind::Group => {
-                let group = bundle.groups.remove(index);
-                resource::set_members(bundle, &group.name, &[]);
-            }
-        }
-        Ok(())
-    })
-    .await;
+            Ok(())
+        })
+        .await
+    };
     match deleted {
         Ok(()) => Ok(StatusCode::NO_CONTENT.into_response()),
         // A user a project or policy names cannot go: the bundle would not validate.

@@ -94,7 +94,7 @@ pub fn version_of(resource: &Value) -> &str {
     resource["meta"]["version"].as_str().unwrap_or_default()
 }
 
-pub fn render_user(bundle: &Bundle, user: &UserSpec, mapping: &Mapping, base: &str) -> Value {
+pub fn render_user(groups: &[GroupSpec], user: &UserSpec, mapping: &Mapping, base: &str) -> Value {
     let id = user_id(user);
     let mut resource = json!({
         "schemas": [schema::USER],
@@ -113,8 +113,7 @@ pub fn render_user(bundle: &Bundle, user: &UserSpec, mapping: &Mapping, base: &s
     if resource.get(schema::ENTERPRISE).is_some() {
         resource["schemas"] = json!([schema::USER, schema::ENTERPRISE]);
     }
-    let groups: Vec<Value> = bundle
-        .groups
+    let groups: Vec<Value> = groups
         .iter()
         .filter(|group| user.groups.contains(&group.name))
         .map(|group| {
