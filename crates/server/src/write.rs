@@ -246,15 +246,50 @@ impl State {
             return Ok(());
         };
         let _turn = self.writer.lock().await;
-        let current = self.current().version;
-        let (version, file) = store.load().await?;
+        let snapshot = self.current();
+        let current = snapshot.version;
+        let version = store.version().await?;
         if version <= current {
             return Ok(());
         }
-        let compiler = Compiler::new(Estate::new(file, None)?, &self.functions_catalog)?;
+        // Single user edits are followed as they were made: from their history rows, edited
+        // into this replica's estate. Anything else reloads the bundle.
+        let edits = store
+            .user_edits_between(current, version)
+            .await?
+            .map(|users| {
+                users
+                    .into_iter()
+                    .map(|(name, spec)| match spec {
+                        Some(user) => UserEdit::Put(user),
+                        None => UserEdit::Remove(name),
+                    })
+                    .collect::<Vec<_>>()
+            });
+        let incremental = match edits {
+            Some(edits) => snapshot.compiler.edit_users(&edits).ok(),
+            None => None,
+        };
+        let compiler = match incremental {
+            Some(compiler) => compiler,
+            None => {
+                let (loaded, file) = store.load().await?;
+                if loaded <= current {
+                    return Ok(());
+                }
+                let compiler = Compiler::new(Estate::new(file, None)?, &self.functions_catalog)?;
+                let merged = ChangeRecord::merge(loaded, store.changes_since(current).await?);
+                self.publish(compiler, convert::change_event(&merged));
+                tracing::info!(
+                    version = loaded,
+                    "caught up with a change from another replica"
+                );
+                return Ok(());
+            }
+        };
         let merged = ChangeRecord::merge(version, store.changes_since(current).await?);
         self.publish(compiler, convert::change_event(&merged));
-        tracing::info!(version, "caught up with a change from another replica");
+        tracing::info!(version, "followed user edits from another replica");
         Ok(())
     }
 }

@@ -268,7 +268,7 @@ impl Store {
                 .await?;
         }
         self.insert_rows(&mut transaction, &fresh).await?;
-        self.finish_commit(transaction, new_version, change, caller, &history)
+        self.finish_commit(transaction, new_version, change, caller, &history, false)
             .await
     }
 
@@ -342,7 +342,7 @@ impl Store {
             });
         }
         self.insert_rows(&mut transaction, &fresh).await?;
-        self.finish_commit(transaction, new_version, change, caller, &history)
+        self.finish_commit(transaction, new_version, change, caller, &history, true)
             .await
     }
 
@@ -382,14 +382,16 @@ impl Store {
         change: &ChangeRecord,
         caller: &str,
         history: &[HistoryRow],
+        users_only: bool,
     ) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO veil_changes (version, data_sources, users, everything, at_millis, caller, recorded) VALUES ($1, $2, $3, $4, $5, $6, 1)")
+        sqlx::query("INSERT INTO veil_changes (version, data_sources, users, everything, at_millis, caller, recorded, users_only) VALUES ($1, $2, $3, $4, $5, $6, 1, $7)")
             .bind(new_version as i64)
             .bind(serde_json::to_string(&change.data_sources).expect("strings serialize"))
             .bind(serde_json::to_string(&change.users).expect("strings serialize"))
             .bind(change.everything as i32)
             .bind(now_millis())
             .bind(caller)
+            .bind(users_only as i32)
             .execute(&mut *transaction)
             .await?;
         for chunk in history.chunks(150) {
@@ -448,6 +450,69 @@ impl Store {
                 })
             })
             .collect()
+    }
+}
+
+impl Store {
+    /// The stored policy version.
+    pub async fn version(&self) -> Result<u64, StoreError> {
+        let mut connection = self.pool.acquire().await?;
+        current_version(&mut connection).await
+    }
+
+    /// The users the commits after `after` up to `through` left, oldest first (a user's spec,
+    /// or `None` where it was removed), when every one of those commits was made by
+    /// [`Store::commit_users`] (a whole commit may also move rows, which no history row says);
+    /// `None` otherwise. What a replica needs to follow single user
+    /// edits without reloading everything.
+    pub async fn user_edits_between(
+        &self,
+        after: u64,
+        through: u64,
+    ) -> Result<Option<Vec<(String, Option<UserSpec>)>>, StoreError> {
+        let commits =
+            sqlx::query("SELECT users_only FROM veil_changes WHERE version > $1 AND version <= $2")
+                .bind(after as i64)
+                .bind(through as i64)
+                .fetch_all(&self.pool)
+                .await?;
+        if commits.is_empty() {
+            return Ok(None);
+        }
+        for commit in &commits {
+            if commit.try_get::<i32, _>("users_only")? == 0 {
+                return Ok(None);
+            }
+        }
+        let rows = sqlx::query(
+            "SELECT kind, name, action, after_spec FROM veil_entity_history \
+             WHERE version > $1 AND version <= $2 ORDER BY version",
+        )
+        .bind(after as i64)
+        .bind(through as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut users = Vec::with_capacity(rows.len());
+        for row in rows {
+            let (kind, name): (String, String) = (row.try_get("kind")?, row.try_get("name")?);
+            if kind != EntityKind::User.name() {
+                return Ok(None);
+            }
+            let after: String = row.try_get("after_spec")?;
+            let spec = if row.try_get::<String, _>("action")? == ChangeAction::Removed.name() {
+                None
+            } else {
+                Some(
+                    serde_json::from_str(&after).map_err(|error| StoreError::Corrupt {
+                        kind: kind.clone(),
+                        name: name.clone(),
+                        message: error.to_string(),
+                    })?,
+                )
+            };
+            users.push((name, spec));
+        }
+        Ok(Some(users))
     }
 }
 

@@ -84,6 +84,8 @@ const MIGRATIONS: &[&str] = &[
     // 5: the last position of a kind, found without reading every row (single user edits
     // append after it).
     "CREATE INDEX veil_entities_position ON veil_entities (kind, position);",
+    // 6: commits of single users, which other replicas follow from their history rows alone.
+    "ALTER TABLE veil_changes ADD COLUMN users_only INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// Applies what is missing. On PostgreSQL an advisory lock makes replicas that start together

@@ -616,5 +616,31 @@ async fn single_user_commits_write_their_rows_and_keep_the_order_a_whole_commit_
             .await
             .unwrap();
         assert_eq!(store.load().await.unwrap(), (5, after), "{url}");
+        // What a replica follows without reloading: single user commits only.
+        let followed = store
+            .user_edits_between(3, 4)
+            .await
+            .unwrap()
+            .expect("users only");
+        let names: Vec<(&str, bool)> = followed
+            .iter()
+            .map(|(name, spec)| (name.as_str(), spec.is_some()))
+            .collect();
+        assert_eq!(
+            names,
+            [("alice", false), ("eve", false), ("fay", true)],
+            "{url}"
+        );
+        assert_eq!(
+            store.user_edits_between(3, 5).await.unwrap(),
+            None,
+            "{url}: a whole commit"
+        );
+        assert_eq!(
+            store.user_edits_between(5, 5).await.unwrap(),
+            None,
+            "{url}: nothing"
+        );
+        assert_eq!(store.version().await.unwrap(), 5, "{url}");
     }
 }

@@ -69,6 +69,49 @@ async fn replicas_on_one_postgres_converge_within_a_second() {
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    // Single user edits are followed from their history rows, mixed with a whole change: the
+    // replicas end with the same estate, in the same order, as the store holds it.
+    let put = |yaml: &str| crate::harness::put(EntityKind::User, yaml);
+    admin
+        .put_entity(put("{name: zed, groups: [analysts]}"))
+        .await
+        .unwrap();
+    other_admin
+        .put_entity(put("{name: alice, groups: [nobody]}"))
+        .await
+        .unwrap();
+    admin.apply_bundle(example_bundle(false)).await.unwrap();
+    admin
+        .put_entity(put(
+            "{name: yan, groups: [analysts], attributes: {region: [EU]}}",
+        ))
+        .await
+        .unwrap();
+    let last = other_admin
+        .delete_entity(DeleteEntityRequest {
+            kind: EntityKind::User as i32,
+            name: "yan".into(),
+            dry_run: false,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while first.state.current().version != last.policy_version
+        || second.state.current().version != last.policy_version
+    {
+        assert!(Instant::now() < deadline, "the replicas did not converge");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let export = |server: &Server| server.state.current().compiler.estate().to_file();
+    let (_, stored) = veil_store::Store::open(&url)
+        .await
+        .unwrap()
+        .load()
+        .await
+        .unwrap();
+    assert_eq!(export(&first), stored);
+    assert_eq!(export(&second), stored);
     drop(events);
     first.stop().await;
     second.stop().await;
