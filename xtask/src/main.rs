@@ -68,10 +68,18 @@ fn bench(args: &[String]) -> anyhow::Result<()> {
         "veil-bench",
     ]))?;
     let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".to_owned());
-    run(Command::new(format!("{target}/release/veil-bench"))
-        .arg("--veil")
-        .arg(format!("{target}/release/veil"))
-        .args(args))
+    let mut command = Command::new(format!("{target}/release/veil-bench"));
+    command.arg("--veil").arg(format!("{target}/release/veil"));
+    // The two-replica phase runs on a PostgreSQL of its own, stopped when the bench ends.
+    let postgres = if args.iter().any(|arg| arg == "--no-replicas") {
+        None
+    } else {
+        Some(postgres::Postgres::start()?)
+    };
+    if let Some(postgres) = &postgres {
+        command.args(["--postgres", &postgres.url]);
+    }
+    run(command.args(args.iter().filter(|arg| *arg != "--no-replicas")))
 }
 
 fn run(command: &mut Command) -> anyhow::Result<()> {

@@ -14,6 +14,7 @@ mod load;
 mod micro;
 mod opa;
 mod raw;
+mod replicas;
 mod retention;
 mod server;
 mod side_by_side;
@@ -60,6 +61,10 @@ struct Arguments {
     /// Leave out the Open Policy Agent comparison.
     #[arg(long)]
     no_opa: bool,
+    /// A PostgreSQL server (URL of a database to connect to) for the two-replica phase;
+    /// `cargo xtask bench` starts one unless given `--no-replicas`.
+    #[arg(long)]
+    postgres: Option<String>,
     /// Leave out the audit retention phase (for a `veil` binary older than
     /// `--audit-retention`, say, to compare builds side by side).
     #[arg(long)]
@@ -120,7 +125,11 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
+        let first_request = raw::encode(&requests[0]);
         let veil = over_grpc(&arguments, &path, phase, requests).await?;
+        if let Some(postgres) = &arguments.postgres {
+            replicas::replicas(&arguments, postgres, &path, &first_request).await?;
+        }
         if let Some((binary, plan)) = opa {
             // A shorter phase in quick mode keeps the whole run within a minute.
             let opa_phase = if arguments.quick { phase / 3 } else { phase };
