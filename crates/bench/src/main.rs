@@ -65,6 +65,9 @@ struct Arguments {
     /// `cargo xtask bench` starts one unless given `--no-replicas`.
     #[arg(long)]
     postgres: Option<String>,
+    /// Only the two-replica phase (with `--postgres`).
+    #[arg(long)]
+    replicas_only: bool,
     /// Leave out the audit retention phase (for a `veil` binary older than
     /// `--audit-retention`, say, to compare builds side by side).
     #[arg(long)]
@@ -126,6 +129,11 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     runtime.block_on(async {
         let first_request = raw::encode(&requests[0]);
+        if let Some(postgres) = &arguments.postgres {
+            if arguments.replicas_only {
+                return replicas::replicas(&arguments, postgres, &path, &first_request).await;
+            }
+        }
         let veil = over_grpc(&arguments, &path, phase, requests).await?;
         if let Some(postgres) = &arguments.postgres {
             replicas::replicas(&arguments, postgres, &path, &first_request).await?;

@@ -115,10 +115,13 @@ pub(crate) async fn replicas(
     // A burst: 1,000 new users as fast as one client sends them; each edit is timed from its
     // request to the other replica's change event naming the user (sent when the replica
     // publishes the version that answers by it).
+    let since_version = PolicyAdminClient::new(reader.clone())
+        .get_status(v1::GetStatusRequest {})
+        .await?
+        .into_inner()
+        .policy_version;
     let mut events = PolicyDecisionClient::new(reader.clone())
-        .watch_changes(v1::WatchChangesRequest {
-            since_version: u64::MAX,
-        })
+        .watch_changes(v1::WatchChangesRequest { since_version })
         .await?
         .into_inner();
     let heard = tokio::spawn(async move {
