@@ -516,6 +516,8 @@ class Generator:
                 attributes[key] = rng.sample(self.attribute_pool, rng.randint(1, min(3, len(self.attribute_pool))))
             if attributes:
                 user["attributes"] = attributes
+            if rng.random() < 0.1:
+                user["deactivated"] = True
             users.append(user)
         self.user_names = [user["name"] for user in users]
         self.purposes = rng.sample(PURPOSE_NAMES, rng.randint(0, 2))

@@ -164,8 +164,9 @@ def glob_matches(pattern, name):
 class Identity:
     """The querying user as the policies see them."""
 
-    def __init__(self, name, groups, attributes, purposes):
+    def __init__(self, name, groups, attributes, purposes, deactivated=False):
         self.name = name
+        self.deactivated = deactivated
         self.groups = set(groups)
         self.attributes = attributes
         self.purposes = set(purposes)
@@ -449,13 +450,17 @@ def build_identity(estate, case, trust_trino_groups):
     purposes = []
     if case.get("project") is not None:
         purposes = list(estate.projects[case["project"]].get("purposes") or [])
-    return Identity(case["user"], groups, attributes, purposes)
+    # A deactivated user (SCIM's `active: false`) sees no data source at all.
+    deactivated = bool((user or {}).get("deactivated"))
+    return Identity(case["user"], groups, attributes, purposes, deactivated)
 
 
 def is_visible(estate, data_source, identity):
     subscriptions = [policy for policy in estate.policies
                      if policy["kind"] == "subscription" and targets_data_source(policy, data_source)]
     # Deny by default; every subscription that targets the data source must allow.
+    if identity.deactivated:
+        return False
     return bool(subscriptions) and all(condition_holds(policy["allow"], identity) for policy in subscriptions)
 
 

@@ -57,6 +57,15 @@ class SubscriptionTests(unittest.TestCase):
         bundle = {"data_sources": [data_source()], "users": [{"name": "alice"}], "policies": []}
         self.assertEqual(run_case(bundle, [[1, "a"]])["outcome"], "absent")
 
+    def test_a_deactivated_user_sees_nothing(self):
+        bundle = {"data_sources": [data_source()], "users": [{"name": "alice", "deactivated": True}],
+                  "policies": [everyone_sees(), {"name": "not-x", "kind": "subscription",
+                                                 "on": {"data_sources": ["s.t"]},
+                                                 "allow": {"not": {"groups": ["x"]}}}]}
+        self.assertEqual(run_case(bundle, [[1, "a"]])["outcome"], "absent")
+        bundle["users"][0]["deactivated"] = False
+        self.assertNotEqual(run_case(bundle, [[1, "a"]])["outcome"], "absent")
+
     def test_every_subscription_must_allow(self):
         bundle = {"data_sources": [data_source(tags=["Finance"])],
                   "users": [{"name": "alice", "groups": ["analysts"]}, {"name": "bob", "groups": ["analysts", "ok"]}],
