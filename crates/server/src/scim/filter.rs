@@ -140,7 +140,16 @@ struct Parser<'t> {
     text: &'t str,
     tokens: Vec<(usize, Token)>,
     next: usize,
+    /// Parentheses, `not (` and `[` open around the current token.
+    depth: usize,
 }
+
+/// The deepest nesting a filter may have: far beyond any identity provider's, and shallow
+/// enough that parsing (recursive descent) cannot exhaust a thread's stack.
+const MAX_DEPTH: usize = 32;
+/// The most tokens a filter may have: `and`/`or` chains nest too (each joins two filters), and
+/// evaluating or dropping a filter recurses through them.
+const MAX_TOKENS: usize = 1_000;
 
 impl Parser<'_> {
     fn error(&self, message: impl Into<String>) -> ParseError {
@@ -177,6 +186,17 @@ impl Parser<'_> {
         }
     }
 
+    /// A nested filter: `or` one level deeper.
+    fn nested(&mut self) -> Result<Filter, ParseError> {
+        if self.depth == MAX_DEPTH {
+            return Err(self.error(format!("filters nest at most {MAX_DEPTH} deep")));
+        }
+        self.depth += 1;
+        let inner = self.or();
+        self.depth -= 1;
+        inner
+    }
+
     fn or(&mut self) -> Result<Filter, ParseError> {
         let mut left = self.and()?;
         while self.keyword("or") {
@@ -199,13 +219,13 @@ impl Parser<'_> {
         if self.keyword("not") {
             self.next += 1;
             self.expect(Token::Open, "`(` after `not`")?;
-            let inner = self.or()?;
+            let inner = self.nested()?;
             self.expect(Token::Close, "`)`")?;
             return Ok(Filter::Not(Box::new(inner)));
         }
         if self.peek() == Some(&Token::Open) {
             self.next += 1;
-            let inner = self.or()?;
+            let inner = self.nested()?;
             self.expect(Token::Close, "`)`")?;
             return Ok(inner);
         }
@@ -221,7 +241,7 @@ impl Parser<'_> {
         };
         if self.peek() == Some(&Token::OpenBracket) {
             self.next += 1;
-            let filter = self.or()?;
+            let filter = self.nested()?;
             self.expect(Token::CloseBracket, "`]`")?;
             return Ok(Filter::ValuePath {
                 attribute,
@@ -320,9 +340,14 @@ pub fn parse(text: &str) -> Result<Filter, ParseError> {
         text,
         tokens: tokenize(text)?,
         next: 0,
+        depth: 0,
     };
     if parser.tokens.is_empty() {
         return Err(parser.error("the filter is empty"));
+    }
+    if parser.tokens.len() > MAX_TOKENS {
+        parser.next = MAX_TOKENS;
+        return Err(parser.error(format!("a filter has at most {MAX_TOKENS} tokens")));
     }
     let filter = parser.or()?;
     if parser.next < parser.tokens.len() {
@@ -625,6 +650,34 @@ mod tests {
             assert!(error.message.contains(message), "{filter}: {error}");
             assert_eq!(error.position, position, "{filter}: {error}");
         }
+    }
+
+    #[test]
+    fn deep_or_long_filters_are_refused_without_exhausting_the_stack() {
+        let deep = format!("{}userName pr{}", "(".repeat(40), ")".repeat(40));
+        let error = parse(&deep).unwrap_err();
+        assert!(
+            error.message.contains("at most 32 deep"),
+            "{}",
+            error.message
+        );
+        let huge = format!("{}userName pr{}", "(".repeat(100_000), ")".repeat(100_000));
+        assert!(parse(&huge).is_err());
+        let long = vec!["userName pr"; 100_000].join(" and ");
+        let error = parse(&long).unwrap_err();
+        assert!(
+            error.message.contains("at most 1000 tokens"),
+            "{}",
+            error.message
+        );
+        let nested = format!("{}userName pr{}", "not (".repeat(32), ")".repeat(32));
+        parse(&nested).unwrap();
+        let members = format!(
+            "members[{}value eq \"x\"{}]",
+            "(".repeat(40),
+            ")".repeat(40)
+        );
+        assert!(parse(&members).is_err());
     }
 
     #[test]
