@@ -309,8 +309,30 @@ async fn list(
         None => None,
     };
     let (start, count) = page(&query)?;
-    let bundle = current_bundle(&scim);
     let base = scim.base(&headers);
+    if kind == Kind::User {
+        // Read from the estate; `userName eq "…"` (what identity providers send before every
+        // create) renders only the users of that name.
+        let snapshot = scim.state.current();
+        let estate = snapshot.compiler.estate();
+        let named = filter.as_ref().and_then(user_name_equal);
+        let matching: Vec<Value> = estate
+            .users()
+            .filter(|user| {
+                named
+                    .as_ref()
+                    .is_none_or(|name| user.name.to_lowercase() == *name)
+            })
+            .map(|user| render_estate_user(&scim, estate, user, &base))
+            .filter(|resource| {
+                filter
+                    .as_ref()
+                    .is_none_or(|filter| filter.matches(resource))
+            })
+            .collect();
+        return Ok(list_response(matching, start, count, &query));
+    }
+    let bundle = current_bundle(&scim);
     let total = match kind {
         Kind::User => bundle.users.len(),
         Kind::Group => bundle.groups.len(),
@@ -323,24 +345,51 @@ async fn list(
                 .is_none_or(|filter| filter.matches(resource))
         })
         .collect();
+    Ok(list_response(matching, start, count, &query))
+}
+
+/// The lowercase name `filter` asks for when it is exactly `userName eq "…"`.
+fn user_name_equal(filter: &super::filter::Filter) -> Option<String> {
+    match filter {
+        super::filter::Filter::Compare {
+            path,
+            operator: super::filter::Operator::Equal,
+            value: Value::String(name),
+        } if path.schema.is_none()
+            && path.sub_attribute.is_none()
+            && path.attribute.eq_ignore_ascii_case("userName") =>
+        {
+            Some(name.to_lowercase())
+        }
+        _ => None,
+    }
+}
+
+/// One page of the matching resources, as a SCIM list response.
+fn list_response(
+    matching: Vec<Value>,
+    start: usize,
+    count: usize,
+    query: &HashMap<String, String>,
+) -> Response {
     let total_results = matching.len();
     let resources: Vec<Value> = matching
         .into_iter()
         .skip(start - 1)
         .take(count)
         .map(|mut resource| {
-            project(&mut resource, &query);
+            project(&mut resource, query);
             resource
         })
         .collect();
-    Ok(json_body(&serde_json::json!({
+    json_body(&serde_json::json!({
         "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
         "totalResults": total_results,
         "startIndex": start,
         "itemsPerPage": resources.len(),
         "Resources": resources,
     }))
-    .into_response())
+    .into_response()
 }
 
 async fn read(
