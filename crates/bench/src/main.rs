@@ -129,10 +129,10 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     runtime.block_on(async {
         let first_request = raw::encode(&requests[0]);
-        if let Some(postgres) = &arguments.postgres {
-            if arguments.replicas_only {
-                return replicas::replicas(&arguments, postgres, &path, &first_request).await;
-            }
+        if let Some(postgres) = &arguments.postgres
+            && arguments.replicas_only
+        {
+            return replicas::replicas(&arguments, postgres, &path, &first_request).await;
         }
         let veil = over_grpc(&arguments, &path, phase, requests).await?;
         if let Some(postgres) = &arguments.postgres {
