@@ -7,11 +7,11 @@ use super::*;
 use v1::policy_admin_client::PolicyAdminClient;
 
 /// The `q` quantile of sorted milliseconds.
-fn quantile(sorted: &[f64], q: f64) -> f64 {
+pub(crate) fn quantile(sorted: &[f64], q: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * q).round() as usize]
 }
 
-fn user_yaml(name: &str, groups: &[String]) -> String {
+pub(crate) fn user_yaml(name: &str, groups: &[String]) -> String {
     serde_norway::to_string(&veil_policy::UserSpec {
         name: name.to_owned(),
         groups: groups.to_vec(),
@@ -21,13 +21,15 @@ fn user_yaml(name: &str, groups: &[String]) -> String {
 }
 
 /// `edits` times, the user behind `request` joins `g0` (which every domain's subscription
-/// shuts out) or leaves it again; each edit is timed until `GetViewDefinition` answers by it.
+/// shuts out) or leaves it again, by `PutEntity` on `writer`; each edit is timed until
+/// `GetViewDefinition` on `reader` (the same server, or another replica) answers by it.
 pub(crate) async fn single_edits(
-    channel: &Channel,
+    writer: &Channel,
+    reader: &Channel,
     request: &Bytes,
     edits: usize,
 ) -> anyhow::Result<Vec<f64>> {
-    let mut admin = PolicyAdminClient::new(channel.clone());
+    let mut admin = PolicyAdminClient::new(writer.clone());
     let user = <GetViewDefinitionRequest as prost::Message>::decode(request.clone())?
         .identity
         .context("bench requests carry an identity")?
@@ -59,7 +61,7 @@ pub(crate) async fn single_edits(
             .await?;
         loop {
             let answer = raw::call(
-                channel.clone(),
+                reader.clone(),
                 "/veil.v1.PolicyDecision/GetViewDefinition",
                 request.clone(),
             )
@@ -147,7 +149,7 @@ pub(crate) async fn writes_at_scale(
     requests: Arc<Vec<Bytes>>,
     pid: u32,
 ) -> anyhow::Result<(f64, f64)> {
-    let edits = single_edits(&channels[0], &requests[0], 200).await?;
+    let edits = single_edits(&channels[0], &channels[0], &requests[0], 200).await?;
     println!(
         "single user edits (PutEntity, then GetViewDefinition until it answers by it), {} edits: \
          p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",

@@ -38,7 +38,6 @@ pub(crate) async fn over_grpc(
     let channels = connect(port, 4).await?;
     // Both kinds of call go through the same client path: encoded once, answers only counted.
     let requests: Arc<Vec<Bytes>> = Arc::new(requests.iter().map(raw::encode).collect());
-    let edited = requests[0].clone();
     let calls = Calls::new(&channels, Arc::clone(&requests));
     let views = {
         let calls = calls.clone();
@@ -87,7 +86,6 @@ pub(crate) async fn over_grpc(
         "decision audit: {} records dropped (queue full or store failing) over the whole load",
         audit.dropped
     );
-    edit_one_user(&channels[0], &edited).await?;
     let (edit_p99, burst_seconds) =
         edits::writes_at_scale(&channels, Arc::clone(&requests), pid).await?;
     println!("\ntargets:");

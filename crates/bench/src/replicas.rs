@@ -3,21 +3,10 @@
 
 use super::*;
 
+use crate::edits::{quantile, user_yaml};
+
 use v1::policy_admin_client::PolicyAdminClient;
 use v1::policy_decision_client::PolicyDecisionClient;
-
-fn quantile(sorted: &[f64], q: f64) -> f64 {
-    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
-}
-
-fn user_yaml(name: &str, groups: &[String]) -> String {
-    serde_norway::to_string(&veil_policy::UserSpec {
-        name: name.to_owned(),
-        groups: groups.to_vec(),
-        ..Default::default()
-    })
-    .expect("a user serializes")
-}
 
 /// A fresh database on the PostgreSQL server at `url`; its URL.
 async fn database(url: &str) -> anyhow::Result<String> {
@@ -55,54 +44,8 @@ pub(crate) async fn replicas(
     let reader = connect(second_port, 1).await?.remove(0);
     let mut admin = PolicyAdminClient::new(writer.clone());
 
-    // Single edits: the user behind `request` joins g0 (every subscription shuts it out) and
-    // leaves again; each is timed until the other replica's GetViewDefinition answers by it.
-    let user = <GetViewDefinitionRequest as prost::Message>::decode(request.clone())?
-        .identity
-        .context("bench requests carry an identity")?
-        .user;
-    let yaml = admin
-        .get_entity(v1::GetEntityRequest {
-            kind: v1::EntityKind::User.into(),
-            name: user.clone(),
-        })
-        .await?
-        .into_inner()
-        .yaml;
-    let mut spec: veil_policy::UserSpec = serde_norway::from_str(&yaml)?;
-    spec.groups.retain(|group| group != "g0");
-    let mut joined = spec.groups.clone();
-    joined.push("g0".into());
-    let mut singles = Vec::new();
-    for edit in 0..100 {
-        let join = edit % 2 == 0;
-        let started = Instant::now();
-        admin
-            .put_entity(v1::PutEntityRequest {
-                kind: v1::EntityKind::User.into(),
-                yaml: user_yaml(&user, if join { &joined } else { &spec.groups }),
-                dry_run: false,
-            })
-            .await?;
-        loop {
-            let answer = raw::call(
-                reader.clone(),
-                "/veil.v1.PolicyDecision/GetViewDefinition",
-                request.clone(),
-            )
-            .await;
-            match (join, answer) {
-                (true, Err(status)) if status.code() == tonic::Code::NotFound => break,
-                (false, Ok(_)) => break,
-                _ if started.elapsed() > Duration::from_secs(60) => {
-                    anyhow::bail!("the other replica did not answer by edit {edit} within a minute")
-                }
-                _ => {}
-            }
-        }
-        singles.push(started.elapsed().as_secs_f64() * 1e3);
-    }
-    singles.sort_by(f64::total_cmp);
+    // Single edits on the first, answered by on the second.
+    let singles = edits::single_edits(&writer, &reader, request, 100).await?;
     println!(
         "single user edits on one replica, answered by on the other (GetViewDefinition), {} edits: \
          p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",

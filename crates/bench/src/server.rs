@@ -1,5 +1,5 @@
 //! The `veil` server under test: started from the generated estate (and restarted from its
-//! store), one user edited at scale, and the process's peak memory.
+//! store), and the process's peak memory.
 
 use super::*;
 
@@ -71,57 +71,6 @@ pub(crate) async fn start_server(
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-/// One admin edit at this scale, as an operator makes it: the user behind `request` joins `g0`,
-/// the group every domain's subscription shuts out. Reports how long `PutEntity` takes to
-/// validate, commit and publish, and when `GetViewDefinition` first answers by the new policy.
-pub(crate) async fn edit_one_user(channel: &Channel, request: &Bytes) -> anyhow::Result<()> {
-    use v1::policy_admin_client::PolicyAdminClient;
-    let mut admin = PolicyAdminClient::new(channel.clone());
-    let user = <GetViewDefinitionRequest as prost::Message>::decode(request.clone())?
-        .identity
-        .context("bench requests carry an identity")?
-        .user;
-    let yaml = admin
-        .get_entity(v1::GetEntityRequest {
-            kind: v1::EntityKind::User.into(),
-            name: user.clone(),
-        })
-        .await?
-        .into_inner()
-        .yaml;
-    let mut spec: veil_policy::UserSpec = serde_norway::from_str(&yaml)?;
-    spec.groups.push("g0".into());
-    let started = Instant::now();
-    admin
-        .put_entity(v1::PutEntityRequest {
-            kind: v1::EntityKind::User.into(),
-            yaml: serde_norway::to_string(&spec)?,
-            dry_run: false,
-        })
-        .await?;
-    let committed = started.elapsed();
-    loop {
-        let answer = raw::call(
-            channel.clone(),
-            "/veil.v1.PolicyDecision/GetViewDefinition",
-            request.clone(),
-        )
-        .await;
-        match answer {
-            Err(status) if status.code() == tonic::Code::NotFound => break,
-            Ok(_) if started.elapsed() < Duration::from_secs(60) => {}
-            other => anyhow::bail!("after the edit, GetViewDefinition answered {other:?}"),
-        }
-    }
-    println!(
-        "one user edit (PutEntity, {user} joins g0): committed and published in {:.0} ms; \
-         GetViewDefinition answers by it {:.0} ms after the request was sent",
-        committed.as_secs_f64() * 1e3,
-        started.elapsed().as_secs_f64() * 1e3
-    );
-    Ok(())
 }
 
 /// `VmHWM` of a running process, as `/proc` reports it.
