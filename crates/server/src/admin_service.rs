@@ -334,18 +334,14 @@ impl PolicyAdmin for AdminService {
         require_read(&caller(&request)?)?;
         let request = request.into_inner();
         let store = self.store()?;
-        let set = |text: String| (!text.is_empty()).then_some(text);
-        let filter = veil_store::QueryFilter {
-            user: set(request.user),
-            data_source: set(request.data_source),
-            query_id: set(request.query_id),
-            since_millis: (request.since_unix_millis != 0).then_some(request.since_unix_millis),
-            until_millis: (request.until_unix_millis != 0).then_some(request.until_unix_millis),
-            limit: match request.limit {
-                0 => 100,
-                limit => limit.min(10_000),
-            },
-        };
+        let filter = audit_filter(
+            request.user,
+            request.data_source,
+            request.query_id,
+            request.since_unix_millis,
+            request.until_unix_millis,
+            request.limit,
+        );
         let unavailable = |error: veil_store::StoreError| Status::unavailable(error.to_string());
         let mut queries = Vec::new();
         for record in store.queries(&filter).await.map_err(unavailable)? {
@@ -368,18 +364,14 @@ impl PolicyAdmin for AdminService {
         require_read(&caller(&request)?)?;
         let request = request.into_inner();
         let store = self.store()?;
-        let set = |text: String| (!text.is_empty()).then_some(text);
-        let filter = veil_store::RevealFilter {
-            user: set(request.user),
-            data_source: set(request.data_source),
-            query_id: set(request.query_id),
-            since_millis: (request.since_unix_millis != 0).then_some(request.since_unix_millis),
-            until_millis: (request.until_unix_millis != 0).then_some(request.until_unix_millis),
-            limit: match request.limit {
-                0 => 100,
-                limit => limit.min(10_000),
-            },
-        };
+        let filter = audit_filter(
+            request.user,
+            request.data_source,
+            request.query_id,
+            request.since_unix_millis,
+            request.until_unix_millis,
+            request.limit,
+        );
         let reveals = store
             .reveals(&filter)
             .await
@@ -387,5 +379,29 @@ impl PolicyAdmin for AdminService {
         Ok(Response::new(ListRevealsResponse {
             reveals: reveals.into_iter().map(convert::reveal_record).collect(),
         }))
+    }
+}
+
+/// An audit listing's filters: empty strings and zeros match everything; the limit defaults to
+/// 100 and is at most 10,000.
+fn audit_filter(
+    user: String,
+    data_source: String,
+    query_id: String,
+    since_millis: i64,
+    until_millis: i64,
+    limit: u32,
+) -> veil_store::AuditFilter {
+    let set = |text: String| (!text.is_empty()).then_some(text);
+    veil_store::AuditFilter {
+        user: set(user),
+        data_source: set(data_source),
+        query_id: set(query_id),
+        since_millis: (since_millis != 0).then_some(since_millis),
+        until_millis: (until_millis != 0).then_some(until_millis),
+        limit: match limit {
+            0 => 100,
+            limit => limit.min(10_000),
+        },
     }
 }

@@ -251,14 +251,28 @@ pub struct AuditFilter {
     pub json: bool,
 }
 
+impl AuditFilter {
+    /// User, data source, query id (empty: any) and the time window in milliseconds (0: open).
+    fn fields(&self) -> anyhow::Result<(String, String, String, i64, i64)> {
+        Ok((
+            self.user.clone().unwrap_or_default(),
+            self.data_source.clone().unwrap_or_default(),
+            self.query_id.clone().unwrap_or_default(),
+            millis("since", self.since.as_deref())?,
+            millis("until", self.until.as_deref())?,
+        ))
+    }
+}
+
 /// `veil audit queries`: the query audit, newest first, each query with its decisions.
 pub fn audit_queries(connection: &Connection, filter: AuditFilter) -> anyhow::Result<ExitCode> {
+    let (user, data_source, query_id, since, until) = filter.fields()?;
     let request = v1::ListQueriesRequest {
-        user: filter.user.unwrap_or_default(),
-        data_source: filter.data_source.unwrap_or_default(),
-        since_unix_millis: millis("since", filter.since.as_deref())?,
-        until_unix_millis: millis("until", filter.until.as_deref())?,
-        query_id: filter.query_id.unwrap_or_default(),
+        user,
+        data_source,
+        since_unix_millis: since,
+        until_unix_millis: until,
+        query_id,
         limit: filter.limit,
     };
     let response = call(connection, async |client| {
@@ -348,12 +362,13 @@ fn format_millis(millis: i64) -> String {
 /// `veil audit reveals`: who revealed which column's tokens, how many values, newest first;
 /// refused attempts too.
 pub fn audit_reveals(connection: &Connection, filter: AuditFilter) -> anyhow::Result<ExitCode> {
+    let (user, data_source, query_id, since, until) = filter.fields()?;
     let request = v1::ListRevealsRequest {
-        user: filter.user.unwrap_or_default(),
-        data_source: filter.data_source.unwrap_or_default(),
-        since_unix_millis: millis("since", filter.since.as_deref())?,
-        until_unix_millis: millis("until", filter.until.as_deref())?,
-        query_id: filter.query_id.unwrap_or_default(),
+        user,
+        data_source,
+        since_unix_millis: since,
+        until_unix_millis: until,
+        query_id,
         limit: filter.limit,
     };
     let response = call(connection, async |client| {

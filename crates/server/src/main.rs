@@ -230,49 +230,54 @@ enum AuditCommand {
     Queries {
         #[command(flatten)]
         connection: Connection,
-        #[arg(long)]
-        user: Option<String>,
-        /// Only queries that read this data source (`schema.table`).
-        #[arg(long)]
-        data_source: Option<String>,
-        #[arg(long)]
-        query_id: Option<String>,
-        /// Only queries that ended at or after this time (RFC 3339).
-        #[arg(long)]
-        since: Option<String>,
-        /// Only queries that ended before this time (RFC 3339).
-        #[arg(long)]
-        until: Option<String>,
-        #[arg(long, default_value_t = 100)]
-        limit: u32,
-        /// One JSON object per query and line.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        filter: AuditArgs,
     },
     /// Reveals of reversible masks' tokens, newest first: per query, user, data source and
     /// column, how many values were revealed on how many nodes, and refused attempts.
     Reveals {
         #[command(flatten)]
         connection: Connection,
-        #[arg(long)]
-        user: Option<String>,
-        /// Only reveals of this data source (`schema.table`).
-        #[arg(long)]
-        data_source: Option<String>,
-        #[arg(long)]
-        query_id: Option<String>,
-        /// Only reveals reported at or after this time (RFC 3339).
-        #[arg(long)]
-        since: Option<String>,
-        /// Only reveals reported before this time (RFC 3339).
-        #[arg(long)]
-        until: Option<String>,
-        #[arg(long, default_value_t = 100)]
-        limit: u32,
-        /// One JSON object per line.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        filter: AuditArgs,
     },
+}
+
+/// The filters of `veil audit queries` and `veil audit reveals`.
+#[derive(clap::Args)]
+struct AuditArgs {
+    #[arg(long)]
+    user: Option<String>,
+    /// Only records of this data source (`schema.table`).
+    #[arg(long)]
+    data_source: Option<String>,
+    #[arg(long)]
+    query_id: Option<String>,
+    /// Only records at or after this time (RFC 3339; a query's end, a reveal's report).
+    #[arg(long)]
+    since: Option<String>,
+    /// Only records before this time (RFC 3339).
+    #[arg(long)]
+    until: Option<String>,
+    #[arg(long, default_value_t = 100)]
+    limit: u32,
+    /// One JSON object per line.
+    #[arg(long)]
+    json: bool,
+}
+
+impl From<AuditArgs> for client::AuditFilter {
+    fn from(args: AuditArgs) -> client::AuditFilter {
+        client::AuditFilter {
+            user: args.user,
+            data_source: args.data_source,
+            query_id: args.query_id,
+            since: args.since,
+            until: args.until,
+            limit: args.limit,
+            json: args.json,
+        }
+    }
 }
 
 /// `--audit-retention`: a duration, or `None` for `forever`.
@@ -518,53 +523,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Export { connection } => client::export(&connection),
         Command::Status { connection } => client::status(&connection),
         Command::Audit {
-            what:
-                AuditCommand::Queries {
-                    connection,
-                    user,
-                    data_source,
-                    query_id,
-                    since,
-                    until,
-                    limit,
-                    json,
-                },
-        } => client::audit_queries(
-            &connection,
-            client::AuditFilter {
-                user,
-                data_source,
-                query_id,
-                since,
-                until,
-                limit,
-                json,
-            },
-        ),
+            what: AuditCommand::Queries { connection, filter },
+        } => client::audit_queries(&connection, filter.into()),
         Command::Audit {
-            what:
-                AuditCommand::Reveals {
-                    connection,
-                    user,
-                    data_source,
-                    query_id,
-                    since,
-                    until,
-                    limit,
-                    json,
-                },
-        } => client::audit_reveals(
-            &connection,
-            client::AuditFilter {
-                user,
-                data_source,
-                query_id,
-                since,
-                until,
-                limit,
-                json,
-            },
-        ),
+            what: AuditCommand::Reveals { connection, filter },
+        } => client::audit_reveals(&connection, filter.into()),
         Command::History {
             connection,
             kind,

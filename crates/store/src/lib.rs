@@ -14,8 +14,8 @@ mod rows; // the entity rows a commit writes, and their history rows
 
 pub use decisions::{DecisionRecord, PolicyNames};
 pub use history::{HistoryEntry, HistoryFilter};
-pub use queries::{PRUNE_BATCH, QueryColumn, QueryFilter, QueryRecord, QueryTable};
-pub use reveals::{RevealEvent, RevealFilter, RevealSummary};
+pub use queries::{AuditFilter, PRUNE_BATCH, QueryColumn, QueryRecord, QueryTable};
+pub use reveals::{RevealEvent, RevealSummary};
 
 use std::collections::HashMap;
 

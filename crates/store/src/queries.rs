@@ -50,15 +50,15 @@ pub struct QueryColumn {
     pub mask: String,
 }
 
-/// What `Store::queries` returns; every field that is set narrows it.
+/// What `Store::queries` and `Store::reveals` return; every field that is set narrows it.
 #[derive(Debug, Clone, Default)]
-pub struct QueryFilter {
+pub struct AuditFilter {
     pub user: Option<String>,
     pub data_source: Option<String>,
     pub query_id: Option<String>,
-    /// Ended at or after.
+    /// At or after (a query's end; a reveal's report).
     pub since_millis: Option<i64>,
-    /// Ended before.
+    /// Before.
     pub until_millis: Option<i64>,
     pub limit: u32,
 }
@@ -110,7 +110,7 @@ impl Store {
     }
 
     /// Stored queries, newest first.
-    pub async fn queries(&self, filter: &QueryFilter) -> Result<Vec<QueryRecord>, StoreError> {
+    pub async fn queries(&self, filter: &AuditFilter) -> Result<Vec<QueryRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT record FROM veil_queries q \
              WHERE ($1 = '' OR q.user_name = $1) \

@@ -4,7 +4,7 @@
 
 use sqlx::Row;
 
-use crate::{Store, StoreError};
+use crate::{AuditFilter, Store, StoreError};
 
 /// One row of the reveal audit as written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,19 +25,6 @@ pub struct RevealEvent {
     pub node: String,
     /// Values revealed; 0 for an authorization.
     pub revealed: u64,
-}
-
-/// What `Store::reveals` returns; every field that is set narrows it.
-#[derive(Debug, Clone, Default)]
-pub struct RevealFilter {
-    pub user: Option<String>,
-    pub data_source: Option<String>,
-    pub query_id: Option<String>,
-    /// At or after.
-    pub since_millis: Option<i64>,
-    /// Before.
-    pub until_millis: Option<i64>,
-    pub limit: u32,
 }
 
 /// The reveals of one query, user, data source, column and policy, allowed or refused.
@@ -88,7 +75,7 @@ impl Store {
 
     /// Reveals grouped by query, user, data source, column, policy and verdict, the most
     /// recent first.
-    pub async fn reveals(&self, filter: &RevealFilter) -> Result<Vec<RevealSummary>, StoreError> {
+    pub async fn reveals(&self, filter: &AuditFilter) -> Result<Vec<RevealSummary>, StoreError> {
         let rows = sqlx::query(
             "SELECT query_id, user_name, data_source, column_name, policy, allowed, \
                     MAX(project) AS project, MAX(reason) AS reason, \

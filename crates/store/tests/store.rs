@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use veil_policy::{Bundle, UserSpec};
 use veil_policy::{ChangeAction, EntityKind};
 use veil_store::{
-    ChangeRecord, DecisionRecord, HistoryFilter, PolicyNames, QueryColumn, QueryFilter,
-    QueryRecord, QueryTable, RevealEvent, RevealFilter, Store, StoreError,
+    AuditFilter, ChangeRecord, DecisionRecord, HistoryFilter, PolicyNames, QueryColumn,
+    QueryRecord, QueryTable, RevealEvent, Store, StoreError,
 };
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -341,9 +341,9 @@ async fn reveals_are_summed_per_query_and_column_over_nodes() {
             .await
             .unwrap();
         let all = store
-            .reveals(&RevealFilter {
+            .reveals(&AuditFilter {
                 limit: 10,
-                ..RevealFilter::default()
+                ..AuditFilter::default()
             })
             .await
             .unwrap();
@@ -372,21 +372,21 @@ async fn reveals_are_summed_per_query_and_column_over_nodes() {
             "{url}"
         );
         let ana = store
-            .reveals(&RevealFilter {
+            .reveals(&AuditFilter {
                 user: Some("ana".into()),
                 limit: 10,
-                ..RevealFilter::default()
+                ..AuditFilter::default()
             })
             .await
             .unwrap();
         assert_eq!(ana.len(), 1, "{url}");
         let window = store
-            .reveals(&RevealFilter {
+            .reveals(&AuditFilter {
                 query_id: Some("q1".into()),
                 since_millis: Some(4),
                 until_millis: Some(5),
                 limit: 10,
-                ..RevealFilter::default()
+                ..AuditFilter::default()
             })
             .await
             .unwrap();
@@ -438,10 +438,10 @@ async fn queries_are_kept_once_found_by_filters_and_linked_to_their_decisions() 
         let mut resent = first.clone();
         resent.user = "mallory".into();
         store.record_queries(&[resent]).await.unwrap();
-        let filter = |edit: &dyn Fn(&mut QueryFilter)| {
-            let mut filter = QueryFilter {
+        let filter = |edit: &dyn Fn(&mut AuditFilter)| {
+            let mut filter = AuditFilter {
                 limit: 10,
-                ..QueryFilter::default()
+                ..AuditFilter::default()
             };
             edit(&mut filter);
             filter

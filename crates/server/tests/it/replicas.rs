@@ -81,12 +81,22 @@ async fn replicas_on_one_postgres_converge_within_a_second() {
         .await
         .unwrap();
     admin.apply_bundle(example_bundle(false)).await.unwrap();
-    admin
+    let yan = admin
         .put_entity(put(
             "{name: yan, groups: [analysts], attributes: {region: [EU]}}",
         ))
         .await
-        .unwrap();
+        .unwrap()
+        .into_inner();
+    // A replica edits what it has heard of: wait for yan before removing it on the other.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while second.state.current().version < yan.policy_version {
+        assert!(
+            Instant::now() < deadline,
+            "the second replica did not hear of yan"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let last = other_admin
         .delete_entity(DeleteEntityRequest {
             kind: EntityKind::User as i32,
