@@ -33,8 +33,8 @@ const KEYED_CALLS: [&str; 6] = [
     "SELECT veil.system.hash('default', 'guess')",
     "SELECT veil.system.fpe('default', '4111-1111-1111-1111')",
     "SELECT veil.system.fpe_decrypt('default', '4111-1111-1111-1111')",
-    "SELECT veil.system.encrypt('default', 'guess')",
-    "SELECT veil.system.decrypt('v1:default:EU2ZCclk8rtIxukt4tvR9g')",
+    "SELECT veil.system.encrypt('default', 'tokenize-email', 'guess')",
+    "SELECT veil.system.decrypt('tokenize-email', 'v1:default:EU2ZCclk8rtIxukt4tvR9g')",
     "SELECT veil.system.uniform('default', 'guess')",
 ];
 
@@ -227,7 +227,7 @@ pub(super) fn scenarios(trino: &Trino, native: &Trino, report: &mut Report, pdp:
             let inverses = trino.rows(
                 ADMIN,
                 &[],
-                "SELECT veil.system.decrypt(veil.system.encrypt('default', 'guess')) = 'guess', \
+                "SELECT veil.system.decrypt('p', veil.system.encrypt('default', 'p', 'guess')) = 'guess', \
                  veil.system.fpe_decrypt('default', veil.system.fpe('default', '4111-1111-1111-1111')) = '4111-1111-1111-1111', \
                  veil.system.fpe('default', '12-34') IS NULL, \
                  veil.system.uniform('default', 'guess') >= 0 AND veil.system.uniform('default', 'guess') < 1",
