@@ -6,8 +6,11 @@
 //! Every claim is decided over every subject the estate allows (see `analysis_condition.rs`),
 //! so a finding is never a guess: where the analysis cannot be sure, it says nothing.
 
+mod conditions; // items 2 and 3: conditions that never or always hold
+mod masks; // item 1: masks that never win
 mod names; // item 5: names nothing in the estate has
 mod redundant; // item 6: policies another makes redundant
+mod row_filters; // item 4: row filters that keep no rows
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -89,18 +92,13 @@ pub fn analyze(estate: &Estate) -> Findings {
     let unknown_user = Subjects::unknown_user_name(estate);
     let mut named = HashSet::new();
     for policy in estate.policies.iter() {
-        let conditions: Vec<&Condition> = match &policy.rule {
-            Rule::Subscription { allow } => vec![allow],
-            Rule::Mask(mask) => audience_parts(&mask.audience),
-            Rule::RowFilter(filter) => audience_parts(&filter.audience),
-        };
-        for condition in conditions {
+        policy.rule.visit_conditions(&mut |condition| {
             condition.visit(&mut |inner| {
                 if let Condition::Users(users) = inner {
                     named.extend(users.iter().map(String::as_str));
                 }
-            });
-        }
+            })
+        });
     }
     let subjects = Subjects::new(estate, &unknown_user, &named);
     let mut analyzer = Analyzer::new(estate, subjects);
@@ -370,304 +368,6 @@ impl<'a> Analyzer<'a> {
         }
     }
 
-    /// Why a predicate keeps no rows for anyone, if it certainly does.
-    fn never_true(&self, sql: &str) -> Option<String> {
-        let expression = analysis_predicate::parse(sql)?;
-        let known: KnownCall<'_> = &|name: &str, arguments: &[String]| match (name, arguments) {
-            ("user_attribute_contains", [key, ..]) => {
-                (!self.attributes.contains_key(key.as_str())).then_some(false)
-            }
-            ("user_has_purpose", [purpose]) => {
-                (!self.carried_purposes.contains(purpose.as_str())).then_some(false)
-            }
-            _ => None,
-        };
-        analysis_predicate::never_true(&expression, known)
-    }
-
-    /// Items 2 and 3 for a subscription's `allow`.
-    fn subscription_allow(&mut self, id: PolicyId, allow: &Condition) -> Verdict {
-        let verdict = self.verdict(allow);
-        let text = condition_text(allow);
-        match verdict {
-            Verdict::Never => self.report(
-                id,
-                FindingKind::AdmitsNobody,
-                format!(
-                    "`allow` {text} holds for no user: the subscription admits nobody, so no one \
-                     sees the data sources it targets"
-                ),
-            ),
-            Verdict::Always if *allow != Condition::Everyone => self.report(
-                id,
-                FindingKind::AlwaysHolds,
-                format!("`allow` {text} holds for every user; `everyone` says so plainly"),
-            ),
-            Verdict::Sometimes => self.nested(id, "allow", allow),
-            _ => {}
-        }
-        verdict
-    }
-
-    /// Item 2 for a mask's or row filter's `for` and `except`; returns whom it applies to.
-    fn audience(&mut self, id: PolicyId, kind: &str, audience: &crate::Audience) -> Verdict {
-        let for_condition = &audience.for_condition;
-        let for_verdict = self.verdict(for_condition);
-        let for_text = condition_text(for_condition);
-        match for_verdict {
-            Verdict::Never => self.report(
-                id,
-                FindingKind::NeverHolds,
-                format!("`for` {for_text} holds for no user: the {kind} never applies"),
-            ),
-            Verdict::Always if *for_condition != Condition::Everyone => self.report(
-                id,
-                FindingKind::AlwaysHolds,
-                format!("`for` {for_text} holds for every user; `everyone` (the default) says so plainly"),
-            ),
-            Verdict::Sometimes => self.nested(id, "for", for_condition),
-            _ => {}
-        }
-        let Some(except) = &audience.except_condition else {
-            return for_verdict;
-        };
-        let except_verdict = self.verdict(except);
-        let except_text = condition_text(except);
-        match except_verdict {
-            Verdict::Always => self.report(
-                id,
-                FindingKind::AlwaysHolds,
-                format!("`except` {except_text} holds for every user: the {kind} never applies"),
-            ),
-            Verdict::Never => self.report(
-                id,
-                FindingKind::NeverHolds,
-                format!("`except` {except_text} holds for no user: it excepts nobody"),
-            ),
-            Verdict::Sometimes => self.nested(id, "except", except),
-            Verdict::Unknown => {}
-        }
-        let verdict = self.verdict(&self.applies_to[id]);
-        if verdict == Verdict::Never
-            && for_verdict != Verdict::Never
-            && except_verdict != Verdict::Always
-        {
-            self.report(
-                id,
-                FindingKind::NeverHolds,
-                format!(
-                    "every user `for` {for_text} holds for is in `except` {except_text}: the \
-                     {kind} never applies"
-                ),
-            );
-        }
-        verdict
-    }
-
-    /// Parts of a condition that sometimes holds which themselves never or always hold.
-    fn nested(&mut self, id: PolicyId, slot: &str, condition: &Condition) {
-        let children: Vec<&Condition> = match condition {
-            Condition::All(inner) | Condition::Any(inner) => inner.iter().collect(),
-            Condition::Not(inner) => vec![inner],
-            _ => return,
-        };
-        for child in children {
-            if *child == Condition::Everyone {
-                continue;
-            }
-            match self.verdict(child) {
-                Verdict::Never => self.report(
-                    id,
-                    FindingKind::NeverHolds,
-                    format!("in `{slot}`, {} holds for no user", condition_text(child)),
-                ),
-                Verdict::Always => self.report(
-                    id,
-                    FindingKind::AlwaysHolds,
-                    format!(
-                        "in `{slot}`, {} holds for every user",
-                        condition_text(child)
-                    ),
-                ),
-                Verdict::Sometimes => self.nested(id, slot, child),
-                Verdict::Unknown => {}
-            }
-        }
-    }
-
-    /// Item 4: a row filter that keeps no rows for anyone it applies to.
-    fn row_predicate(&mut self, id: PolicyId, predicate: &crate::RowPredicate) {
-        match predicate {
-            crate::RowPredicate::Where { sql } => {
-                self.sql_names(id, "where", sql);
-                if let Some(why) = self.never_true(sql) {
-                    self.report(
-                        id,
-                        FindingKind::KeepsNoRows,
-                        format!(
-                            "keeps no rows for anyone it applies to: `where` is never true ({why})"
-                        ),
-                    );
-                }
-            }
-            crate::RowPredicate::Match { attribute, .. } => {
-                let Some(values) = self.attributes.get(attribute.as_str()) else {
-                    let suggestion = closest(attribute, self.attributes.keys().copied());
-                    self.report(
-                        id,
-                        FindingKind::KeepsNoRows,
-                        format!(
-                            "keeps no rows for anyone it applies to: `match` uses attribute \
-                             `{attribute}`, which no user has{}",
-                            did_you_mean(suggestion)
-                        ),
-                    );
-                    return;
-                };
-                let has_attribute = Condition::Attributes(BTreeMap::from([(
-                    attribute.clone(),
-                    values.iter().map(|value| (*value).to_owned()).collect(),
-                )]));
-                let condition = all(vec![self.applies_to[id].clone(), has_attribute]);
-                if self.verdict(&condition) == Verdict::Never {
-                    self.report(
-                        id,
-                        FindingKind::KeepsNoRows,
-                        format!(
-                            "keeps no rows for anyone it applies to: no user it applies to has \
-                             attribute `{attribute}`, which `match` uses"
-                        ),
-                    );
-                }
-            }
-            crate::RowPredicate::TimeWindow { .. } | crate::RowPredicate::Sample { .. } => {}
-        }
-    }
-
-    /// Item 4 for pairs: two `where` filters of one data source, each of which may keep rows,
-    /// that together keep none for anyone both apply to (Veil ANDs every row filter).
-    fn row_filter_pairs(&mut self) {
-        let estate = self.estate;
-        let mut seen = HashSet::new();
-        for (data_source, bindings) in estate.bindings.iter().enumerate() {
-            let filters: Vec<(PolicyId, &str)> = bindings
-                .row_filters
-                .iter()
-                .filter_map(|&id| match &estate.policies[id].rule {
-                    Rule::RowFilter(filter) => match &filter.predicate {
-                        crate::RowPredicate::Where { sql } => Some((id, sql.as_str())),
-                        _ => None,
-                    },
-                    _ => None,
-                })
-                .filter(|(_, sql)| self.never_true(sql).is_none())
-                .collect();
-            for (index, &(first, first_sql)) in filters.iter().enumerate() {
-                for &(second, second_sql) in &filters[index + 1..] {
-                    if !seen.insert((first, second)) {
-                        continue;
-                    }
-                    let Some(why) = self.never_true(&format!("({first_sql}) AND ({second_sql})"))
-                    else {
-                        continue;
-                    };
-                    let both = all(vec![
-                        self.applies_to[first].clone(),
-                        self.applies_to[second].clone(),
-                    ]);
-                    if self.verdict(&both) == Verdict::Never {
-                        continue;
-                    }
-                    self.report(
-                        second,
-                        FindingKind::KeepsNoRows,
-                        format!(
-                            "together with `{}`, keeps no rows of `{}` for anyone both apply to ({why})",
-                            estate.policies[first].name, estate.data_sources[data_source].name
-                        ),
-                    );
-                }
-            }
-        }
-    }
-
-    /// Item 1: masks that lose on every column they reach, for everyone they apply to.
-    fn masks_that_never_win(&mut self) {
-        let estate = self.estate;
-        for id in 0..estate.policies.len() {
-            if !matches!(estate.policies[id].rule, Rule::Mask(_)) || self.inert.contains(&id) {
-                continue;
-            }
-            let columns = self.mask_columns(id);
-            let mut first = None;
-            let never_wins = columns.iter().all(|&(source, column)| {
-                let candidates = &estate.bindings[source].masks[column];
-                let position = candidates
-                    .iter()
-                    .position(|candidate| candidate.policy == id)
-                    .expect("the mask competes for the column");
-                let above = &candidates[..position];
-                let wins = all(vec![
-                    self.applies_to[id].clone(),
-                    not(Condition::Any(
-                        above
-                            .iter()
-                            .map(|candidate| self.applies_to[candidate.policy].clone())
-                            .collect(),
-                    )),
-                ]);
-                let loses = !above.is_empty() && self.verdict(&wins) == Verdict::Never;
-                if loses && first.is_none() {
-                    first = Some((source, column, &candidates[position], above));
-                }
-                loses
-            });
-            let Some((source, column, candidate, above)) = first.filter(|_| never_wins) else {
-                continue;
-            };
-            let where_ = format!(
-                "`{}.{}`",
-                estate.data_sources[source].name, estate.data_sources[source].columns[column].name
-            );
-            let alone = above.iter().find(|winner| {
-                let wins = all(vec![
-                    self.applies_to[id].clone(),
-                    not(self.applies_to[winner.policy].clone()),
-                ]);
-                self.verdict(&wins) == Verdict::Never
-            });
-            let beaten_by = match alone {
-                Some(winner) => format!(
-                    "`{}`, as {}",
-                    estate.policies[winner.policy].name,
-                    pass_reason(compare_masks(&estate.policies, winner, candidate).1)
-                ),
-                None => format!(
-                    "{} together",
-                    names(
-                        &above.iter().map(|winner| winner.policy).collect::<Vec<_>>(),
-                        estate
-                    )
-                ),
-            };
-            let count = columns.len();
-            let every = if count == 1 {
-                "on the one column it reaches".to_owned()
-            } else {
-                format!("on every column it reaches ({count})")
-            };
-            self.report(
-                id,
-                FindingKind::MaskNeverWins,
-                format!(
-                    "never wins: {every}, masks ranked above it apply to everyone it does (on \
-                     {where_}: {beaten_by})"
-                ),
-            );
-            self.inert.insert(id);
-        }
-    }
-
     /// Item 3 for data sources: none subscribes them, or their subscriptions admit nobody.
     fn data_sources(&mut self) {
         let estate = self.estate;
@@ -715,12 +415,6 @@ fn audience(audience: &crate::Audience) -> Condition {
         None => audience.for_condition.clone(),
         Some(except) => all(vec![audience.for_condition.clone(), not(except.clone())]),
     }
-}
-
-fn audience_parts(audience: &crate::Audience) -> Vec<&Condition> {
-    std::iter::once(&audience.for_condition)
-        .chain(&audience.except_condition)
-        .collect()
 }
 
 #[cfg(test)]

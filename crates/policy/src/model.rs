@@ -62,7 +62,7 @@ pub enum Rule {
 
 impl Rule {
     /// Every condition of the rule: `allow`; `for`, `except` and `reveal`.
-    pub fn visit_conditions(&self, visit: &mut impl FnMut(&Condition)) {
+    pub fn visit_conditions<'a>(&'a self, visit: &mut impl FnMut(&'a Condition)) {
         let audience = match self {
             Rule::Subscription { allow } => return visit(allow),
             Rule::Mask(mask) => {

@@ -80,11 +80,10 @@ impl Analyzer<'_> {
     pub(super) fn condition_names(&mut self, id: PolicyId) {
         let estate = self.estate;
         let policy = &estate.policies[id];
-        let conditions: Vec<&Condition> = match &policy.rule {
-            Rule::Subscription { allow } => vec![allow],
-            Rule::Mask(mask) => audience_parts(&mask.audience),
-            Rule::RowFilter(filter) => audience_parts(&filter.audience),
-        };
+        let mut conditions: Vec<&Condition> = Vec::new();
+        policy
+            .rule
+            .visit_conditions(&mut |condition| conditions.push(condition));
         let mut groups = BTreeSet::new();
         let mut attributes: BTreeSet<(&str, Option<&str>)> = BTreeSet::new();
         for condition in conditions {
