@@ -17,7 +17,7 @@ use veil_policy::{Bundle, Estate, UserEdit, UserSpec};
 
 use super::error::{ScimError, ScimType};
 use super::patch;
-use super::resource::{self, find_group, find_user};
+use super::resource::{self, find_group};
 use super::schema;
 use super::{MAX_RESULTS, Scim, json_body};
 use crate::auth::Caller;
@@ -147,21 +147,15 @@ async fn write<T>(
     Ok(done.expect("the edit ran and succeeded"))
 }
 
-fn render(scim: &Scim, kind: Kind, bundle: &Bundle, index: usize, base: &str) -> Value {
-    match kind {
-        Kind::User => {
-            resource::render_user(&bundle.groups, &bundle.users[index], &scim.mapping, base)
-        }
-        Kind::Group => resource::render_group(bundle, &bundle.groups[index], base),
-    }
+// Groups are written through the whole bundle (`State::change`): a group's members are the
+// users carrying its name, so one group write may edit many users.
+
+fn render_group(bundle: &Bundle, index: usize, base: &str) -> Value {
+    resource::render_group(bundle, &bundle.groups[index], base)
 }
 
-fn find(kind: Kind, bundle: &Bundle, id: &str) -> Result<usize, ScimError> {
-    match kind {
-        Kind::User => find_user(bundle, id),
-        Kind::Group => find_group(bundle, id),
-    }
-    .ok_or_else(|| ScimError::not_found(kind.noun(), id))
+fn find_group_index(bundle: &Bundle, id: &str) -> Result<usize, ScimError> {
+    find_group(bundle, id).ok_or_else(|| ScimError::not_found(Kind::Group.noun(), id))
 }
 
 fn current_bundle(scim: &Scim) -> Bundle {
@@ -175,17 +169,10 @@ fn render_estate_user(scim: &Scim, estate: &Estate, user: &UserSpec, base: &str)
     resource::render_user(estate.groups(), user, &scim.mapping, base)
 }
 
-/// The user a SCIM id names: its SCIM record's id, or its name when it has no record.
 fn find_estate_user<'e>(estate: &'e Estate, id: &str) -> Result<&'e UserSpec, ScimError> {
-    let mut by_name = None;
-    for user in estate.users() {
-        match &user.scim {
-            Some(record) if record.id == id => return Ok(user),
-            None if user.name == id => by_name = Some(user),
-            _ => {}
-        }
-    }
-    by_name.ok_or_else(|| ScimError::not_found(Kind::User.noun(), id))
+    resource::find_user(estate.users(), id)
+        .map(|(_, user)| user)
+        .ok_or_else(|| ScimError::not_found(Kind::User.noun(), id))
 }
 
 /// Refuses a `userName` another user has, without regard to case.
@@ -333,12 +320,8 @@ async fn list(
         return Ok(list_response(matching, start, count, &query));
     }
     let bundle = current_bundle(&scim);
-    let total = match kind {
-        Kind::User => bundle.users.len(),
-        Kind::Group => bundle.groups.len(),
-    };
-    let matching: Vec<Value> = (0..total)
-        .map(|index| render(&scim, kind, &bundle, index, &base))
+    let matching: Vec<Value> = (0..bundle.groups.len())
+        .map(|index| render_group(&bundle, index, &base))
         .filter(|resource| {
             filter
                 .as_ref()
@@ -410,90 +393,51 @@ async fn read(
         ));
     }
     let bundle = current_bundle(&scim);
-    let index = find(kind, &bundle, &id)?;
+    let index = find_group_index(&bundle, &id)?;
     Ok(answer(
         StatusCode::OK,
-        &render(&scim, kind, &bundle, index, &scim.base(&headers)),
+        &render_group(&bundle, index, &scim.base(&headers)),
     ))
 }
 
-/// Refuses a name another user or group already has (SCIM names are unique without regard to
-/// case).
-fn check_unique(
-    kind: Kind,
-    bundle: &Bundle,
-    name: &str,
-    except: Option<usize>,
-) -> Result<(), ScimError> {
+/// Refuses a `displayName` another group has, without regard to case.
+fn check_unique_group(bundle: &Bundle, name: &str, except: Option<usize>) -> Result<(), ScimError> {
     let lowercase = name.to_lowercase();
-    let taken = match kind {
-        Kind::User => bundle
-            .users
-            .iter()
-            .enumerate()
-            .find(|(index, user)| Some(*index) != except && user.name.to_lowercase() == lowercase)
-            .map(|(_, user)| user.name.clone()),
-        Kind::Group => bundle
-            .groups
-            .iter()
-            .enumerate()
-            .find(|(index, group)| Some(*index) != except && group.name.to_lowercase() == lowercase)
-            .map(|(_, group)| group.name.clone()),
-    };
-    match taken {
-        Some(taken) => Err(ScimError::uniqueness(match kind {
-            Kind::User => format!("`userName` `{name}` is taken by user `{taken}`"),
-            Kind::Group => format!("`displayName` `{name}` is taken by group `{taken}`"),
-        })),
+    match bundle
+        .groups
+        .iter()
+        .enumerate()
+        .find(|(index, group)| Some(*index) != except && group.name.to_lowercase() == lowercase)
+    {
+        Some((_, taken)) => Err(ScimError::uniqueness(format!(
+            "`displayName` `{name}` is taken by group `{}`",
+            taken.name
+        ))),
         None => Ok(()),
     }
 }
 
-/// Writes `body` as the resource at `index` (or a new one), returning the index it is at.
-fn put_resource(
-    scim: &Scim,
-    kind: Kind,
-    bundle: &mut Bundle,
-    index: Option<usize>,
-    body: &Value,
-) -> Result<usize, ScimError> {
-    match kind {
-        Kind::User => {
-            let existing = index.map(|index| &bundle.users[index]);
-            let user = resource::user_from(body, existing, &scim.mapping)?;
-            check_unique(kind, bundle, &user.name, index)?;
-            Ok(match index {
-                Some(index) => {
-                    bundle.users[index] = user;
-                    index
-                }
-                None => {
-                    bundle.users.push(user);
-                    bundle.users.len() - 1
-                }
-            })
-        }
-        Kind::Group => {
-            let existing = index.map(|index| &bundle.groups[index]);
-            let (group, members) = resource::group_from(bundle, body, existing)?;
-            check_unique(kind, bundle, &group.name, index)?;
-            if let Some(index) = index {
-                let old = bundle.groups[index].name.clone();
-                resource::rename_group(bundle, &old, &group.name);
-            }
-            resource::set_members(bundle, &group.name, &members);
-            Ok(match index {
-                Some(index) => {
-                    bundle.groups[index] = group;
-                    index
-                }
-                None => {
-                    bundle.groups.push(group);
-                    bundle.groups.len() - 1
-                }
-            })
-        }
+/// Writes `body` as the group at `index` (or a new one), its members included; returns the
+/// index it is at.
+fn put_group(bundle: &mut Bundle, index: Option<usize>, body: &Value) -> Result<usize, ScimError> {
+    let existing = index.map(|index| &bundle.groups[index]);
+    let (group, members) = resource::group_from(bundle, body, existing)?;
+    check_unique_group(bundle, &group.name, index)?;
+    if let Some(index) = index {
+        let old = bundle.groups[index].name.clone();
+        resource::rename_group(bundle, &old, &group.name);
     }
+    resource::set_members(bundle, &group.name, &members);
+    Ok(match index {
+        Some(index) => {
+            bundle.groups[index] = group;
+            index
+        }
+        None => {
+            bundle.groups.push(group);
+            bundle.groups.len() - 1
+        }
+    })
 }
 
 fn check_schema(kind: Kind, body: &Value) -> Result<(), ScimError> {
@@ -531,8 +475,8 @@ async fn create(
         return Ok(answer(StatusCode::CREATED, &resource));
     }
     let resource = write(&scim, &caller, |bundle| {
-        let index = put_resource(&scim, kind, bundle, None, &body)?;
-        Ok(render(&scim, kind, bundle, index, &base))
+        let index = put_group(bundle, None, &body)?;
+        Ok(render_group(bundle, index, &base))
     })
     .await?;
     Ok(answer(StatusCode::CREATED, &resource))
@@ -554,10 +498,10 @@ async fn replace(
         return Ok(answer(StatusCode::OK, &resource));
     }
     let resource = write(&scim, &caller, |bundle| {
-        let index = find(kind, bundle, &id)?;
-        check_version(&headers, &render(&scim, kind, bundle, index, &base))?;
-        let index = put_resource(&scim, kind, bundle, Some(index), &body)?;
-        Ok(render(&scim, kind, bundle, index, &base))
+        let index = find_group_index(bundle, &id)?;
+        check_version(&headers, &render_group(bundle, index, &base))?;
+        let index = put_group(bundle, Some(index), &body)?;
+        Ok(render_group(bundle, index, &base))
     })
     .await?;
     Ok(answer(StatusCode::OK, &resource))
@@ -573,39 +517,32 @@ async fn modify(
     let caller = scim.caller(&headers)?;
     let operations = patch::parse(&json(body)?)?;
     let base = scim.base(&headers);
-    let core = match kind {
-        Kind::User => schema::USER,
-        Kind::Group => schema::GROUP,
-    };
-    if kind == Kind::User {
-        let patch = |current: Value| {
-            let mut patched = current;
-            patch::apply(&mut patched, core, &operations)?;
-            // Read-only parts go back as they were: the patch could not change them.
-            if let Some(members) = patched.as_object_mut() {
-                members.remove("meta");
-                members.remove("groups");
-            }
-            Ok(patched)
+    // The patch applies to the resource as rendered; read-only parts go back as they were.
+    let patched = |current: Value| {
+        let core = match kind {
+            Kind::User => schema::USER,
+            Kind::Group => schema::GROUP,
         };
-        let resource = write_user(&scim, &caller, &headers, Some(&id), patch, &base).await?;
-        return Ok(answer(StatusCode::OK, &resource));
-    }
-    let resource = write(&scim, &caller, |bundle| {
-        let index = find(kind, bundle, &id)?;
-        let current = render(&scim, kind, bundle, index, &base);
-        check_version(&headers, &current)?;
         let mut patched = current;
         patch::apply(&mut patched, core, &operations)?;
-        // Read-only parts go back as they were: the patch could not change them.
         if let Some(members) = patched.as_object_mut() {
             members.remove("meta");
             if kind == Kind::User {
                 members.remove("groups");
             }
         }
-        let index = put_resource(&scim, kind, bundle, Some(index), &patched)?;
-        Ok(render(&scim, kind, bundle, index, &base))
+        Ok::<_, ScimError>(patched)
+    };
+    if kind == Kind::User {
+        let resource = write_user(&scim, &caller, &headers, Some(&id), patched, &base).await?;
+        return Ok(answer(StatusCode::OK, &resource));
+    }
+    let resource = write(&scim, &caller, |bundle| {
+        let index = find_group_index(bundle, &id)?;
+        let current = render_group(bundle, index, &base);
+        check_version(&headers, &current)?;
+        let index = put_group(bundle, Some(index), &patched(current)?)?;
+        Ok(render_group(bundle, index, &base))
     })
     .await?;
     Ok(answer(StatusCode::OK, &resource))
@@ -630,17 +567,10 @@ async fn delete(
             .map(|_| ())
     } else {
         write(&scim, &caller, |bundle| {
-            let index = find(kind, bundle, &id)?;
-            check_version(&headers, &render(&scim, kind, bundle, index, &base))?;
-            match kind {
-                Kind::User => {
-                    bundle.users.remove(index);
-                }
-                Kind::Group => {
-                    let group = bundle.groups.remove(index);
-                    resource::set_members(bundle, &group.name, &[]);
-                }
-            }
+            let index = find_group_index(bundle, &id)?;
+            check_version(&headers, &render_group(bundle, index, &base))?;
+            let group = bundle.groups.remove(index);
+            resource::set_members(bundle, &group.name, &[]);
             Ok(())
         })
         .await

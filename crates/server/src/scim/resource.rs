@@ -21,17 +21,21 @@ pub fn group_id(group: &GroupSpec) -> &str {
     group.scim.as_ref().map_or(&group.name, |record| &record.id)
 }
 
-pub fn find_user(bundle: &Bundle, id: &str) -> Option<usize> {
-    let by_record = bundle
-        .users
-        .iter()
-        .position(|user| user.scim.as_ref().is_some_and(|record| record.id == id));
-    by_record.or_else(|| {
-        bundle
-            .users
-            .iter()
-            .position(|user| user.scim.is_none() && user.name == id)
-    })
+/// The user a SCIM id names, with its place among `users`: the one whose SCIM record has that
+/// id, else the one without a record whose name it is.
+pub fn find_user<'u>(
+    users: impl IntoIterator<Item = &'u UserSpec>,
+    id: &str,
+) -> Option<(usize, &'u UserSpec)> {
+    let mut by_name = None;
+    for (index, user) in users.into_iter().enumerate() {
+        match &user.scim {
+            Some(record) if record.id == id => return Some((index, user)),
+            None if user.name == id && by_name.is_none() => by_name = Some((index, user)),
+            _ => {}
+        }
+    }
+    by_name
 }
 
 pub fn find_group(bundle: &Bundle, id: &str) -> Option<usize> {
@@ -268,7 +272,7 @@ pub fn group_from(
                 format!("`members[{index}]`: groups in groups are not supported"),
             ));
         }
-        let user = find_user(bundle, id).ok_or_else(|| {
+        let (user, _) = find_user(&bundle.users, id).ok_or_else(|| {
             ScimError::bad(
                 ScimType::InvalidValue,
                 format!("`members[{index}].value`: no user `{id}`"),
