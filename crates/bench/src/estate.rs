@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use veil_policy::{
     Bundle, ColumnSpec, Condition, DataSourceSpec, MatchSpec, PolicyKind, PolicySpec, ProjectSpec,
-    PurposeSpec, SampleSpec, TargetSpec, TimeWindowSpec, UserSpec,
+    PurposeSpec, SampleSpec, TimeWindowSpec, UserSpec,
 };
 
 /// A small, fast, deterministic generator (xorshift64*).
@@ -254,34 +254,5 @@ pub fn generate(size: Size, seed: u64) -> Bundle {
 }
 
 fn base(name: &str, kind: PolicyKind) -> PolicySpec {
-    PolicySpec {
-        name: name.to_owned(),
-        kind,
-        on: TargetSpec::default(),
-        description: None,
-        allow: None,
-        for_condition: None,
-        except_condition: None,
-        when: None,
-        method: None,
-        reveal: None,
-        value: None,
-        pattern: None,
-        replacement: None,
-        digits: None,
-        unit: None,
-        keep_first: None,
-        keep_last: None,
-        mask_char: None,
-        sql: None,
-        probability: None,
-        values: None,
-        noise: None,
-        k: None,
-        quasi_identifiers: None,
-        where_predicate: None,
-        match_attribute: None,
-        time_window: None,
-        sample: None,
-    }
+    PolicySpec::new(name, kind)
 }

@@ -143,6 +143,42 @@ pub struct ProjectSpec {
     pub members: Vec<String>,
 }
 
+impl PolicySpec {
+    /// A policy with a name and a kind and nothing else set, for code that builds policies.
+    pub fn new(name: impl Into<String>, kind: PolicyKind) -> PolicySpec {
+        PolicySpec {
+            name: name.into(),
+            kind,
+            on: TargetSpec::default(),
+            description: None,
+            allow: None,
+            for_condition: None,
+            except_condition: None,
+            when: None,
+            method: None,
+            reveal: None,
+            value: None,
+            pattern: None,
+            replacement: None,
+            digits: None,
+            unit: None,
+            keep_first: None,
+            keep_last: None,
+            mask_char: None,
+            sql: None,
+            probability: None,
+            values: None,
+            noise: None,
+            k: None,
+            quasi_identifiers: None,
+            where_predicate: None,
+            match_attribute: None,
+            time_window: None,
+            sample: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PolicyKind {

@@ -26,7 +26,7 @@ const HOSTILE: &[&str] = &[
 ];
 
 fn policy(name: &str, kind: PolicyKind) -> PolicySpec {
-    serde_norway::from_str(&format!("{{name: {name}, kind: {}}}", kind.name())).unwrap()
+    PolicySpec::new(name, kind)
 }
 
 fn estate_for(user: &str, value: &str, column: &str) -> Bundle {

@@ -470,36 +470,7 @@ impl BundlePlan {
 }
 
 pub(super) fn policy(name: String, kind: PolicyKind) -> PolicySpec {
-    PolicySpec {
-        name,
-        kind,
-        on: TargetSpec::default(),
-        description: None,
-        allow: None,
-        for_condition: None,
-        except_condition: None,
-        when: None,
-        method: None,
-        reveal: None,
-        value: None,
-        pattern: None,
-        replacement: None,
-        digits: None,
-        unit: None,
-        keep_first: None,
-        keep_last: None,
-        mask_char: None,
-        sql: None,
-        probability: None,
-        values: None,
-        noise: None,
-        k: None,
-        quasi_identifiers: None,
-        where_predicate: None,
-        match_attribute: None,
-        time_window: None,
-        sample: None,
-    }
+    PolicySpec::new(name, kind)
 }
 
 pub(super) fn set_method(spec: &mut PolicySpec, method: &Method, pools: &Pools) {
