@@ -305,6 +305,12 @@ public final class PdpClient
         }
     }
 
+    /** A failed call's status for a log line: its code, and its description when it has one. */
+    static String describe(Status status)
+    {
+        return status.getDescription() == null ? status.getCode().toString() : status.getCode() + ": " + status.getDescription();
+    }
+
     /** The Trino error for a failed call other than NOT_FOUND. */
     static TrinoException translate(Status status, String address)
     {

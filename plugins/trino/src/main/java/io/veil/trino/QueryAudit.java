@@ -257,7 +257,7 @@ public final class QueryAudit
                 // Said here, not as a full queue.
                 droppedWarned += batch.size();
                 log.warning("Veil: the policy decision point at %s refused a batch of %d audited queries (%s); they are dropped and reported as dropped".formatted(
-                        client.address(), batch.size(), describe(e.getStatus())));
+                        client.address(), batch.size(), PdpClient.describe(e.getStatus())));
                 return true;
             }
             reportFailure(e.getStatus());
@@ -338,7 +338,7 @@ public final class QueryAudit
         long now = System.nanoTime();
         if (!failing || now - lastFailureWarning >= WARN_EVERY_NANOS) {
             log.warning("Veil: the query audit cannot reach the policy decision point at %s (%s); %d completed queries wait, retrying".formatted(
-                    client.address(), describe(status), queue.size()));
+                    client.address(), PdpClient.describe(status), queue.size()));
             lastFailureWarning = now;
         }
         else {
@@ -365,10 +365,6 @@ public final class QueryAudit
         }
     }
 
-    private static String describe(Status status)
-    {
-        return status.getDescription() == null ? status.getCode().toString() : status.getCode() + ": " + status.getDescription();
-    }
 
     /** Hands over what it can within a few seconds, then stops the thread and closes the channel. */
     @Override

@@ -306,7 +306,7 @@ final class RevealReporter
                     // Said here, not as a bound.
                     droppedWarned += values;
                     log.warning("Veil: the policy decision point at %s refused a batch of %d reveal counts (%d values) (%s); they are dropped".formatted(
-                            pdp.address(), batch.size(), values, describe(e.getStatus())));
+                            pdp.address(), batch.size(), values, PdpClient.describe(e.getStatus())));
                     continue;
                 }
                 reportFailure(e.getStatus());
@@ -359,7 +359,7 @@ final class RevealReporter
         long now = System.nanoTime();
         if (!failing || now - lastFailureWarning >= WARN_EVERY_NANOS) {
             log.warning("Veil: reveal counts cannot reach the policy decision point at %s (%s); %d counts wait, retrying".formatted(
-                    pdp.address(), describe(status), unsent.size()));
+                    pdp.address(), PdpClient.describe(status), unsent.size()));
             lastFailureWarning = now;
         }
         else {
@@ -380,10 +380,6 @@ final class RevealReporter
         }
     }
 
-    private static String describe(Status status)
-    {
-        return status.getDescription() == null ? status.getCode().toString() : status.getCode() + ": " + status.getDescription();
-    }
 
     /** Hands over what it can within a few seconds, then stops the thread; the PDP client stays open. */
     @Override
