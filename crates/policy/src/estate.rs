@@ -188,10 +188,6 @@ impl Estate {
         &self.file.groups
     }
 
-    pub fn user_count(&self) -> usize {
-        self.users.len()
-    }
-
     /// This estate with other users; nothing else may depend on them.
     pub(crate) fn with_users(&self, users: Users) -> Estate {
         Estate {

@@ -52,10 +52,6 @@ impl Users {
         self.ordered.remove(&place)
     }
 
-    pub(crate) fn len(&self) -> usize {
-        self.ordered.len()
-    }
-
     /// In the bundle's order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &UserSpec> {
         self.ordered.values().map(Arc::as_ref)

@@ -266,30 +266,29 @@ impl State {
                     })
                     .collect::<Vec<_>>()
             });
-        let incremental = match edits {
-            Some(edits) => snapshot.compiler.edit_users(&edits).ok(),
-            None => None,
-        };
-        let compiler = match incremental {
-            Some(compiler) => compiler,
+        let followed = edits.and_then(|edits| snapshot.compiler.edit_users(&edits).ok());
+        let (version, compiler, how) = match followed {
+            Some(compiler) => (
+                version,
+                compiler,
+                "followed user edits from another replica",
+            ),
             None => {
                 let (loaded, file) = store.load().await?;
                 if loaded <= current {
                     return Ok(());
                 }
                 let compiler = Compiler::new(Estate::new(file, None)?, &self.functions_catalog)?;
-                let merged = ChangeRecord::merge(loaded, store.changes_since(current).await?);
-                self.publish(compiler, convert::change_event(&merged));
-                tracing::info!(
-                    version = loaded,
-                    "caught up with a change from another replica"
-                );
-                return Ok(());
+                (
+                    loaded,
+                    compiler,
+                    "caught up with a change from another replica",
+                )
             }
         };
         let merged = ChangeRecord::merge(version, store.changes_since(current).await?);
         self.publish(compiler, convert::change_event(&merged));
-        tracing::info!(version, "followed user edits from another replica");
+        tracing::info!(version, "{how}");
         Ok(())
     }
 }
