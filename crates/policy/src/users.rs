@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use imbl::{HashMap, OrdMap};
+use imbl::OrdMap;
 
 use crate::{EditError, EntityKind, Estate, LoadErrors, UserSpec};
 
@@ -11,8 +11,15 @@ use crate::{EditError, EntityKind, Estate, LoadErrors, UserSpec};
 /// goes last, as [`crate::Bundle::put`] does.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Users {
-    /// Name → place in `ordered`.
-    places: HashMap<String, u64>,
+    /// Name → the user and its place in `ordered`: one lookup on every decision that is not
+    /// cached, with ahash as the estate's other maps on the decision path.
+    by_name: imbl::GenericHashMap<
+        String,
+        (u64, Arc<UserSpec>),
+        ahash::RandomState,
+        imbl::shared_ptr::DefaultSharedPtr,
+    >,
+    /// The same users by place, for the bundle's order.
     ordered: OrdMap<u64, Arc<UserSpec>>,
     next: u64,
 }
@@ -28,28 +35,27 @@ impl Users {
     }
 
     pub(crate) fn get(&self, name: &str) -> Option<&UserSpec> {
-        let place = self.places.get(name)?;
-        self.ordered.get(place).map(Arc::as_ref)
+        self.by_name.get(name).map(|(_, user)| user.as_ref())
     }
 
-    /// Adds a user last, or replaces the one of that name in its place; returns the user it
-    /// replaced.
-    pub(crate) fn put(&mut self, user: UserSpec) -> Option<Arc<UserSpec>> {
-        match self.places.get(&user.name) {
-            Some(&place) => self.ordered.insert(place, Arc::new(user)),
+    /// Adds a user last, or replaces the one of that name in its place.
+    pub(crate) fn put(&mut self, user: UserSpec) {
+        let place = match self.by_name.get(&user.name) {
+            Some(&(place, _)) => place,
             None => {
-                let place = self.next;
                 self.next += 1;
-                self.places.insert(user.name.clone(), place);
-                self.ordered.insert(place, Arc::new(user));
-                None
+                self.next - 1
             }
-        }
+        };
+        let user = Arc::new(user);
+        self.ordered.insert(place, Arc::clone(&user));
+        self.by_name.insert(user.name.clone(), (place, user));
     }
 
-    pub(crate) fn remove(&mut self, name: &str) -> Option<Arc<UserSpec>> {
-        let place = self.places.remove(name)?;
-        self.ordered.remove(&place)
+    pub(crate) fn remove(&mut self, name: &str) {
+        if let Some((place, _)) = self.by_name.remove(name) {
+            self.ordered.remove(&place);
+        }
     }
 
     /// In the bundle's order.
@@ -101,12 +107,8 @@ impl Estate {
                 return self.edit_users_in_bundle(edits);
             }
             match edit {
-                UserEdit::Put(user) => {
-                    users.put(user.clone());
-                }
-                UserEdit::Remove(name) => {
-                    users.remove(name);
-                }
+                UserEdit::Put(user) => users.put(user.clone()),
+                UserEdit::Remove(name) => users.remove(name),
             }
         }
         Ok(self.with_users(users))
