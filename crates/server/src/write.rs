@@ -46,6 +46,7 @@ impl State {
         edit: impl FnOnce(&mut Bundle) -> Result<(), ChangeError>,
     ) -> Result<Outcome, ChangeError> {
         let _turn = self.writer.lock().await;
+        self.catch_up().await?;
         let snapshot = self.current();
         let old_file = snapshot.compiler.estate().to_file();
         let mut new_file = old_file.clone();
@@ -83,6 +84,7 @@ impl State {
         plan: impl FnOnce(&Estate) -> Result<Vec<UserEdit>, E>,
     ) -> Result<Outcome, E> {
         let _turn = self.writer.lock().await;
+        self.catch_up().await?;
         let snapshot = self.current();
         let edits = plan(snapshot.compiler.estate())?;
         let mut touched: Vec<&str> = Vec::new();
@@ -231,6 +233,7 @@ impl State {
         dry_run: bool,
     ) -> Result<Outcome, ChangeError> {
         let _turn = self.writer.lock().await;
+        self.catch_up().await?;
         let snapshot = self.current();
         let old_file = snapshot.compiler.estate().to_file();
         let new_file = compiler.estate().to_file();
@@ -242,10 +245,17 @@ impl State {
 
     /// Catches up with changes another replica committed to the shared store.
     pub async fn refresh_from_store(&self) -> Result<(), ChangeError> {
+        let _turn = self.writer.lock().await;
+        self.catch_up().await
+    }
+
+    /// [`State::refresh_from_store`] for a caller that holds the writer lock. Every write
+    /// catches up first, so that a change made on one replica and then another on a second
+    /// applies to what the first committed instead of failing as a conflict.
+    async fn catch_up(&self) -> Result<(), ChangeError> {
         let Some(store) = &self.store else {
             return Ok(());
         };
-        let _turn = self.writer.lock().await;
         let snapshot = self.current();
         let current = snapshot.version;
         let version = store.version().await?;
