@@ -17,9 +17,8 @@ pub use history::{HistoryEntry, HistoryFilter};
 pub use queries::{AuditFilter, PRUNE_BATCH, QueryColumn, QueryRecord, QueryTable};
 pub use reveals::{RevealEvent, RevealSummary};
 
-use std::collections::HashMap;
 
-use serde_json::Value;
+use futures_util::TryStreamExt;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
 use veil_policy::{Bundle, ChangeAction, EntityKind, UserSpec};
@@ -174,51 +173,33 @@ impl Store {
 
     /// The current version and bundle.
     pub async fn load(&self) -> Result<(u64, Bundle), StoreError> {
+        // Each row is read into its typed entity as it arrives: no row text or JSON tree of the
+        // whole bundle is held at once, which at 100,000 users was most of a load's peak.
         let mut transaction = self.pool.begin().await?;
         let version = current_version(&mut transaction).await?;
-        let rows =
-            sqlx::query("SELECT kind, name, spec FROM veil_entities ORDER BY kind, position")
-                .fetch_all(&mut *transaction)
-                .await?;
-        transaction.commit().await?;
-        let mut documents: HashMap<&'static str, Vec<Value>> = HashMap::new();
-        let mut settings = None;
-        for row in rows {
-            let kind: String = row.try_get("kind")?;
-            let name: String = row.try_get("name")?;
-            let spec: String = row.try_get("spec")?;
-            let kind = KINDS
-                .into_iter()
-                .find(|known| known.name() == kind)
-                .ok_or_else(|| StoreError::Corrupt {
-                    kind: kind.clone(),
+        let mut file = Bundle::default();
+        {
+            let mut rows =
+                sqlx::query("SELECT kind, name, spec FROM veil_entities ORDER BY kind, position")
+                    .fetch(&mut *transaction);
+            while let Some(row) = rows.try_next().await? {
+                let kind: String = row.try_get("kind")?;
+                let name: String = row.try_get("name")?;
+                let spec: String = row.try_get("spec")?;
+                let corrupt = |kind: &str, message: String| StoreError::Corrupt {
+                    kind: kind.to_owned(),
                     name: name.clone(),
-                    message: "unknown kind".into(),
-                })?;
-            let value = serde_json::from_str(&spec).map_err(|error| StoreError::Corrupt {
-                kind: kind.name().to_owned(),
-                name,
-                message: error.to_string(),
-            })?;
-            if kind == EntityKind::Settings {
-                settings = Some(value);
-            } else {
-                documents.entry(section(kind)).or_default().push(value);
+                    message,
+                };
+                let kind = KINDS
+                    .into_iter()
+                    .find(|known| known.name() == kind)
+                    .ok_or_else(|| corrupt(&kind, "unknown kind".into()))?;
+                push_entity(&mut file, kind, &spec)
+                    .map_err(|error| corrupt(kind.name(), error.to_string()))?;
             }
         }
-        let mut bundle: serde_json::Map<String, Value> = documents
-            .into_iter()
-            .map(|(key, values)| (key.to_owned(), Value::Array(values)))
-            .collect();
-        if let Some(settings) = settings {
-            bundle.insert(section(EntityKind::Settings).to_owned(), settings);
-        }
-        let file: Bundle =
-            serde_json::from_value(Value::Object(bundle)).map_err(|error| StoreError::Corrupt {
-                kind: "bundle".into(),
-                name: String::new(),
-                message: error.to_string(),
-            })?;
+        transaction.commit().await?;
         Ok((version, file))
     }
 
@@ -530,16 +511,18 @@ async fn current_version(connection: &mut sqlx::AnyConnection) -> Result<u64, St
     Ok(row.try_get::<i64, _>("version")? as u64)
 }
 
-pub(crate) fn section(kind: EntityKind) -> &'static str {
+/// Adds one stored entity (its JSON) to `file`, after those read before it.
+fn push_entity(file: &mut Bundle, kind: EntityKind, spec: &str) -> serde_json::Result<()> {
     match kind {
-        EntityKind::DataSource => "data_sources",
-        EntityKind::User => "users",
-        EntityKind::Group => "groups",
-        EntityKind::Purpose => "purposes",
-        EntityKind::Project => "projects",
-        EntityKind::Policy => "policies",
-        EntityKind::Settings => "settings",
+        EntityKind::DataSource => file.data_sources.push(serde_json::from_str(spec)?),
+        EntityKind::User => file.users.push(serde_json::from_str(spec)?),
+        EntityKind::Group => file.groups.push(serde_json::from_str(spec)?),
+        EntityKind::Purpose => file.purposes.push(serde_json::from_str(spec)?),
+        EntityKind::Project => file.projects.push(serde_json::from_str(spec)?),
+        EntityKind::Policy => file.policies.push(serde_json::from_str(spec)?),
+        EntityKind::Settings => file.settings = serde_json::from_str(spec)?,
     }
+    Ok(())
 }
 
 /// Moves the stored version from `expected` to `new`, or fails with a conflict naming the
