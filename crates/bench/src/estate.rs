@@ -140,7 +140,7 @@ pub fn generate(size: Size, seed: u64) -> Bundle {
         file.users.push(UserSpec {
             name: format!("u{index}"),
             groups,
-            attributes,
+            attributes: attributes.into(),
             ..Default::default()
         });
     }

@@ -146,7 +146,7 @@ impl<'e> Subjects<'e> {
                 .iter()
                 .map(|(key, values)| {
                     let mut held: Vec<&str> = stored
-                        .and_then(|user| user.attributes.get(*key))
+                        .and_then(|user| user.attributes.get(key))
                         .into_iter()
                         .flatten()
                         .map(String::as_str)

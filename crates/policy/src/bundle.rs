@@ -2,11 +2,9 @@
 //! holds it and `veil export` writes it back. Nothing here is validated; [`crate::Estate::new`]
 //! turns it into a checked model.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
-use crate::Condition;
+use crate::{Attributes, Condition};
 
 /// A whole policy bundle: everything Veil knows.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -85,15 +83,15 @@ pub struct UserSpec {
     pub name: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub attributes: BTreeMap<String, Vec<String>>,
+    #[serde(default, skip_serializing_if = "Attributes::is_empty")]
+    pub attributes: Attributes,
     /// A deactivated user sees no data source, whatever the policies say (SCIM's
     /// `active: false`); the record stays so that reactivating restores it.
     #[serde(default, skip_serializing_if = "is_false")]
     pub deactivated: bool,
     /// How an identity provider knows the user, when one provisions it over SCIM.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scim: Option<ScimSpec>,
+    pub scim: Option<Box<ScimSpec>>,
 }
 
 fn is_false(value: &bool) -> bool {
@@ -110,7 +108,7 @@ pub struct GroupSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scim: Option<ScimSpec>,
+    pub scim: Option<Box<ScimSpec>>,
 }
 
 /// What a SCIM client knows a user or group by: the id Veil gave it, the client's own

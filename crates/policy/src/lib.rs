@@ -7,6 +7,7 @@
 mod analysis; // `analyze`: warnings for `veil check` (`Findings`, `Finding`, `FindingKind`)
 mod analysis_condition; // conditions decided over every subject an estate allows
 mod analysis_predicate; // row predicates that are never true, read with sqlparser
+mod attributes; // `Attributes`: a user's attributes, a map kept as a sorted vector
 mod binding; // `Bindings`: the policies bearing on each data source; the mask conflict rules
 mod bundle; // `Bundle` and its `*Spec` types: the policy file as written (serde)
 mod change; // `EntityKind`, editing one entity, `diff` of two bundles, what a change `affected`
@@ -24,6 +25,7 @@ mod validate; // every check `Estate::new` makes of the entities, all problems a
 mod validate_policy; // the checks of one policy: target, conditions, options, method, predicate
 
 pub use analysis::{Finding, FindingKind, Findings, analyze};
+pub use attributes::Attributes;
 pub use binding::{Bindings, MaskCandidate, targets_data_source};
 pub use bundle::*;
 pub use change::{

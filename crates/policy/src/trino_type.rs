@@ -348,6 +348,9 @@ impl Parser {
             }
         }
         self.check_parameters(&parsed)?;
+        // A column holds its type for as long as the estate: without what the pushes left spare.
+        parsed.name.shrink_to_fit();
+        parsed.parameters.shrink_to_fit();
         if matches!(parsed.name.as_str(), "timestamp" | "time") {
             if self.word("with") {
                 if !(self.word("time") && self.word("zone")) {

@@ -39,7 +39,10 @@ impl Users {
     }
 
     /// Adds a user last, or replaces the one of that name in its place.
-    pub(crate) fn put(&mut self, user: UserSpec) {
+    pub(crate) fn put(&mut self, mut user: UserSpec) {
+        // Held for as long as the estate: without what parsing left spare.
+        user.groups.shrink_to_fit();
+        user.attributes.shrink_to_fit();
         let place = match self.by_name.get(&user.name) {
             Some(&(place, _)) => place,
             None => {

@@ -65,7 +65,7 @@ impl Checker {
 
     fn data_sources(&mut self, file: &Bundle) -> Vec<DataSource> {
         let mut seen = HashSet::new();
-        let mut data_sources = Vec::new();
+        let mut data_sources = Vec::with_capacity(file.data_sources.len());
         for spec in &file.data_sources {
             let error_count = self.errors.len();
             let report = |checker: &mut Self, problem: LoadProblem| {
@@ -97,7 +97,7 @@ impl Checker {
             if spec.columns.is_empty() {
                 report(self, LoadProblem::NoColumns);
             }
-            let mut columns = Vec::new();
+            let mut columns = Vec::with_capacity(spec.columns.len());
             let mut column_names = HashSet::new();
             for column in &spec.columns {
                 if column.name.is_empty() {

@@ -17,7 +17,6 @@ pub use history::{HistoryEntry, HistoryFilter};
 pub use queries::{AuditFilter, PRUNE_BATCH, QueryColumn, QueryRecord, QueryTable};
 pub use reveals::{RevealEvent, RevealSummary};
 
-
 use futures_util::TryStreamExt;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};

@@ -2,8 +2,6 @@
 //! every kind, method and condition, with names drawn from shared pools so references mostly
 //! resolve.
 
-use std::collections::BTreeMap;
-
 use proptest::prelude::*;
 use proptest::sample::Index;
 use veil_policy::{
@@ -331,7 +329,7 @@ impl BundlePlan {
                                 .collect(),
                         )
                     })
-                    .collect::<BTreeMap<_, _>>(),
+                    .collect(),
                 ..Default::default()
             })
             .collect();

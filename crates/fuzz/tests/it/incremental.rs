@@ -4,8 +4,6 @@
 //! (decision, the SQL rendered from it, and reveal) — the users of the estate, the users the
 //! edits touch and one nobody knows, alone and under each project.
 
-use std::collections::BTreeMap;
-
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use veil_compiler::Compiler;
@@ -73,9 +71,9 @@ fn user() -> impl Strategy<Value = UserSpec> {
             name: name.to_owned(),
             groups: groups.into_iter().map(str::to_owned).collect(),
             attributes: if regions.is_empty() {
-                BTreeMap::new()
+                veil_policy::Attributes::new()
             } else {
-                BTreeMap::from([(
+                veil_policy::Attributes::from([(
                     "region".to_owned(),
                     regions.into_iter().map(str::to_owned).collect(),
                 )])

@@ -117,7 +117,7 @@ impl Mapping {
     }
 
     /// Writes the mapped Veil attributes into a resource being rendered.
-    pub fn write(&self, attributes: &BTreeMap<String, Vec<String>>, resource: &mut Value) {
+    pub fn write(&self, attributes: &veil_policy::Attributes, resource: &mut Value) {
         for entry in &self.entries {
             if let Some(values) = attributes.get(&entry.veil) {
                 place(resource, &entry.scim, values);
@@ -350,7 +350,7 @@ mod tests {
         .collect();
         assert_eq!(attributes, expected);
         let mut written = json!({"userName": "bjensen"});
-        mapping.write(&attributes, &mut written);
+        mapping.write(&attributes.clone().into(), &mut written);
         assert_eq!(
             written["emails"],
             json!([{"primary": true, "value": "work@x"}])

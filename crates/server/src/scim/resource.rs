@@ -18,7 +18,10 @@ pub fn user_id(user: &UserSpec) -> &str {
 }
 
 pub fn group_id(group: &GroupSpec) -> &str {
-    group.scim.as_ref().map_or(&group.name, |record| &record.id)
+    group
+        .scim
+        .as_deref()
+        .map_or(&group.name, |record| &record.id)
 }
 
 /// The user a SCIM id names, with its place among `users`: the one whose SCIM record has that
@@ -42,7 +45,7 @@ pub fn find_group(bundle: &Bundle, id: &str) -> Option<usize> {
     let by_record = bundle
         .groups
         .iter()
-        .position(|group| group.scim.as_ref().is_some_and(|record| record.id == id));
+        .position(|group| group.scim.as_deref().is_some_and(|record| record.id == id));
     by_record.or_else(|| {
         bundle
             .groups
@@ -135,7 +138,7 @@ pub fn render_user(groups: &[GroupSpec], user: &UserSpec, mapping: &Mapping, bas
     meta(
         &mut resource,
         "User",
-        user.scim.as_ref(),
+        user.scim.as_deref(),
         format!("{base}/Users/{id}"),
     );
     resource
@@ -172,7 +175,7 @@ pub fn render_group(bundle: &Bundle, group: &GroupSpec, base: &str) -> Value {
     meta(
         &mut resource,
         "Group",
-        group.scim.as_ref(),
+        group.scim.as_deref(),
         format!("{base}/Groups/{id}"),
     );
     resource
@@ -234,11 +237,11 @@ pub fn user_from(
         groups: existing.map(|user| user.groups.clone()).unwrap_or_default(),
         attributes,
         deactivated: !active,
-        scim: Some(record(
-            existing.and_then(|user| user.scim.as_ref()),
+        scim: Some(Box::new(record(
+            existing.and_then(|user| user.scim.as_deref()),
             existing.map(|user| user.name.as_str()),
             resource,
-        )),
+        ))),
     })
 }
 
@@ -285,11 +288,11 @@ pub fn group_from(
     let group = GroupSpec {
         name,
         description: existing.and_then(|group| group.description.clone()),
-        scim: Some(record(
-            existing.and_then(|group| group.scim.as_ref()),
+        scim: Some(Box::new(record(
+            existing.and_then(|group| group.scim.as_deref()),
             existing.map(|group| group.name.as_str()),
             resource,
-        )),
+        ))),
     };
     Ok((group, members))
 }
