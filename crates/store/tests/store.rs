@@ -108,6 +108,32 @@ async fn a_committed_bundle_survives_a_restart_exactly() {
 }
 
 #[tokio::test]
+async fn a_row_that_cannot_be_read_is_named_and_the_load_fails() {
+    for (url, store) in stores().await {
+        store
+            .commit(0, 1, &Bundle::default(), &bundle(), &change(1), "ops")
+            .await
+            .unwrap();
+        sqlx::query("UPDATE veil_entities SET spec = $1 WHERE kind = 'user' AND name = 'bob'")
+            .bind(r#"{"name": "bob", "groups": "not a list"}"#)
+            .execute(store.pool())
+            .await
+            .unwrap();
+        match store.load().await {
+            Err(StoreError::Corrupt {
+                kind,
+                name,
+                message,
+            }) => {
+                assert_eq!((kind.as_str(), name.as_str()), ("user", "bob"), "{url}");
+                assert!(message.contains("invalid type"), "{url}: {message}");
+            }
+            other => panic!("{url}: a corrupt row loaded: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
 async fn a_stale_writer_loses_and_changes_nothing() {
     for (url, store) in stores().await {
         let file = bundle();
