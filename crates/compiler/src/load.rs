@@ -100,14 +100,21 @@ impl Compiler {
             }
         };
         for candidates in &bindings.masks {
-            for candidate in candidates.iter().filter(|candidate| checked(candidate.policy)) {
+            for candidate in candidates
+                .iter()
+                .filter(|candidate| checked(candidate.policy))
+            {
                 let templates = &self.templates[candidate.policy];
                 for template in templates.when.iter().chain(&templates.expression) {
                     check(candidate.policy, template);
                 }
             }
         }
-        for &policy in bindings.row_filters.iter().filter(|&&policy| checked(policy)) {
+        for &policy in bindings
+            .row_filters
+            .iter()
+            .filter(|&&policy| checked(policy))
+        {
             if let Some(template) = &self.templates[policy].predicate {
                 check(policy, template);
             }
@@ -144,6 +151,30 @@ impl Compiler {
                 }
             }
         }
+    }
+
+    /// [`Compiler::edit`] of each edit in turn, consecutive user edits together
+    /// ([`Compiler::edit_users`]: a batch of them is validated as a whole, as SCIM sends them).
+    pub fn edit_all(&self, edits: &[Edit]) -> Result<Compiler, EntityEditError> {
+        let mut compiler = self.clone();
+        let mut rest = edits;
+        while let Some(first) = rest.first() {
+            let users: Vec<veil_policy::UserEdit> = rest
+                .iter()
+                .map_while(|edit| match edit {
+                    Edit::User(user) => Some(user.clone()),
+                    _ => None,
+                })
+                .collect();
+            if users.is_empty() {
+                compiler = compiler.edit(first)?;
+                rest = &rest[1..];
+            } else {
+                compiler = compiler.edit_users(&users)?;
+                rest = &rest[users.len()..];
+            }
+        }
+        Ok(compiler)
     }
 
     /// This compiler with one entity edited ([`Estate::edit`]): the SQL of the policies the

@@ -104,7 +104,11 @@ pub(crate) enum Contribution {
     Masks(Vec<(usize, MaskCandidate)>),
 }
 
-pub(crate) fn contribution(data_source: &DataSource, id: PolicyId, policy: &Policy) -> Contribution {
+pub(crate) fn contribution(
+    data_source: &DataSource,
+    id: PolicyId,
+    policy: &Policy,
+) -> Contribution {
     if !targets_data_source(&policy.target, data_source) {
         return Contribution::None;
     }
@@ -161,7 +165,12 @@ impl Bindings {
             .iter()
             .chain(&self.row_filters)
             .copied()
-            .chain(self.masks.iter().flatten().map(|candidate| candidate.policy))
+            .chain(
+                self.masks
+                    .iter()
+                    .flatten()
+                    .map(|candidate| candidate.policy),
+            )
     }
 
     /// Takes policy `id` out, keeping every other id.

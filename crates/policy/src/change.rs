@@ -358,7 +358,11 @@ pub struct Affected {
 fn reach(estate: &Estate, names: &[&str]) -> HashMap<String, Vec<crate::DataSourceId>> {
     let mut slots = vec![None; estate.policies.len()];
     for (slot, name) in names.iter().enumerate() {
-        if let Some(id) = estate.policies.iter().position(|policy| policy.name == *name) {
+        if let Some(id) = estate
+            .policies
+            .iter()
+            .position(|policy| policy.name == *name)
+        {
             slots[id] = Some(slot);
         }
     }

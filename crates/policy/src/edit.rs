@@ -24,7 +24,7 @@ use crate::{
 pub enum Edit {
     User(UserEdit),
     /// Adds the policy last, or replaces the one of that name in its place.
-    PutPolicy(PolicySpec),
+    PutPolicy(Box<PolicySpec>),
     RemovePolicy(String),
     /// Adds the data source last, or replaces the one of that name in its place.
     PutDataSource(DataSourceSpec),
@@ -57,7 +57,7 @@ impl Edit {
         }
         match self {
             Edit::User(UserEdit::Put(user)) => put(&mut file.users, user),
-            Edit::PutPolicy(policy) => put(&mut file.policies, policy),
+            Edit::PutPolicy(policy) => put(&mut file.policies, policy.as_ref()),
             Edit::PutDataSource(data_source) => put(&mut file.data_sources, data_source),
             Edit::User(UserEdit::Remove(name))
             | Edit::RemovePolicy(name)
@@ -154,8 +154,7 @@ impl Estate {
         spec: &PolicySpec,
         problems: &mut Vec<crate::LoadProblem>,
     ) -> Option<Rule> {
-        let has_data_source =
-            |name: &str| self.data_source_by_name(name).is_some();
+        let has_data_source = |name: &str| self.data_source_by_name(name).is_some();
         let is_user = |name: &str| self.users.get(name).is_some();
         let known = Known {
             data_sources: &self.data_sources,
@@ -362,7 +361,11 @@ impl Estate {
         tags: &crate::estate::TagCounts,
     ) -> bool {
         let old_data_source = old.map(|id| &*self.data_sources[id]);
-        let vanished: Vec<&String> = self.tags.keys().filter(|tag| !tags.contains_key(*tag)).collect();
+        let vanished: Vec<&String> = self
+            .tags
+            .keys()
+            .filter(|tag| !tags.contains_key(*tag))
+            .collect();
         for policy in self.policies.iter() {
             let target = &policy.target;
             // A data source named (not by a glob) must exist.
@@ -387,9 +390,7 @@ impl Estate {
                 continue;
             }
             // A row predicate's column must be in every data source targeted.
-            if after
-                && let (Rule::RowFilter(filter), Some(new)) = (&policy.rule, new)
-            {
+            if after && let (Rule::RowFilter(filter), Some(new)) = (&policy.rule, new) {
                 let (column, temporal) = match &filter.predicate {
                     RowPredicate::Where { .. } => (None, false),
                     RowPredicate::Match { column, .. } | RowPredicate::Sample { column, .. } => {

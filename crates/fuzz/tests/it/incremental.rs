@@ -11,9 +11,7 @@ use std::collections::BTreeMap;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use veil_compiler::Compiler;
-use veil_policy::{
-    Bundle, DataSourceSpec, Edit, EntityKind, Identity, PolicySpec, UserEdit, UserSpec,
-};
+use veil_policy::{Bundle, DataSourceSpec, Edit, Identity, PolicySpec, UserEdit, UserSpec};
 
 const BASE: &str = r#"
 data_sources:
@@ -180,17 +178,29 @@ const DATA_SOURCES: &[&str] = &[
     "S.Upper",
 ];
 /// Per column name, the ways a data source may have it (type and tags); one is drawn or none.
-const COLUMNS: &[(&str, &[(&str, &[&str])])] = &[
+/// A column's type and tags.
+type Variant = (&'static str, &'static [&'static str]);
+const COLUMNS: &[(&str, &[Variant])] = &[
     ("id", &[("bigint", &[]), ("varchar", &[])]),
     ("region", &[("varchar", &[]), ("varchar", &["PII"])]),
     (
         "email",
-        &[("varchar", &["PII.Email"]), ("varchar(64)", &["PII"]), ("varchar", &[])],
+        &[
+            ("varchar", &["PII.Email"]),
+            ("varchar(64)", &["PII"]),
+            ("varchar", &[]),
+        ],
     ),
-    ("balance", &[("decimal(12,2)", &[]), ("double", &["Financial"])]),
+    (
+        "balance",
+        &[("decimal(12,2)", &[]), ("double", &["Financial"])],
+    ),
     ("total", &[("double", &[]), ("bigint", &["Financial"])]),
     ("owner", &[("varchar", &[])]),
-    ("updated", &[("timestamp(3)", &[]), ("date", &[]), ("varchar", &[])]),
+    (
+        "updated",
+        &[("timestamp(3)", &[]), ("date", &[]), ("varchar", &[])],
+    ),
     ("broken", &[("notatype", &[])]),
 ];
 const TAGS: &[&str] = &["Finance", "Ops", "Other"];
@@ -245,7 +255,7 @@ fn user_edit() -> impl Strategy<Value = UserEdit> {
 fn edit() -> impl Strategy<Value = Edit> {
     prop_oneof![
         2 => user_edit().prop_map(Edit::User),
-        3 => policy().prop_map(Edit::PutPolicy),
+        3 => policy().prop_map(|policy| Edit::PutPolicy(Box::new(policy))),
         1 => proptest::sample::select(POLICIES).prop_map(|name| Edit::RemovePolicy(name.to_owned())),
         3 => data_source().prop_map(Edit::PutDataSource),
         1 => proptest::sample::select(DATA_SOURCES)
@@ -399,6 +409,9 @@ fn incremental_edits_equal_a_fresh_load() {
         "DataSourcePut",
         "DataSourceRemoved",
     ] {
-        assert!(lanes.get(lane).is_some_and(|&count| count >= 20), "{lane}: {lanes:?}");
+        assert!(
+            lanes.get(lane).is_some_and(|&count| count >= 20),
+            "{lane}: {lanes:?}"
+        );
     }
 }
