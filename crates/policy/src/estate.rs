@@ -20,7 +20,8 @@ pub(crate) type HashMap<K, V> = std::collections::HashMap<K, V, ahash::RandomSta
 pub(crate) type TagCounts = BTreeMap<String, usize>;
 
 /// A validated policy bundle and its indexes. Cloning is cheap: every part is shared, and
-/// [`Estate::edit_users`] makes a new version that shares all but the users it changes.
+/// [`Estate::edit_users`] and [`Estate::edit`] make a new version that shares all but what the
+/// edit changes.
 #[derive(Debug, Clone)]
 pub struct Estate {
     // INVARIANT: `file` is the bundle the other fields were built from, except that its data

@@ -394,9 +394,6 @@ impl Store {
         history: &[HistoryRow],
         entity_edits: bool,
     ) -> Result<(), StoreError> {
-        // The column is named for the users' edits, the first kind that had them; a replica that
-        // follows only users reads a commit of other kinds from its history rows and reloads.
-        let users_only = entity_edits;
         sqlx::query("INSERT INTO veil_changes (version, data_sources, users, everything, at_millis, caller, recorded, users_only) VALUES ($1, $2, $3, $4, $5, $6, 1, $7)")
             .bind(new_version as i64)
             .bind(serde_json::to_string(&change.data_sources).expect("strings serialize"))
@@ -404,7 +401,10 @@ impl Store {
             .bind(change.everything as i32)
             .bind(now_millis())
             .bind(caller)
-            .bind(users_only as i32)
+            // `users_only` is named for the first kind single edits were committed for; it marks
+            // any single-entity commit. A replica that follows users only sees another kind in
+            // the commit's history rows, and reloads.
+            .bind(entity_edits as i32)
             .execute(&mut *transaction)
             .await?;
         for chunk in history.chunks(150) {
