@@ -75,6 +75,10 @@ struct Arguments {
     /// Users in OPA's data document (default all; 10,000 with --quick).
     #[arg(long)]
     opa_users: Option<usize>,
+    /// Only time single policy and data-source edits in process (`Compiler::edit`) at the
+    /// bench scale, then stop.
+    #[arg(long)]
+    edits_only: bool,
 }
 
 const SIZE: Size = Size {
@@ -115,6 +119,10 @@ fn main() -> anyhow::Result<()> {
         "in-process load (parse + validate + index): {:.2} s",
         loaded.elapsed().as_secs_f64()
     );
+    if arguments.edits_only {
+        edits_in_process(&compiler, 50);
+        return Ok(());
+    }
     let requests = pick_requests(compiler.estate(), 20_000);
     let opa = if arguments.no_opa {
         None

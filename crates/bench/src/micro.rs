@@ -126,3 +126,79 @@ pub(crate) fn micro(compiler: Compiler, requests: &[GetViewDefinitionRequest]) {
         state.current().views.len()
     );
 }
+
+/// Single policy and data-source edits of the estate in process (`Compiler::edit`, no store,
+/// no gRPC): milliseconds per edit, p50 and p99, for each kind of edit.
+pub(crate) fn edits_in_process(compiler: &Compiler, rounds: usize) {
+    use veil_policy::{Edit, PolicySpec};
+    let estate = compiler.estate();
+    let file = estate.to_file();
+    let time = |what: &str, edit: &dyn Fn(usize) -> Vec<Edit>| {
+        let mut times = Vec::with_capacity(rounds);
+        let mut current = compiler.clone();
+        for round in 0..rounds {
+            for edit in edit(round) {
+                let started = Instant::now();
+                current = current.edit(&edit).expect("bench edits are valid");
+                times.push(started.elapsed().as_secs_f64() * 1e3);
+            }
+        }
+        times.sort_by(f64::total_cmp);
+        println!(
+            "in-process {what}, {} edits: p50 {:.2} ms, p99 {:.2} ms",
+            times.len(),
+            crate::edits::quantile(&times, 0.5),
+            crate::edits::quantile(&times, 0.99)
+        );
+    };
+    // A tag mask (reaching an eighth of the estate) with its `except` group changed.
+    let mask = file
+        .policies
+        .iter()
+        .find(|policy| !policy.on.column_tags.is_empty())
+        .expect("the estate has tag masks")
+        .clone();
+    time("tag mask's except group changed", &|round| {
+        let mut policy = mask.clone();
+        policy.except_condition = Some(veil_policy::Condition::Groups(vec![format!("g{round}")]));
+        vec![Edit::PutPolicy(Box::new(policy))]
+    });
+    let table = &file.data_sources[0];
+    time("row filter added, then removed", &|round| {
+        let filter: PolicySpec = veil_policy::parse_yaml(&format!(
+            "{{name: bench-filter, kind: row_filter, on: {{data_sources: [{}]}}, where: \"id <> {round}\"}}",
+            table.name
+        ))
+        .expect("a valid policy");
+        vec![
+            Edit::PutPolicy(Box::new(filter)),
+            Edit::RemovePolicy("bench-filter".into()),
+        ]
+    });
+    // Removing the first policy moves every other one: the worst case of a removal.
+    let first = file.policies[0].clone();
+    time("first policy removed, then added back last", &|_| {
+        vec![
+            Edit::RemovePolicy(first.name.clone()),
+            Edit::PutPolicy(Box::new(first.clone())),
+        ]
+    });
+    time("column tag added to a data source, then removed", &|_| {
+        let mut tagged = table.clone();
+        let last = tagged.columns.len() - 1;
+        tagged.columns[last].tags.push("PII".into());
+        vec![
+            Edit::PutDataSource(tagged),
+            Edit::PutDataSource(table.clone()),
+        ]
+    });
+    time("data source added, then removed", &|round| {
+        let mut beside = table.clone();
+        beside.name = format!("{}_bench{round}", table.name);
+        beside.table = format!("{}_bench{round}", table.table);
+        vec![
+            Edit::PutDataSource(beside.clone()),
+            Edit::RemoveDataSource(beside.name),
+        ]
+    });
+}

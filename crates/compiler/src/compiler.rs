@@ -46,7 +46,7 @@ pub struct Compiler {
     /// The Trino catalog whose Veil connector provides the keyed mask functions.
     pub(crate) functions_catalog: String,
     // INVARIANT: one entry per policy of `estate`, in the same order.
-    pub(crate) templates: Arc<Vec<PolicyTemplates>>,
+    pub(crate) templates: Arc<Vec<Arc<PolicyTemplates>>>,
 }
 
 impl Compiler {

@@ -78,14 +78,53 @@ pub(crate) fn bind(data_source: &DataSource, policies: &[Policy]) -> Bindings {
         ..Bindings::default()
     };
     for (id, policy) in policies.iter().enumerate() {
-        if !targets_data_source(&policy.target, data_source) {
-            continue;
+        match contribution(data_source, id, policy) {
+            Contribution::None => {}
+            Contribution::Subscription => bindings.subscriptions.push(id),
+            Contribution::RowFilter => bindings.row_filters.push(id),
+            Contribution::Masks(candidates) => {
+                for (column, candidate) in candidates {
+                    bindings.masks[column].push(candidate);
+                }
+            }
         }
-        match &policy.rule {
-            Rule::Subscription { .. } => bindings.subscriptions.push(id),
-            Rule::RowFilter(_) => bindings.row_filters.push(id),
-            Rule::Mask(_) => {
-                for (index, column) in data_source.columns.iter().enumerate() {
+    }
+    // Held for as long as the estate: without the room the pushes left spare.
+    for candidates in &mut bindings.masks {
+        candidates.sort_by(|a, b| compare_masks(policies, a, b).0);
+        candidates.shrink_to_fit();
+    }
+    bindings.subscriptions.shrink_to_fit();
+    bindings.row_filters.shrink_to_fit();
+    bindings
+}
+
+/// What policy `id` adds to the bindings of one data source.
+pub(crate) enum Contribution {
+    None,
+    Subscription,
+    RowFilter,
+    /// The columns (by index) the mask targets, each with its candidate.
+    Masks(Vec<(usize, MaskCandidate)>),
+}
+
+pub(crate) fn contribution(
+    data_source: &DataSource,
+    id: PolicyId,
+    policy: &Policy,
+) -> Contribution {
+    if !targets_data_source(&policy.target, data_source) {
+        return Contribution::None;
+    }
+    match &policy.rule {
+        Rule::Subscription { .. } => Contribution::Subscription,
+        Rule::RowFilter(_) => Contribution::RowFilter,
+        Rule::Mask(_) => {
+            let candidates: Vec<(usize, MaskCandidate)> = data_source
+                .columns
+                .iter()
+                .enumerate()
+                .filter_map(|(index, column)| {
                     let candidate = if policy
                         .target
                         .columns
@@ -106,17 +145,107 @@ pub(crate) fn bind(data_source: &DataSource, policies: &[Policy]) -> Bindings {
                             }
                         })
                     };
-                    bindings.masks[index].extend(candidate);
+                    candidate.map(|candidate| (index, candidate))
+                })
+                .collect();
+            if candidates.is_empty() {
+                Contribution::None
+            } else {
+                Contribution::Masks(candidates)
+            }
+        }
+    }
+}
+
+impl Bindings {
+    /// Whether policy `id` appears anywhere in these bindings.
+    pub(crate) fn names(&self, id: PolicyId) -> bool {
+        self.policies().any(|policy| policy == id)
+    }
+
+    /// Every policy id these bindings hold, with repeats.
+    fn policies(&self) -> impl Iterator<Item = PolicyId> + '_ {
+        self.subscriptions
+            .iter()
+            .chain(&self.row_filters)
+            .copied()
+            .chain(
+                self.masks
+                    .iter()
+                    .flatten()
+                    .map(|candidate| candidate.policy),
+            )
+    }
+
+    /// Takes policy `id` out, keeping every other id.
+    pub(crate) fn without(&mut self, id: PolicyId) {
+        self.subscriptions.retain(|&policy| policy != id);
+        self.row_filters.retain(|&policy| policy != id);
+        for candidates in &mut self.masks {
+            candidates.retain(|candidate| candidate.policy != id);
+        }
+    }
+
+    /// Adds what policy `id` contributes where [`bind`] would have put it: lists of ids stay in
+    /// ascending order (the policies' order), masks in the conflict rules' order. `policies`
+    /// are those the bindings are for, policy `id` included; the others' order among themselves
+    /// does not depend on it.
+    pub(crate) fn with(&mut self, id: PolicyId, contribution: Contribution, policies: &[Policy]) {
+        let insert = |ids: &mut Vec<PolicyId>| {
+            let place = ids.partition_point(|&other| other < id);
+            ids.insert(place, id);
+        };
+        match contribution {
+            Contribution::None => {}
+            Contribution::Subscription => insert(&mut self.subscriptions),
+            Contribution::RowFilter => insert(&mut self.row_filters),
+            Contribution::Masks(candidates) => {
+                for (column, candidate) in candidates {
+                    let list = &mut self.masks[column];
+                    let place = list.partition_point(|other| {
+                        compare_masks(policies, other, &candidate).0 == Ordering::Less
+                    });
+                    list.insert(place, candidate);
                 }
             }
         }
     }
-    // Held for as long as the estate: without the room the pushes left spare.
-    for candidates in &mut bindings.masks {
-        candidates.sort_by(|a, b| compare_masks(policies, a, b).0);
-        candidates.shrink_to_fit();
+
+    /// Whether policy `removed` or one after it appears: what its removal renumbers.
+    pub(crate) fn names_from(&self, removed: PolicyId) -> bool {
+        self.policies().any(|policy| policy >= removed)
     }
-    bindings.subscriptions.shrink_to_fit();
-    bindings.row_filters.shrink_to_fit();
-    bindings
+
+    /// These bindings once policy `removed` left the list: it is gone and every later id is one
+    /// lower (order is kept: no two policies swap).
+    pub(crate) fn renumbered(&self, removed: PolicyId) -> Bindings {
+        let renumber = |ids: &[PolicyId]| -> Vec<PolicyId> {
+            ids.iter()
+                .filter(|&&policy| policy != removed)
+                .map(|&policy| if policy > removed { policy - 1 } else { policy })
+                .collect()
+        };
+        Bindings {
+            subscriptions: renumber(&self.subscriptions),
+            row_filters: renumber(&self.row_filters),
+            masks: self
+                .masks
+                .iter()
+                .map(|candidates| {
+                    candidates
+                        .iter()
+                        .filter(|candidate| candidate.policy != removed)
+                        .map(|&candidate| MaskCandidate {
+                            policy: if candidate.policy > removed {
+                                candidate.policy - 1
+                            } else {
+                                candidate.policy
+                            },
+                            ..candidate
+                        })
+                        .collect()
+                })
+                .collect(),
+        }
+    }
 }

@@ -353,10 +353,20 @@ pub struct Affected {
     pub everything: bool,
 }
 
-/// Per policy, the data sources whose bindings name it (as a subscription, a row filter or a
-/// mask candidate of some column).
-fn reach(estate: &Estate) -> Vec<Vec<crate::DataSourceId>> {
-    let mut reach = vec![Vec::new(); estate.policies.len()];
+/// For each of `names` (policies of `estate`), the data sources whose bindings name it (as a
+/// subscription, a row filter or a mask candidate of some column): one pass over the bindings.
+fn reach(estate: &Estate, names: &[&str]) -> HashMap<String, Vec<crate::DataSourceId>> {
+    let mut slots = vec![None; estate.policies.len()];
+    for (slot, name) in names.iter().enumerate() {
+        if let Some(id) = estate
+            .policies
+            .iter()
+            .position(|policy| policy.name == *name)
+        {
+            slots[id] = Some(slot);
+        }
+    }
+    let mut reach = vec![Vec::new(); names.len()];
     for (id, bindings) in estate.bindings.iter().enumerate() {
         let policies = bindings
             .subscriptions
@@ -370,23 +380,31 @@ fn reach(estate: &Estate) -> Vec<Vec<crate::DataSourceId>> {
                     .map(|candidate| &candidate.policy),
             );
         for &policy in policies {
-            if reach[policy].last() != Some(&id) {
-                reach[policy].push(id);
+            if let Some(slot) = slots[policy]
+                && reach[slot].last() != Some(&id)
+            {
+                reach[slot].push(id);
             }
         }
     }
-    reach
+    names
+        .iter()
+        .map(|name| name.to_string())
+        .zip(reach)
+        .collect()
 }
 
 /// Which data sources and users `changes` (from `old` to `new`) can affect.
 pub fn affected(old: &Estate, new: &Estate, changes: &[EntityChange]) -> Affected {
     let mut result = Affected::default();
-    // Which data sources each policy reaches, in each estate: one pass over the bindings, and
-    // only when a policy changed.
-    let reaches = changes
+    // Which data sources each changed policy reaches, in each estate: one pass over the
+    // bindings, and only when a policy changed.
+    let policies: Vec<&str> = changes
         .iter()
-        .any(|change| change.kind == EntityKind::Policy)
-        .then(|| [reach(old), reach(new)]);
+        .filter(|change| change.kind == EntityKind::Policy)
+        .map(|change| change.name.as_str())
+        .collect();
+    let reaches = (!policies.is_empty()).then(|| [reach(old, &policies), reach(new, &policies)]);
     for change in changes {
         match change.kind {
             EntityKind::DataSource => {
@@ -399,11 +417,7 @@ pub fn affected(old: &Estate, new: &Estate, changes: &[EntityChange]) -> Affecte
                 // Every data source the policy reached before or reaches now, for every user.
                 let reaches = reaches.as_ref().expect("computed when a policy changed");
                 for (estate, reach) in [old, new].into_iter().zip(reaches) {
-                    let Some(policy) = estate.policies.iter().position(|p| p.name == change.name)
-                    else {
-                        continue;
-                    };
-                    for &id in &reach[policy] {
+                    for &id in &reach[&change.name] {
                         result
                             .data_sources
                             .insert(estate.data_sources[id].name.clone());

@@ -13,6 +13,7 @@ mod bundle; // `Bundle` and its `*Spec` types: the policy file as written (serde
 mod change; // `EntityKind`, editing one entity, `diff` of two bundles, what a change `affected`
 mod condition; // `Condition` and `Condition::holds`
 mod decision; // `Subject`; `Estate::subject`, `can_see`, `decide` and `explain`
+mod edit; // `Estate::edit` (`Edit`): one policy or data source edited in time that grows with its reach
 mod error; // `LoadError`: where (line, `Entity`) and what (`LoadProblem`); `LoadErrors`
 mod estate; // `Estate`: a validated bundle and its indexes; `Estate::new`, `from_yaml`
 mod locate; // `LoadErrors::locate`: the line where an entity is written
@@ -33,6 +34,7 @@ pub use change::{
 };
 pub use condition::Condition;
 pub use decision::{Decision, Explanation, Identity, PassReason, Passed, Subject, SubjectError};
+pub use edit::{Edit, Edited, EntityEditError, Touched};
 pub use error::{Entity, LoadError, LoadErrors, LoadProblem};
 pub use estate::Estate;
 pub use model::*;

@@ -1,7 +1,8 @@
 //! Validation: every check [`crate::Estate::new`] makes of a bundle, turning its specs into the
 //! checked model and reporting every problem at once, each in its entity.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 
 use crate::bundle::{Bundle, SettingsSpec};
 use crate::change::EntityKind;
@@ -13,10 +14,12 @@ use crate::validate_policy::{Known, check_policy};
 
 /// A bundle's entities, checked.
 pub(crate) struct Validated {
-    pub data_sources: Vec<DataSource>,
+    pub data_sources: Vec<Arc<DataSource>>,
     pub purposes: HashSet<String>,
     pub projects: HashMap<String, Project>,
     pub policies: Vec<Policy>,
+    /// Every tag the data sources and their columns carry, with how many carry it.
+    pub tags: BTreeMap<String, usize>,
 }
 
 /// Checks every entity of `file`; any problem refuses the whole bundle. The errors carry no
@@ -28,7 +31,21 @@ pub(crate) fn validate(file: &Bundle) -> Result<Validated, Vec<LoadError>> {
     checker.groups(file);
     let purposes = checker.purposes(file);
     let projects = checker.projects(file, &users, &purposes);
-    let known = Known::new(&data_sources, &users, &purposes);
+    let mut tags = BTreeMap::new();
+    for data_source in &data_sources {
+        count_tags(&mut tags, data_source, 1);
+    }
+    let names: HashSet<&str> = data_sources
+        .iter()
+        .map(|data_source| data_source.name.as_str())
+        .collect();
+    let known = Known {
+        data_sources: &data_sources,
+        has_data_source: &|name| names.contains(name),
+        is_user: &|name| users.contains_key(name),
+        purposes: &purposes,
+        tags: &tags,
+    };
     let policies = checker.policies(file, &known);
     checker.settings(&file.settings);
     if !checker.errors.is_empty() {
@@ -39,7 +56,38 @@ pub(crate) fn validate(file: &Bundle) -> Result<Validated, Vec<LoadError>> {
         purposes,
         projects,
         policies,
+        tags,
     })
+}
+
+/// Adds `by` (1, or -1 to take it away) to the count of every tag `data_source` and its
+/// columns carry; a count that reaches 0 leaves the map.
+pub(crate) fn count_tags(tags: &mut BTreeMap<String, usize>, data_source: &DataSource, by: isize) {
+    let carried = data_source
+        .tags
+        .iter()
+        .chain(data_source.columns.iter().flat_map(|column| &column.tags));
+    for tag in carried {
+        if by > 0 {
+            *tags.entry(tag.clone()).or_default() += 1;
+        } else if let Some(count) = tags.get_mut(tag) {
+            *count -= 1;
+            if *count == 0 {
+                tags.remove(tag);
+            }
+        }
+    }
+}
+
+/// One data source checked alone (all its own problems reported), as [`validate`] checks each.
+pub(crate) fn check_data_source(
+    spec: &crate::DataSourceSpec,
+) -> Result<DataSource, Vec<LoadError>> {
+    let mut checker = Checker { errors: Vec::new() };
+    match checker.data_source(spec) {
+        Some(data_source) if checker.errors.is_empty() => Ok(data_source),
+        _ => Err(checker.errors),
+    }
 }
 
 /// A key id as the Trino plugin's key ring names it; it reaches SQL only as an escaped literal.
@@ -63,22 +111,38 @@ impl Checker {
         });
     }
 
-    fn data_sources(&mut self, file: &Bundle) -> Vec<DataSource> {
+    fn data_sources(&mut self, file: &Bundle) -> Vec<Arc<DataSource>> {
         let mut seen = HashSet::new();
         let mut data_sources = Vec::with_capacity(file.data_sources.len());
         for spec in &file.data_sources {
             let error_count = self.errors.len();
-            let report = |checker: &mut Self, problem: LoadProblem| {
-                checker.error(EntityKind::DataSource, &spec.name, problem)
-            };
             if !seen.insert(spec.name.as_str()) {
-                report(
-                    self,
+                self.error(
+                    EntityKind::DataSource,
+                    &spec.name,
                     LoadProblem::DuplicateName {
                         kind: EntityKind::DataSource,
                     },
                 );
             }
+            let data_source = self.data_source(spec);
+            if self.errors.len() == error_count
+                && let Some(data_source) = data_source
+            {
+                data_sources.push(Arc::new(data_source));
+            }
+        }
+        data_sources
+    }
+
+    /// The checks of one data source but for the uniqueness of its name; `None` when any
+    /// failed.
+    fn data_source(&mut self, spec: &crate::DataSourceSpec) -> Option<DataSource> {
+        {
+            let error_count = self.errors.len();
+            let report = |checker: &mut Self, problem: LoadProblem| {
+                checker.error(EntityKind::DataSource, &spec.name, problem)
+            };
             let name_parts: Vec<&str> = spec.name.split('.').collect();
             if name_parts.len() != 2 || name_parts.iter().any(|part| part.is_empty()) {
                 report(self, LoadProblem::DataSourceNameNotSchemaTable);
@@ -128,7 +192,7 @@ impl Checker {
                 }
             }
             if self.errors.len() == error_count {
-                data_sources.push(DataSource {
+                Some(DataSource {
                     name: spec.name.clone(),
                     schema: name_parts[0].to_owned(),
                     table: name_parts[1].to_owned(),
@@ -140,10 +204,11 @@ impl Checker {
                     tags: spec.tags.clone(),
                     columns,
                     description: spec.description.clone(),
-                });
+                })
+            } else {
+                None
             }
         }
-        data_sources
     }
 
     fn users(&mut self, file: &Bundle) -> HashMap<String, usize> {

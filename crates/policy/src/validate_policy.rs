@@ -1,69 +1,48 @@
 //! Validating one policy: what it targets, the users and purposes its conditions name, which
 //! options fit its kind and method, its mask method and its row predicate.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 
 use crate::binding::targets_data_source;
 use crate::bundle::{PolicyKind, PolicySpec};
 use crate::condition::Condition;
 use crate::error::LoadProblem;
-use crate::estate::HashMap;
 use crate::model::*;
 use crate::tag::match_depth;
 use crate::trino_type::TypeFamily;
 
-/// What policies may refer to: the entities that passed their own checks.
+/// What policies may refer to: the entities that passed their own checks, from a bundle being
+/// validated or from an estate (so that one policy can be checked without the others).
 pub(crate) struct Known<'a> {
-    data_sources: &'a [DataSource],
-    data_source_names: HashSet<&'a str>,
-    users: &'a HashMap<String, usize>,
-    purposes: &'a HashSet<String>,
-    tags: BTreeSet<String>,
+    pub(crate) data_sources: &'a [Arc<DataSource>],
+    /// Whether a data source of that name exists.
+    pub(crate) has_data_source: &'a dyn Fn(&str) -> bool,
+    pub(crate) is_user: &'a dyn Fn(&str) -> bool,
+    pub(crate) purposes: &'a HashSet<String>,
+    /// Every tag some data source or column carries (with how many carry it).
+    pub(crate) tags: &'a BTreeMap<String, usize>,
+}
+
+/// A policy tag is known when some data source or column carries it or a tag under it.
+pub(crate) fn has_tag(tags: &BTreeMap<String, usize>, policy_tag: &str) -> bool {
+    tags.keys()
+        .any(|tag| match_depth(policy_tag, tag).is_some())
 }
 
 impl<'a> Known<'a> {
-    pub(crate) fn new(
-        data_sources: &'a [DataSource],
-        users: &'a HashMap<String, usize>,
-        purposes: &'a HashSet<String>,
-    ) -> Known<'a> {
-        Known {
-            data_sources,
-            data_source_names: data_sources
-                .iter()
-                .map(|data_source| data_source.name.as_str())
-                .collect(),
-            users,
-            purposes,
-            tags: all_tags(data_sources),
-        }
-    }
-
-    /// A policy tag is known when some data source or column carries it or a tag under it.
     fn has_tag(&self, policy_tag: &str) -> bool {
-        self.tags
-            .iter()
-            .any(|tag| match_depth(policy_tag, tag).is_some())
+        has_tag(self.tags, policy_tag)
     }
 
     /// The data sources a policy's `on:` reaches.
     fn targeted(&self, spec: &PolicySpec) -> Vec<&DataSource> {
         self.data_sources
             .iter()
+            .map(Arc::as_ref)
             .filter(|data_source| targets_data_source(&spec.on, data_source))
             .collect()
     }
-}
-
-fn all_tags(data_sources: &[DataSource]) -> BTreeSet<String> {
-    let mut tags = BTreeSet::new();
-    for data_source in data_sources {
-        tags.extend(data_source.tags.iter().cloned());
-        for column in &data_source.columns {
-            tags.extend(column.tags.iter().cloned());
-        }
-    }
-    tags
 }
 
 /// The rule of a policy spec, or `None` when it has none; every problem goes to `problems`.
@@ -202,7 +181,7 @@ pub(crate) fn check_policy(
 fn check_target(spec: &PolicySpec, known: &Known<'_>, problems: &mut Vec<LoadProblem>) {
     for pattern in &spec.on.data_sources {
         let is_glob = pattern.contains(['*', '?']);
-        if !is_glob && !known.data_source_names.contains(pattern.as_str()) {
+        if !is_glob && !(known.has_data_source)(pattern) {
             problems.push(LoadProblem::UnknownDataSource {
                 data_source: pattern.clone(),
             });
@@ -233,7 +212,7 @@ fn check_condition(condition: &Condition, known: &Known<'_>, problems: &mut Vec<
     condition.visit(&mut |inner| match inner {
         Condition::Users(users) => {
             for user in users {
-                if !known.users.contains_key(user) {
+                if !(known.is_user)(user) {
                     problems.push(LoadProblem::UnknownUser { user: user.clone() });
                 }
             }

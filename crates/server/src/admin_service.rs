@@ -18,7 +18,7 @@ use crate::auth::{Caller, Role};
 use crate::convert;
 use crate::state::State;
 use crate::write::ChangeError;
-use veil_policy::{EditError, EntityKind, UserEdit, UserSpec};
+use veil_policy::{Edit, EditError, EntityKind, UserEdit};
 
 pub struct AdminService {
     state: Arc<State>,
@@ -146,17 +146,30 @@ impl PolicyAdmin for AdminService {
         let caller = caller(&request)?;
         let request = request.into_inner();
         let kind = convert::entity_kind(request.kind)?;
-        if kind == EntityKind::User {
-            // The fast lane: one user edited in place of the whole estate rebuilt.
-            let user: UserSpec = veil_policy::parse_yaml(&request.yaml)
-                .map_err(|error| EditError::Invalid {
-                    kind: kind.name(),
-                    message: error.to_string(),
-                })
-                .map_err(|error| status(ChangeError::Edit(error)))?;
+        // The fast lane: one user, policy or data source edited in place of the whole estate
+        // rebuilt. Read as `Bundle::put` reads it, for the same errors.
+        let parse_error = |error: veil_policy::YamlError| {
+            status(ChangeError::Edit(EditError::Invalid {
+                kind: kind.name(),
+                message: error.to_string(),
+            }))
+        };
+        let edit = match kind {
+            EntityKind::User => Some(Edit::User(UserEdit::Put(
+                veil_policy::parse_yaml(&request.yaml).map_err(parse_error)?,
+            ))),
+            EntityKind::Policy => Some(Edit::PutPolicy(Box::new(
+                veil_policy::parse_yaml(&request.yaml).map_err(parse_error)?,
+            ))),
+            EntityKind::DataSource => Some(Edit::PutDataSource(
+                veil_policy::parse_yaml(&request.yaml).map_err(parse_error)?,
+            )),
+            _ => None,
+        };
+        if let Some(edit) = edit {
             let outcome = self
                 .state
-                .edit_users(&caller, request.dry_run, &[UserEdit::Put(user)])
+                .edit_entities(&caller, request.dry_run, &[edit])
                 .await
                 .map_err(status)?;
             return Ok(Response::new(convert::change_summary(outcome)));
@@ -212,11 +225,16 @@ impl PolicyAdmin for AdminService {
         let caller = caller(&request)?;
         let request = request.into_inner();
         let kind = convert::entity_kind(request.kind)?;
-        if kind == EntityKind::User {
-            let edit = UserEdit::Remove(request.name);
+        let edit = match kind {
+            EntityKind::User => Some(Edit::User(UserEdit::Remove(request.name.clone()))),
+            EntityKind::Policy => Some(Edit::RemovePolicy(request.name.clone())),
+            EntityKind::DataSource => Some(Edit::RemoveDataSource(request.name.clone())),
+            _ => None,
+        };
+        if let Some(edit) = edit {
             let outcome = self
                 .state
-                .edit_users(&caller, request.dry_run, &[edit])
+                .edit_entities(&caller, request.dry_run, &[edit])
                 .await
                 .map_err(status)?;
             return Ok(Response::new(convert::change_summary(outcome)));

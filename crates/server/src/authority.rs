@@ -38,7 +38,7 @@ fn data_source<'e>(estate: &'e Estate, name: &str) -> Option<&'e DataSource> {
     let (schema, table) = name.split_once('.')?;
     estate
         .data_source_id(schema, table)
-        .map(|id| &estate.data_sources[id])
+        .map(|id| &*estate.data_sources[id])
 }
 
 /// An owner edits data sources only; `may_write` has checked the governed name already.

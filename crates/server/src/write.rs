@@ -4,12 +4,12 @@
 
 use veil_compiler::Compiler;
 use veil_policy::{
-    Affected, Bundle, ChangeAction, EntityChange, EntityKind, Estate, LoadErrors, UserEdit,
-    UserEditError, UserSpec, affected, diff,
+    Affected, Bundle, ChangeAction, Edit, EntityChange, EntityEditError, EntityKind, Estate,
+    LoadErrors, UserEdit, affected, diff,
 };
-use veil_store::{ChangeRecord, CommitListener, StoreError};
+use veil_store::{ChangeRecord, CommitListener, RowEdit, StoreError, spec_json};
 
-use crate::auth::Caller;
+use crate::auth::{Caller, Role};
 use crate::authority;
 use crate::convert;
 use crate::snapshot::Snapshot;
@@ -47,6 +47,16 @@ impl State {
     ) -> Result<Outcome, ChangeError> {
         let _turn = self.writer.lock().await;
         self.catch_up().await?;
+        self.change_locked(caller, dry_run, edit).await
+    }
+
+    /// [`State::change`] for a caller that holds the writer lock and has caught up.
+    async fn change_locked(
+        &self,
+        caller: &Caller,
+        dry_run: bool,
+        edit: impl FnOnce(&mut Bundle) -> Result<(), ChangeError>,
+    ) -> Result<Outcome, ChangeError> {
         let snapshot = self.current();
         let old_file = snapshot.compiler.estate().to_file();
         let mut new_file = old_file.clone();
@@ -61,18 +71,15 @@ impl State {
             .await
     }
 
-    /// Applies edits of single users — what `PutEntity`, `DeleteEntity` and SCIM send most —
-    /// in time that grows with the edits, not the estate: the estate is edited in place of
-    /// being rebuilt ([`Compiler::edit_users`]) and only the touched users' rows are written.
-    /// The result is what [`State::change`] gives for the same edits.
+    /// Applies edits of single users ([`State::edit_entities`]).
     pub async fn edit_users(
         &self,
         caller: &Caller,
         dry_run: bool,
         edits: &[UserEdit],
     ) -> Result<Outcome, ChangeError> {
-        self.edit_users_with(caller, dry_run, |_| Ok::<_, ChangeError>(edits.to_vec()))
-            .await
+        let edits: Vec<Edit> = edits.iter().cloned().map(Edit::User).collect();
+        self.edit_entities(caller, dry_run, &edits).await
     }
 
     /// [`State::edit_users`] with the edits planned from the current estate, under the writer's
@@ -83,54 +90,108 @@ impl State {
         dry_run: bool,
         plan: impl FnOnce(&Estate) -> Result<Vec<UserEdit>, E>,
     ) -> Result<Outcome, E> {
+        self.edit_entities_with(caller, dry_run, |estate| {
+            Ok(plan(estate)?.into_iter().map(Edit::User).collect())
+        })
+        .await
+    }
+
+    /// Applies edits of single entities — users, policies, data sources: what `PutEntity`,
+    /// `DeleteEntity` and SCIM send most — in time that grows with the edits, not the estate:
+    /// the estate is edited in place of being rebuilt ([`Compiler::edit_all`]) and only the
+    /// touched rows are written. The result is what [`State::change`] gives for the same edits.
+    pub async fn edit_entities(
+        &self,
+        caller: &Caller,
+        dry_run: bool,
+        edits: &[Edit],
+    ) -> Result<Outcome, ChangeError> {
+        self.edit_entities_with(caller, dry_run, |_| Ok::<_, ChangeError>(edits.to_vec()))
+            .await
+    }
+
+    /// [`State::edit_entities`] with the edits planned from the current estate, under the
+    /// writer's lock.
+    pub async fn edit_entities_with<E: From<ChangeError>>(
+        &self,
+        caller: &Caller,
+        dry_run: bool,
+        plan: impl FnOnce(&Estate) -> Result<Vec<Edit>, E>,
+    ) -> Result<Outcome, E> {
         let _turn = self.writer.lock().await;
         self.catch_up().await?;
         let snapshot = self.current();
-        let edits = plan(snapshot.compiler.estate())?;
-        let mut touched: Vec<&str> = Vec::new();
+        let old = snapshot.compiler.estate();
+        let edits = plan(old)?;
+        let mut touched: Vec<(EntityKind, &str)> = Vec::new();
         for edit in &edits {
-            let name = match edit {
-                UserEdit::Put(user) => user.name.as_str(),
-                UserEdit::Remove(name) => name.as_str(),
-            };
-            if !caller.may_write(EntityKind::User, name) {
+            let (kind, name) = edit.entity();
+            // As the whole path checks: a missing entity first, then the caller's authority.
+            let removal = matches!(
+                edit,
+                Edit::User(UserEdit::Remove(_)) | Edit::RemovePolicy(_) | Edit::RemoveDataSource(_)
+            );
+            if removal && entity_json(old, kind, name).is_none() && !touched.contains(&(kind, name))
+            {
+                return Err(ChangeError::Edit(veil_policy::EditError::NotFound {
+                    kind: kind.name(),
+                    name: name.to_owned(),
+                })
+                .into());
+            }
+            if !caller.may_write(kind, name) {
                 return Err(ChangeError::Denied(format!(
                     "`{}` may not change {} `{name}`: {}",
                     caller.name,
-                    EntityKind::User.name(),
+                    kind.name(),
                     caller.role.writes()
                 ))
                 .into());
             }
-            if !touched.contains(&name) {
-                touched.push(name);
+            if !touched.contains(&(kind, name)) {
+                touched.push((kind, name));
             }
+        }
+        // An owner's edit of a data source is checked against what its policies restrict, which
+        // the authority check reads from whole bundles: that takes the whole path.
+        if matches!(caller.role, Role::Owner { .. })
+            && edits
+                .iter()
+                .any(|edit| edit.entity().0 == EntityKind::DataSource)
+        {
+            return Ok(self
+                .change_locked(caller, dry_run, |file| {
+                    for edit in &edits {
+                        edit.apply(file)?;
+                    }
+                    Ok(())
+                })
+                .await?);
         }
         let compiler = snapshot
             .compiler
-            .edit_users(&edits)
+            .edit_all(&edits)
             .map_err(|error| match error {
-                UserEditError::Edit(error) => ChangeError::Edit(error),
-                UserEditError::Invalid(errors) => ChangeError::Invalid(errors),
+                EntityEditError::Edit(error) => ChangeError::Edit(error),
+                EntityEditError::Invalid(errors) => ChangeError::Invalid(errors),
             })?;
-        let (old, new) = (snapshot.compiler.estate(), compiler.estate());
-        let users: Vec<(String, Option<UserSpec>, Option<UserSpec>)> = touched
+        let new = compiler.estate();
+        let rows: Vec<RowEdit> = touched
             .iter()
-            .map(|&name| {
-                (
-                    name.to_owned(),
-                    old.user(name).cloned(),
-                    new.user(name).cloned(),
-                )
+            .map(|&(kind, name)| RowEdit {
+                kind,
+                name: name.to_owned(),
+                before: entity_json(old, kind, name),
+                after: entity_json(new, kind, name),
             })
-            .filter(|(_, before, after)| before != after)
+            .filter(|row| row.before != row.after)
             .collect();
-        let changes: Vec<EntityChange> = users
+        let changes: Vec<EntityChange> = rows
             .iter()
-            .map(|(name, before, after)| EntityChange {
-                kind: EntityKind::User,
-                name: name.clone(),
-                action: match (before, after) {
+            .map(|row| EntityChange {
+                kind: row.kind,
+                name: row.name.clone(),
+                action: match (&row.before, &row.after) {
                     (None, _) => ChangeAction::Added,
                     (_, None) => ChangeAction::Removed,
                     _ => ChangeAction::Changed,
@@ -151,7 +212,7 @@ impl State {
         if let Some(store) = &self.store {
             let started = std::time::Instant::now();
             let committed = store
-                .commit_users(snapshot.version, version, &users, &record, &caller.name)
+                .commit_entities(snapshot.version, version, &rows, &record, &caller.name)
                 .await;
             self.metrics.committed(started.elapsed());
             committed.map_err(ChangeError::from)?;
@@ -262,26 +323,23 @@ impl State {
         if version <= current {
             return Ok(());
         }
-        // Single user edits are followed as they were made: from their history rows, edited
+        // Single entity edits are followed as they were made: from their history rows, edited
         // into this replica's estate. Anything else reloads the bundle.
         let edits = store
-            .user_edits_between(current, version)
+            .entity_edits_between(current, version)
             .await?
-            .map(|users| {
-                users
+            .and_then(|edits| {
+                edits
                     .into_iter()
-                    .map(|(name, spec)| match spec {
-                        Some(user) => UserEdit::Put(user),
-                        None => UserEdit::Remove(name),
-                    })
-                    .collect::<Vec<_>>()
+                    .map(followed_edit)
+                    .collect::<Option<Vec<_>>>()
             });
-        let followed = edits.and_then(|edits| snapshot.compiler.edit_users(&edits).ok());
+        let followed = edits.and_then(|edits| snapshot.compiler.edit_all(&edits).ok());
         let (version, compiler, how) = match followed {
             Some(compiler) => (
                 version,
                 compiler,
-                "followed user edits from another replica",
+                "followed single edits from another replica",
             ),
             None => {
                 let (loaded, file) = store.load().await?;
@@ -321,6 +379,38 @@ pub async fn follow_postgres(state: std::sync::Arc<State>, url: String) {
         }
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
+}
+
+/// An entity of `estate` as the store keeps it (JSON); `None` when absent (or of a kind single
+/// edits do not reach).
+fn entity_json(estate: &Estate, kind: EntityKind, name: &str) -> Option<String> {
+    match kind {
+        EntityKind::User => estate.user(name).map(spec_json),
+        EntityKind::Policy => estate.policy_spec(name).map(spec_json),
+        EntityKind::DataSource => estate.data_source_spec(name).as_ref().map(spec_json),
+        _ => None,
+    }
+}
+
+/// The edit a history row of a single-entity commit records; `None` for what cannot be
+/// followed so (another kind, or a spec that does not read).
+fn followed_edit((kind, name, spec): (EntityKind, String, Option<String>)) -> Option<Edit> {
+    let edit = match (kind, spec) {
+        (EntityKind::User, Some(spec)) => {
+            Edit::User(UserEdit::Put(serde_json::from_str(&spec).ok()?))
+        }
+        (EntityKind::User, None) => Edit::User(UserEdit::Remove(name)),
+        (EntityKind::Policy, Some(spec)) => {
+            Edit::PutPolicy(Box::new(serde_json::from_str(&spec).ok()?))
+        }
+        (EntityKind::Policy, None) => Edit::RemovePolicy(name),
+        (EntityKind::DataSource, Some(spec)) => {
+            Edit::PutDataSource(serde_json::from_str(&spec).ok()?)
+        }
+        (EntityKind::DataSource, None) => Edit::RemoveDataSource(name),
+        _ => return None,
+    };
+    Some(edit)
 }
 
 /// What a committed change may affect, as the store and the change stream record it.

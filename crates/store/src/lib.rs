@@ -252,10 +252,7 @@ impl Store {
             .await
     }
 
-    /// Commits a change of single users as version `new_version`, provided the store is still
-    /// at `expected_version`, writing only their rows: a changed user keeps its position, a new
-    /// one goes after the last, a removed one leaves a gap (the next whole commit renumbers).
-    /// Each change is a user's name with its spec before and after (`None`: absent).
+    /// Commits a change of single users: [`Store::commit_entities`] of their rows.
     pub async fn commit_users(
         &self,
         expected_version: u64,
@@ -264,28 +261,60 @@ impl Store {
         change: &ChangeRecord,
         caller: &str,
     ) -> Result<(), StoreError> {
-        let kind = EntityKind::User.name();
+        let rows: Vec<RowEdit> = users
+            .iter()
+            .map(|(name, before, after)| RowEdit {
+                kind: EntityKind::User,
+                name: name.clone(),
+                before: before.as_ref().map(to_json),
+                after: after.as_ref().map(to_json),
+            })
+            .collect();
+        self.commit_entities(expected_version, new_version, &rows, change, caller)
+            .await
+    }
+
+    /// Commits a change of single entities (users, policies, data sources, …) as version
+    /// `new_version`, provided the store is still at `expected_version`, writing only their
+    /// rows: a changed entity keeps its position, a new one goes after the last of its kind, a
+    /// removed one leaves a gap (the next whole commit renumbers). The commit is marked so that
+    /// replicas can follow it from its history rows ([`Store::entity_edits_between`]).
+    pub async fn commit_entities(
+        &self,
+        expected_version: u64,
+        new_version: u64,
+        rows: &[RowEdit],
+        change: &ChangeRecord,
+        caller: &str,
+    ) -> Result<(), StoreError> {
         let mut transaction = self.pool.begin().await?;
         claim_version(&mut transaction, expected_version, new_version).await?;
-        let mut next = None;
+        let mut next: Vec<(&str, i64)> = Vec::new();
         let mut fresh = Vec::new();
         let mut history = Vec::new();
-        for (name, before, after) in users {
+        for RowEdit {
+            kind,
+            name,
+            before,
+            after,
+        } in rows
+        {
             if before == after {
                 continue;
             }
+            let kind = kind.name();
             match (before, after) {
                 (Some(_), Some(spec)) => {
                     sqlx::query("UPDATE veil_entities SET spec = $1 WHERE kind = $2 AND name = $3")
-                        .bind(to_json(spec))
+                        .bind(spec.as_str())
                         .bind(kind)
                         .bind(name.as_str())
                         .execute(&mut *transaction)
                         .await?;
                 }
                 (None, Some(spec)) => {
-                    let position = match next {
-                        Some(position) => position,
+                    let position = match next.iter_mut().find(|(known, _)| *known == kind) {
+                        Some((_, position)) => position,
                         None => {
                             let last: Option<i64> = sqlx::query(
                                 "SELECT MAX(position) AS last FROM veil_entities WHERE kind = $1",
@@ -294,11 +323,12 @@ impl Store {
                             .fetch_one(&mut *transaction)
                             .await?
                             .try_get("last")?;
-                            last.map_or(0, |last| last + 1)
+                            next.push((kind, last.map_or(0, |last| last + 1)));
+                            &mut next.last_mut().expect("just pushed").1
                         }
                     };
-                    next = Some(position + 1);
-                    fresh.push(((kind, name.clone()), (position as usize, to_json(spec))));
+                    fresh.push(((kind, name.clone()), (*position as usize, spec.clone())));
+                    *position += 1;
                 }
                 (Some(_), None) => {
                     sqlx::query("DELETE FROM veil_entities WHERE kind = $1 AND name = $2")
@@ -317,8 +347,8 @@ impl Store {
                     (_, None) => ChangeAction::Removed,
                     _ => ChangeAction::Changed,
                 },
-                before: before.as_ref().map(to_json).unwrap_or_default(),
-                after: after.as_ref().map(to_json).unwrap_or_default(),
+                before: before.clone().unwrap_or_default(),
+                after: after.clone().unwrap_or_default(),
             });
         }
         self.insert_rows(&mut transaction, &fresh).await?;
@@ -362,7 +392,7 @@ impl Store {
         change: &ChangeRecord,
         caller: &str,
         history: &[HistoryRow],
-        users_only: bool,
+        entity_edits: bool,
     ) -> Result<(), StoreError> {
         sqlx::query("INSERT INTO veil_changes (version, data_sources, users, everything, at_millis, caller, recorded, users_only) VALUES ($1, $2, $3, $4, $5, $6, 1, $7)")
             .bind(new_version as i64)
@@ -371,7 +401,10 @@ impl Store {
             .bind(change.everything as i32)
             .bind(now_millis())
             .bind(caller)
-            .bind(users_only as i32)
+            // `users_only` is named for the first kind single edits were committed for; it marks
+            // any single-entity commit. A replica that follows users only sees another kind in
+            // the commit's history rows, and reloads.
+            .bind(entity_edits as i32)
             .execute(&mut *transaction)
             .await?;
         for chunk in history.chunks(150) {
@@ -441,15 +474,45 @@ impl Store {
     }
 
     /// The users the commits after `after` up to `through` left, oldest first (a user's spec,
-    /// or `None` where it was removed), when every one of those commits was made by
-    /// [`Store::commit_users`] (a whole commit may also move rows, which no history row says);
-    /// `None` otherwise. What a replica needs to follow single user
-    /// edits without reloading everything.
+    /// or `None` where it was removed), when those commits are all single-entity commits of
+    /// users only; `None` otherwise.
     pub async fn user_edits_between(
         &self,
         after: u64,
         through: u64,
     ) -> Result<Option<Vec<(String, Option<UserSpec>)>>, StoreError> {
+        let Some(edits) = self.entity_edits_between(after, through).await? else {
+            return Ok(None);
+        };
+        let mut users = Vec::with_capacity(edits.len());
+        for (kind, name, spec) in edits {
+            if kind != EntityKind::User {
+                return Ok(None);
+            }
+            let spec = spec
+                .map(|spec| {
+                    serde_json::from_str(&spec).map_err(|error| StoreError::Corrupt {
+                        kind: kind.name().to_owned(),
+                        name: name.clone(),
+                        message: error.to_string(),
+                    })
+                })
+                .transpose()?;
+            users.push((name, spec));
+        }
+        Ok(Some(users))
+    }
+
+    /// The entities the commits after `after` up to `through` left, oldest first: each one's
+    /// kind, name and spec as JSON (`None` where it was removed), when every one of those
+    /// commits was made by [`Store::commit_entities`] (a whole commit may also move rows, which
+    /// no history row says); `None` otherwise. What a replica needs to follow single edits
+    /// without reloading everything.
+    pub async fn entity_edits_between(
+        &self,
+        after: u64,
+        through: u64,
+    ) -> Result<Option<Vec<(EntityKind, String, Option<String>)>>, StoreError> {
         let commits =
             sqlx::query("SELECT users_only FROM veil_changes WHERE version > $1 AND version <= $2")
                 .bind(after as i64)
@@ -472,28 +535,37 @@ impl Store {
         .bind(through as i64)
         .fetch_all(&self.pool)
         .await?;
-        let mut users = Vec::with_capacity(rows.len());
+        let mut edits = Vec::with_capacity(rows.len());
         for row in rows {
             let (kind, name): (String, String) = (row.try_get("kind")?, row.try_get("name")?);
-            if kind != EntityKind::User.name() {
-                return Ok(None);
-            }
-            let after: String = row.try_get("after_spec")?;
+            let kind = EntityKind::parse(&kind).ok_or_else(|| StoreError::Corrupt {
+                kind: kind.clone(),
+                name: name.clone(),
+                message: "unknown kind".into(),
+            })?;
             let spec = if row.try_get::<String, _>("action")? == ChangeAction::Removed.name() {
                 None
             } else {
-                Some(
-                    serde_json::from_str(&after).map_err(|error| StoreError::Corrupt {
-                        kind: kind.clone(),
-                        name: name.clone(),
-                        message: error.to_string(),
-                    })?,
-                )
+                Some(row.try_get("after_spec")?)
             };
-            users.push((name, spec));
+            edits.push((kind, name, spec));
         }
-        Ok(Some(users))
+        Ok(Some(edits))
     }
+}
+
+/// One entity as a single edit leaves it: its spec as JSON before and after (`None`: absent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowEdit {
+    pub kind: EntityKind,
+    pub name: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+/// An entity's spec as the store keeps it (JSON).
+pub fn spec_json<T: serde::Serialize>(spec: &T) -> String {
+    to_json(spec)
 }
 
 /// Milliseconds since the Unix epoch: the clock of every record the store keeps.

@@ -6,6 +6,7 @@ mod audit;
 mod authority;
 mod crash;
 mod decision;
+mod entity_edits;
 mod harness;
 mod history;
 mod metrics;

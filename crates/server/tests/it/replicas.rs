@@ -125,6 +125,41 @@ async fn replicas_on_one_postgres_converge_within_a_second() {
         assert!(Instant::now() < deadline, "the replicas did not converge");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    // Single policy and data source edits are followed from their history rows too: the
+    // replica edits its estate, sharing what the edit leaves alone, rather than reloading.
+    let heard = second.state.current();
+    let policy = admin
+        .put_entity(crate::harness::put(
+            EntityKind::Policy,
+            "{name: nations-filter, kind: row_filter, on: {data_sources: [hr.nations]}, where: \"regionkey > 0\"}",
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let source = admin
+        .put_entity(crate::harness::put(
+            EntityKind::DataSource,
+            "{name: hr.regions, table: tpch.tiny.region, columns: [{name: regionkey, type: bigint}]}",
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(source.policy_version > policy.policy_version);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while second.state.current().version != source.policy_version {
+        assert!(
+            Instant::now() < deadline,
+            "the second replica did not follow"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let followed = second.state.current();
+    let (before, after) = (heard.compiler.estate(), followed.compiler.estate());
+    assert!(
+        std::sync::Arc::ptr_eq(&before.data_sources[0], &after.data_sources[0]),
+        "the replica reloaded instead of following the edits"
+    );
+    assert!(after.data_source_id("hr", "regions").is_some());
     let export = |server: &Server| server.state.current().compiler.estate().to_file();
     let (_, stored) = veil_store::Store::open(&url)
         .await
