@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use crate::binding::{Contribution, bind, contribution};
-use crate::bundle::{DataSourceSpec, PolicySpec};
+use crate::bundle::{DataSourceSpec, GroupSpec, PolicySpec};
 use crate::estate::referenced_users;
 use crate::model::{DataSource, DataSourceId, MaskMethod, PolicyId, RowPredicate, Rule};
 use crate::tag::match_depth;
@@ -29,6 +29,9 @@ pub enum Edit {
     /// Adds the data source last, or replaces the one of that name in its place.
     PutDataSource(DataSourceSpec),
     RemoveDataSource(String),
+    /// Adds the declared group last, or replaces the one of that name in its place.
+    PutGroup(GroupSpec),
+    RemoveGroup(String),
 }
 
 impl Edit {
@@ -41,6 +44,8 @@ impl Edit {
             Edit::RemovePolicy(name) => (EntityKind::Policy, name),
             Edit::PutDataSource(data_source) => (EntityKind::DataSource, &data_source.name),
             Edit::RemoveDataSource(name) => (EntityKind::DataSource, name),
+            Edit::PutGroup(group) => (EntityKind::Group, &group.name),
+            Edit::RemoveGroup(name) => (EntityKind::Group, name),
         }
     }
 
@@ -59,9 +64,11 @@ impl Edit {
             Edit::User(UserEdit::Put(user)) => put(&mut file.users, user),
             Edit::PutPolicy(policy) => put(&mut file.policies, policy.as_ref()),
             Edit::PutDataSource(data_source) => put(&mut file.data_sources, data_source),
+            Edit::PutGroup(group) => put(&mut file.groups, group),
             Edit::User(UserEdit::Remove(name))
             | Edit::RemovePolicy(name)
-            | Edit::RemoveDataSource(name) => file.remove(self.entity().0, name)?,
+            | Edit::RemoveDataSource(name)
+            | Edit::RemoveGroup(name) => file.remove(self.entity().0, name)?,
         }
         Ok(())
     }
@@ -96,7 +103,7 @@ pub struct Edited {
 pub enum Touched {
     /// Validated as a whole bundle: anything may differ.
     Everything,
-    /// Users only: no policy and no data source differs.
+    /// Users or declared groups only: no policy and no data source differs.
     Users,
     /// Policy `id` was put (in its place, or last); `bound`: the data sources whose bindings
     /// name it now.
@@ -130,10 +137,49 @@ impl Estate {
             Edit::RemovePolicy(name) => Some(self.remove_policy(name)?),
             Edit::PutDataSource(spec) => self.put_data_source(spec),
             Edit::RemoveDataSource(name) => self.remove_data_source(name)?,
+            Edit::PutGroup(spec) => self.put_group(spec),
+            Edit::RemoveGroup(name) => Some(self.remove_group(name)?),
         };
         match edited {
             Some(edited) => Ok(edited),
             None => self.edit_in_bundle(edit),
+        }
+    }
+
+    /// Puts one declared group. Groups shape no index and no other entity's checks read them:
+    /// only a group's own name can be wrong (empty: then `None`, for the full load's error; a
+    /// name is put in place of the group of that name, so it cannot be taken twice).
+    fn put_group(&self, spec: &GroupSpec) -> Option<Edited> {
+        if spec.name.is_empty() {
+            return None;
+        }
+        let place = self
+            .file
+            .groups
+            .iter()
+            .position(|group| group.name == spec.name);
+        let mut file = Bundle::clone(&self.file);
+        match place {
+            Some(place) => file.groups[place] = spec.clone(),
+            None => file.groups.push(spec.clone()),
+        }
+        Some(self.with_file(file))
+    }
+
+    fn remove_group(&self, name: &str) -> Result<Edited, EditError> {
+        let mut file = Bundle::clone(&self.file);
+        file.remove(EntityKind::Group, name)?;
+        Ok(self.with_file(file))
+    }
+
+    /// This estate with another bundle of the parts no index holds (declared groups).
+    fn with_file(&self, file: Bundle) -> Edited {
+        Edited {
+            estate: Estate {
+                file: Arc::new(file),
+                ..self.clone()
+            },
+            touched: Touched::Users,
         }
     }
 

@@ -129,7 +129,10 @@ impl State {
             // As the whole path checks: a missing entity first, then the caller's authority.
             let removal = matches!(
                 edit,
-                Edit::User(UserEdit::Remove(_)) | Edit::RemovePolicy(_) | Edit::RemoveDataSource(_)
+                Edit::User(UserEdit::Remove(_))
+                    | Edit::RemovePolicy(_)
+                    | Edit::RemoveDataSource(_)
+                    | Edit::RemoveGroup(_)
             );
             if removal && entity_json(old, kind, name).is_none() && !touched.contains(&(kind, name))
             {
@@ -388,6 +391,11 @@ fn entity_json(estate: &Estate, kind: EntityKind, name: &str) -> Option<String> 
         EntityKind::User => estate.user(name).map(spec_json),
         EntityKind::Policy => estate.policy_spec(name).map(spec_json),
         EntityKind::DataSource => estate.data_source_spec(name).as_ref().map(spec_json),
+        EntityKind::Group => estate
+            .groups()
+            .iter()
+            .find(|group| group.name == name)
+            .map(spec_json),
         _ => None,
     }
 }
@@ -408,6 +416,8 @@ fn followed_edit((kind, name, spec): (EntityKind, String, Option<String>)) -> Op
             Edit::PutDataSource(serde_json::from_str(&spec).ok()?)
         }
         (EntityKind::DataSource, None) => Edit::RemoveDataSource(name),
+        (EntityKind::Group, Some(spec)) => Edit::PutGroup(serde_json::from_str(&spec).ok()?),
+        (EntityKind::Group, None) => Edit::RemoveGroup(name),
         _ => return None,
     };
     Some(edit)

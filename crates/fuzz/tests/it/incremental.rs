@@ -9,7 +9,9 @@
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use veil_compiler::Compiler;
-use veil_policy::{Bundle, DataSourceSpec, Edit, Identity, PolicySpec, UserEdit, UserSpec};
+use veil_policy::{
+    Bundle, DataSourceSpec, Edit, GroupSpec, Identity, PolicySpec, UserEdit, UserSpec,
+};
 
 const BASE: &str = r#"
 data_sources:
@@ -258,7 +260,24 @@ fn edit() -> impl Strategy<Value = Edit> {
         3 => data_source().prop_map(Edit::PutDataSource),
         1 => proptest::sample::select(DATA_SOURCES)
             .prop_map(|name| Edit::RemoveDataSource(name.to_owned())),
+        1 => group().prop_map(Edit::PutGroup),
+        1 => proptest::sample::select(DECLARED).prop_map(|name| Edit::RemoveGroup(name.to_owned())),
     ]
+}
+
+/// Declared groups: the ones users carry, one nobody does, and an empty name (refused).
+const DECLARED: &[&str] = &["analysts", "auditors", "support", "lonely", ""];
+
+fn group() -> impl Strategy<Value = GroupSpec> {
+    (
+        proptest::sample::select(DECLARED),
+        proptest::option::of(proptest::sample::select(&["first", "second"][..])),
+    )
+        .prop_map(|(name, description)| GroupSpec {
+            name: name.to_owned(),
+            description: description.map(str::to_owned),
+            scim: None,
+        })
 }
 
 /// The bundle edited the way `PutEntity` and `DeleteEntity` edit it.
@@ -267,6 +286,7 @@ fn edited(mut file: Bundle, edit: &Edit) -> Result<Bundle, String> {
         Edit::User(UserEdit::Put(user)) => Some(serde_norway::to_string(user).unwrap()),
         Edit::PutPolicy(policy) => Some(serde_norway::to_string(policy).unwrap()),
         Edit::PutDataSource(data_source) => Some(serde_norway::to_string(data_source).unwrap()),
+        Edit::PutGroup(group) => Some(serde_norway::to_string(group).unwrap()),
         _ => None,
     };
     let (kind, name) = edit.entity();

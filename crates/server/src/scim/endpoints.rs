@@ -1,9 +1,10 @@
 //! `/Users` and `/Groups`: list with `filter` and paging, create, read, replace, patch and
-//! delete. Reads come from the current snapshot; every write is one `State::change`, inside
-//! which the resource is found, its ETag compared with `If-Match`, and the body applied, so a
-//! refused request changes nothing.
+//! delete. Reads come from the current snapshot; every write is one change on the write path's
+//! fast lane for single entities (`State::edit_entities_with`), planned under the writer's lock:
+//! the resource is found, its ETag compared with `If-Match`, and the body applied, so a refused
+//! request changes nothing.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -13,7 +14,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::Value;
-use veil_policy::{Bundle, Estate, UserEdit, UserSpec};
+use veil_policy::{Edit, Estate, GroupSpec, UserEdit, UserSpec};
 
 use super::error::{ScimError, ScimType};
 use super::patch;
@@ -21,7 +22,6 @@ use super::resource::{self, find_group};
 use super::schema;
 use super::{MAX_RESULTS, Scim, json_body};
 use crate::auth::Caller;
-use crate::write::ChangeError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -119,47 +119,95 @@ fn check_version(headers: &HeaderMap, current: &Value) -> Result<(), ScimError> 
     ))
 }
 
-/// Runs `edit` as one change through the write path; its own refusal comes back as it is.
-async fn write<T>(
+// Groups take the fast lane too: a group's members are the users carrying its name, so a group
+// write is its own entity and an edit of each user whose membership it changes.
+
+fn find_group_index(groups: &[GroupSpec], id: &str) -> Result<usize, ScimError> {
+    find_group(groups, id).ok_or_else(|| ScimError::not_found(Kind::Group.noun(), id))
+}
+
+fn render_estate_group(estate: &Estate, group: &GroupSpec, base: &str) -> Value {
+    resource::render_group(estate.users(), group, base)
+}
+
+/// `user` with group `old` called `new` (once) and carrying `new` exactly when `members` names
+/// it; `None` when that leaves it as it was.
+fn regrouped(user: &UserSpec, old: &str, new: &str, members: &HashSet<&str>) -> Option<UserSpec> {
+    let renames = old != new && user.groups.iter().any(|group| group == old);
+    let held = user.groups.iter().any(|group| group == new);
+    if !renames && held == members.contains(user.name.as_str()) {
+        return None;
+    }
+    let mut user = user.clone();
+    if renames {
+        let mut seen = HashSet::new();
+        user.groups = std::mem::take(&mut user.groups)
+            .into_iter()
+            .map(|group| if group == old { new.to_owned() } else { group })
+            .filter(|group| seen.insert(group.clone()))
+            .collect();
+    }
+    resource::with_membership(&mut user, new, members);
+    Some(user)
+}
+
+/// Writes the group `body` makes of the one `id` names (or a new one), its members included,
+/// returning it rendered. A rename renames the group on every user carrying it and moves it
+/// last, as a user's rename does.
+async fn write_group(
     scim: &Scim,
     caller: &Caller,
-    edit: impl FnOnce(&mut Bundle) -> Result<T, ScimError>,
-) -> Result<T, ScimError> {
-    let mut done = None;
-    let mut refused = None;
-    let outcome = scim
-        .state
-        .change(caller, false, |bundle| match edit(bundle) {
-            Ok(value) => {
-                done = Some(value);
-                Ok(())
+    headers: &HeaderMap,
+    id: Option<&str>,
+    body: impl FnOnce(Value) -> Result<Value, ScimError>,
+    base: &str,
+) -> Result<Value, ScimError> {
+    let mut written = None;
+    scim.state
+        .edit_entities_with(caller, false, |estate| {
+            let groups = estate.groups();
+            let index = id.map(|id| find_group_index(groups, id)).transpose()?;
+            let existing = index.map(|index| &groups[index]);
+            let current = existing.map(|group| render_estate_group(estate, group, base));
+            if let Some(current) = &current {
+                check_version(headers, current)?;
             }
-            Err(error) => {
-                refused = Some(error);
-                Err(ChangeError::Denied("refused by SCIM".into()))
+            let body = body(current.unwrap_or(Value::Null))?;
+            let (group, members) = resource::group_from(
+                &resource::users_by_id(&estate.users().collect::<Vec<_>>()),
+                &body,
+                existing,
+            )?;
+            check_unique_group(groups, &group.name, index)?;
+            let members: HashSet<&str> = members.iter().map(String::as_str).collect();
+            let old = existing.map_or(group.name.as_str(), |old| old.name.as_str());
+            let edited: HashMap<&str, UserSpec> = estate
+                .users()
+                .filter_map(|user| {
+                    regrouped(user, old, &group.name, &members)
+                        .map(|edited| (user.name.as_str(), edited))
+                })
+                .collect();
+            written = Some(resource::render_group(
+                estate
+                    .users()
+                    .map(|user| edited.get(user.name.as_str()).unwrap_or(user)),
+                &group,
+                base,
+            ));
+            let mut edits: Vec<Edit> = estate
+                .users()
+                .filter_map(|user| edited.get(user.name.as_str()))
+                .map(|user| Edit::User(UserEdit::Put(user.clone())))
+                .collect();
+            if old != group.name {
+                edits.push(Edit::RemoveGroup(old.to_owned()));
             }
+            edits.push(Edit::PutGroup(group));
+            Ok::<_, ScimError>(edits)
         })
-        .await;
-    if let Some(error) = refused {
-        return Err(error);
-    }
-    outcome?;
-    Ok(done.expect("the edit ran and succeeded"))
-}
-
-// Groups are written through the whole bundle (`State::change`): a group's members are the
-// users carrying its name, so one group write may edit many users.
-
-fn render_group(bundle: &Bundle, index: usize, base: &str) -> Value {
-    resource::render_group(bundle, &bundle.groups[index], base)
-}
-
-fn find_group_index(bundle: &Bundle, id: &str) -> Result<usize, ScimError> {
-    find_group(bundle, id).ok_or_else(|| ScimError::not_found(Kind::Group.noun(), id))
-}
-
-fn current_bundle(scim: &Scim) -> Bundle {
-    scim.state.current().compiler.estate().to_file()
+        .await?;
+    Ok(written.expect("planned before it was written"))
 }
 
 // Users take the write path's fast lane (`State::edit_users_with`): they are read from and
@@ -319,9 +367,12 @@ async fn list(
             .collect();
         return Ok(list_response(matching, start, count, &query));
     }
-    let bundle = current_bundle(&scim);
-    let matching: Vec<Value> = (0..bundle.groups.len())
-        .map(|index| render_group(&bundle, index, &base))
+    let snapshot = scim.state.current();
+    let estate = snapshot.compiler.estate();
+    let matching: Vec<Value> = estate
+        .groups()
+        .iter()
+        .map(|group| render_estate_group(estate, group, &base))
         .filter(|resource| {
             filter
                 .as_ref()
@@ -392,19 +443,23 @@ async fn read(
             &render_estate_user(&scim, estate, user, &base),
         ));
     }
-    let bundle = current_bundle(&scim);
-    let index = find_group_index(&bundle, &id)?;
+    let snapshot = scim.state.current();
+    let estate = snapshot.compiler.estate();
+    let group = &estate.groups()[find_group_index(estate.groups(), &id)?];
     Ok(answer(
         StatusCode::OK,
-        &render_group(&bundle, index, &scim.base(&headers)),
+        &render_estate_group(estate, group, &scim.base(&headers)),
     ))
 }
 
 /// Refuses a `displayName` another group has, without regard to case.
-fn check_unique_group(bundle: &Bundle, name: &str, except: Option<usize>) -> Result<(), ScimError> {
+fn check_unique_group(
+    groups: &[GroupSpec],
+    name: &str,
+    except: Option<usize>,
+) -> Result<(), ScimError> {
     let lowercase = name.to_lowercase();
-    match bundle
-        .groups
+    match groups
         .iter()
         .enumerate()
         .find(|(index, group)| Some(*index) != except && group.name.to_lowercase() == lowercase)
@@ -415,29 +470,6 @@ fn check_unique_group(bundle: &Bundle, name: &str, except: Option<usize>) -> Res
         ))),
         None => Ok(()),
     }
-}
-
-/// Writes `body` as the group at `index` (or a new one), its members included; returns the
-/// index it is at.
-fn put_group(bundle: &mut Bundle, index: Option<usize>, body: &Value) -> Result<usize, ScimError> {
-    let existing = index.map(|index| &bundle.groups[index]);
-    let (group, members) = resource::group_from(bundle, body, existing)?;
-    check_unique_group(bundle, &group.name, index)?;
-    if let Some(index) = index {
-        let old = bundle.groups[index].name.clone();
-        resource::rename_group(bundle, &old, &group.name);
-    }
-    resource::set_members(bundle, &group.name, &members);
-    Ok(match index {
-        Some(index) => {
-            bundle.groups[index] = group;
-            index
-        }
-        None => {
-            bundle.groups.push(group);
-            bundle.groups.len() - 1
-        }
-    })
 }
 
 fn check_schema(kind: Kind, body: &Value) -> Result<(), ScimError> {
@@ -474,11 +506,7 @@ async fn create(
         let resource = write_user(&scim, &caller, &headers, None, |_| Ok(body), &base).await?;
         return Ok(answer(StatusCode::CREATED, &resource));
     }
-    let resource = write(&scim, &caller, |bundle| {
-        let index = put_group(bundle, None, &body)?;
-        Ok(render_group(bundle, index, &base))
-    })
-    .await?;
+    let resource = write_group(&scim, &caller, &headers, None, |_| Ok(body), &base).await?;
     Ok(answer(StatusCode::CREATED, &resource))
 }
 
@@ -497,13 +525,7 @@ async fn replace(
         let resource = write_user(&scim, &caller, &headers, Some(&id), |_| Ok(body), &base).await?;
         return Ok(answer(StatusCode::OK, &resource));
     }
-    let resource = write(&scim, &caller, |bundle| {
-        let index = find_group_index(bundle, &id)?;
-        check_version(&headers, &render_group(bundle, index, &base))?;
-        let index = put_group(bundle, Some(index), &body)?;
-        Ok(render_group(bundle, index, &base))
-    })
-    .await?;
+    let resource = write_group(&scim, &caller, &headers, Some(&id), |_| Ok(body), &base).await?;
     Ok(answer(StatusCode::OK, &resource))
 }
 
@@ -537,14 +559,7 @@ async fn modify(
         let resource = write_user(&scim, &caller, &headers, Some(&id), patched, &base).await?;
         return Ok(answer(StatusCode::OK, &resource));
     }
-    let resource = write(&scim, &caller, |bundle| {
-        let index = find_group_index(bundle, &id)?;
-        let current = render_group(bundle, index, &base);
-        check_version(&headers, &current)?;
-        let index = put_group(bundle, Some(index), &patched(current)?)?;
-        Ok(render_group(bundle, index, &base))
-    })
-    .await?;
+    let resource = write_group(&scim, &caller, &headers, Some(&id), patched, &base).await?;
     Ok(answer(StatusCode::OK, &resource))
 }
 
@@ -566,14 +581,25 @@ async fn delete(
             .await
             .map(|_| ())
     } else {
-        write(&scim, &caller, |bundle| {
-            let index = find_group_index(bundle, &id)?;
-            check_version(&headers, &render_group(bundle, index, &base))?;
-            let group = bundle.groups.remove(index);
-            resource::set_members(bundle, &group.name, &[]);
-            Ok(())
-        })
-        .await
+        scim.state
+            .edit_entities_with(&caller, false, |estate| {
+                let groups = estate.groups();
+                let group = &groups[find_group_index(groups, &id)?];
+                check_version(&headers, &render_estate_group(estate, group, &base))?;
+                let mut edits: Vec<Edit> = estate
+                    .users()
+                    .filter(|user| user.groups.contains(&group.name))
+                    .map(|user| {
+                        let mut user = user.clone();
+                        user.groups.retain(|name| *name != group.name);
+                        Edit::User(UserEdit::Put(user))
+                    })
+                    .collect();
+                edits.push(Edit::RemoveGroup(group.name.clone()));
+                Ok::<_, ScimError>(edits)
+            })
+            .await
+            .map(|_| ())
     };
     match deleted {
         Ok(()) => Ok(StatusCode::NO_CONTENT.into_response()),

@@ -5,9 +5,11 @@
 //! A user or group with no SCIM record (written in a policy file) is known by its name as id
 //! until SCIM first writes it; then it keeps that id, so a later rename keeps it too.
 
+use std::collections::{HashMap, HashSet};
+
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use veil_policy::{Bundle, GroupSpec, ScimSpec, UserSpec};
+use veil_policy::{GroupSpec, ScimSpec, UserSpec};
 
 use super::error::{ScimError, ScimType};
 use super::mapping::Mapping;
@@ -41,17 +43,32 @@ pub fn find_user<'u>(
     by_name
 }
 
-pub fn find_group(bundle: &Bundle, id: &str) -> Option<usize> {
-    let by_record = bundle
-        .groups
+pub fn find_group(groups: &[GroupSpec], id: &str) -> Option<usize> {
+    let by_record = groups
         .iter()
         .position(|group| group.scim.as_deref().is_some_and(|record| record.id == id));
     by_record.or_else(|| {
-        bundle
-            .groups
+        groups
             .iter()
             .position(|group| group.scim.is_none() && group.name == id)
     })
+}
+
+/// The users by SCIM id, as [`find_user`] finds them (an id a record holds before a name), for
+/// a group body that lists many members.
+pub fn users_by_id<'u>(users: &[&'u UserSpec]) -> HashMap<&'u str, &'u UserSpec> {
+    let mut by_id = HashMap::with_capacity(users.len());
+    for &user in users {
+        if let Some(record) = &user.scim {
+            by_id.entry(record.id.as_str()).or_insert(user);
+        }
+    }
+    for &user in users {
+        if user.scim.is_none() {
+            by_id.entry(user.name.as_str()).or_insert(user);
+        }
+    }
+    by_id
 }
 
 /// A new SCIM id: 128 random bits, written as a UUID.
@@ -144,7 +161,12 @@ pub fn render_user(groups: &[GroupSpec], user: &UserSpec, mapping: &Mapping, bas
     resource
 }
 
-pub fn render_group(bundle: &Bundle, group: &GroupSpec, base: &str) -> Value {
+/// A group as a SCIM resource; its members are those of `users` that carry its name.
+pub fn render_group<'u>(
+    users: impl IntoIterator<Item = &'u UserSpec>,
+    group: &GroupSpec,
+    base: &str,
+) -> Value {
     let id = group_id(group);
     let mut resource = json!({
         "schemas": [schema::GROUP],
@@ -158,9 +180,8 @@ pub fn render_group(bundle: &Bundle, group: &GroupSpec, base: &str) -> Value {
     {
         resource["externalId"] = external.clone().into();
     }
-    let members: Vec<Value> = bundle
-        .users
-        .iter()
+    let members: Vec<Value> = users
+        .into_iter()
         .filter(|user| user.groups.contains(&group.name))
         .map(|user| {
             json!({
@@ -245,15 +266,16 @@ pub fn user_from(
     })
 }
 
-/// A group body read into the group and the indexes of its member users.
+/// A group body read into the group and the names of its member users (`users`: by SCIM id).
 pub fn group_from(
-    bundle: &Bundle,
+    users: &HashMap<&str, &UserSpec>,
     resource: &Value,
     existing: Option<&GroupSpec>,
-) -> Result<(GroupSpec, Vec<usize>), ScimError> {
+) -> Result<(GroupSpec, Vec<String>), ScimError> {
     schema::check(schema::GROUP, resource)?;
     let name = required_text(resource, "displayName")?.to_owned();
     let mut members = Vec::new();
+    let mut listed_once = HashSet::new();
     let listed = match super::filter::get(resource, "members") {
         Some(Value::Array(listed)) => listed.as_slice(),
         _ => &[],
@@ -275,14 +297,14 @@ pub fn group_from(
                 format!("`members[{index}]`: groups in groups are not supported"),
             ));
         }
-        let (user, _) = find_user(&bundle.users, id).ok_or_else(|| {
+        let user = users.get(id).ok_or_else(|| {
             ScimError::bad(
                 ScimType::InvalidValue,
                 format!("`members[{index}].value`: no user `{id}`"),
             )
         })?;
-        if !members.contains(&user) {
-            members.push(user);
+        if listed_once.insert(user.name.as_str()) {
+            members.push(user.name.clone());
         }
     }
     let group = GroupSpec {
@@ -297,31 +319,14 @@ pub fn group_from(
     Ok((group, members))
 }
 
-/// Renames a group on every user that carries it.
-pub fn rename_group(bundle: &mut Bundle, old: &str, new: &str) {
-    if old == new {
-        return;
+/// `user` carrying `group` exactly when `members` names it; whether that changed it.
+pub fn with_membership(user: &mut UserSpec, group: &str, members: &HashSet<&str>) -> bool {
+    let held = user.groups.iter().any(|name| name == group);
+    let wanted = members.contains(user.name.as_str());
+    if wanted && !held {
+        user.groups.push(group.to_owned());
+    } else if !wanted && held {
+        user.groups.retain(|name| name != group);
     }
-    for user in &mut bundle.users {
-        for group in &mut user.groups {
-            if group == old {
-                *group = new.to_owned();
-            }
-        }
-        let mut seen = std::collections::HashSet::new();
-        user.groups.retain(|group| seen.insert(group.clone()));
-    }
-}
-
-/// Makes exactly the users at `members` carry `group`.
-pub fn set_members(bundle: &mut Bundle, group: &str, members: &[usize]) {
-    for (index, user) in bundle.users.iter_mut().enumerate() {
-        let held = user.groups.iter().any(|name| name == group);
-        let wanted = members.contains(&index);
-        if wanted && !held {
-            user.groups.push(group.to_owned());
-        } else if !wanted && held {
-            user.groups.retain(|name| name != group);
-        }
-    }
+    wanted != held
 }

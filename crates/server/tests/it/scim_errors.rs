@@ -196,3 +196,118 @@ async fn refusals_are_scim_errors_and_change_nothing() {
     .unwrap();
     server.stop().await;
 }
+
+/// The user names carrying `group`, in the estate's order.
+fn members_of(state: &veil_server::State, group: &str) -> Vec<String> {
+    state
+        .current()
+        .compiler
+        .estate()
+        .users()
+        .filter(|user| user.groups.iter().any(|name| name == group))
+        .map(|user| user.name.clone())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn group_writes_are_single_entity_edits_of_the_group_and_its_members() {
+    let url = sqlite_url("scim-groups");
+    let server = Server::on_store(&url).await;
+    let mut admin = server.admin("admin-token-0000000").await;
+    admin
+        .apply_bundle(ApplyBundleRequest {
+            yaml: POLICY.into(),
+            dry_run: false,
+        })
+        .await
+        .unwrap();
+    let (base, _) = start_scim(Arc::clone(&server.state), None).await;
+    let http = Http { base };
+    let state = Arc::clone(&server.state);
+    let versions = tokio::task::spawn_blocking(move || {
+        let mut ids = Vec::new();
+        for name in ["ann", "ben", "cat"] {
+            let created = http.scim("POST", "/Users", Some(user(name)));
+            assert_eq!(created.status, 201, "{}", created.body);
+            ids.push(created.body["id"].as_str().unwrap().to_owned());
+        }
+        let mut versions = vec![state.current().version];
+        let group = json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+            "displayName": "analysts",
+            "members": [{"value": ids[0]}],
+        });
+        let created = http.scim("POST", "/Groups", Some(group));
+        assert_eq!(created.status, 201, "{}", created.body);
+        let id = created.body["id"].as_str().unwrap().to_owned();
+        assert_eq!(members_of(&state, "analysts"), ["ann"]);
+        versions.push(state.current().version);
+
+        let patch = |operations: Value| {
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": operations})
+        };
+        let added = http.scim(
+            "PATCH",
+            &format!("/Groups/{id}"),
+            Some(patch(json!([{"op": "add", "path": "members", "value": [{"value": ids[1]}]}]))),
+        );
+        assert_eq!(added.status, 200, "{}", added.body);
+        assert_eq!(added.body["members"].as_array().unwrap().len(), 2);
+        assert_eq!(members_of(&state, "analysts"), ["ann", "ben"]);
+        versions.push(state.current().version);
+
+        let removed = http.scim(
+            "PATCH",
+            &format!("/Groups/{id}"),
+            Some(patch(json!([{"op": "remove", "path": format!("members[value eq \"{}\"]", ids[0])}]))),
+        );
+        assert_eq!(removed.status, 200, "{}", removed.body);
+        assert_eq!(members_of(&state, "analysts"), ["ben"]);
+        versions.push(state.current().version);
+
+        // A rename moves the group to every member under its new name.
+        let renamed = http.scim(
+            "PUT",
+            &format!("/Groups/{id}"),
+            Some(json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                "displayName": "auditors",
+                "members": [{"value": ids[1]}, {"value": ids[2]}],
+            })),
+        );
+        assert_eq!(renamed.status, 200, "{}", renamed.body);
+        assert_eq!(renamed.body["id"], id.as_str());
+        assert_eq!(members_of(&state, "analysts"), Vec::<String>::new());
+        assert_eq!(members_of(&state, "auditors"), ["ben", "cat"]);
+        let read = http.scim("GET", &format!("/Groups/{id}"), None);
+        assert_eq!(read.body["displayName"], "auditors");
+        versions.push(state.current().version);
+
+        let deleted = http.scim("DELETE", &format!("/Groups/{id}"), None);
+        assert_eq!(deleted.status, 204, "{}", deleted.body);
+        assert_eq!(members_of(&state, "auditors"), Vec::<String>::new());
+        assert!(state.current().compiler.estate().groups().is_empty());
+        versions.push(state.current().version);
+        versions
+    })
+    .await
+    .unwrap();
+    // Each write was one single-entity commit (the fast lane, followable by replicas), and a
+    // restart loads exactly what the edits left.
+    let store = veil_store::Store::open(&url).await.unwrap();
+    for pair in versions.windows(2) {
+        assert!(pair[0] < pair[1], "{versions:?}");
+        assert!(
+            store
+                .entity_edits_between(pair[0], pair[1])
+                .await
+                .unwrap()
+                .is_some(),
+            "the commit to version {} was not a single-entity commit",
+            pair[1]
+        );
+    }
+    let exported = server.state.current().compiler.estate().to_file();
+    assert_eq!(store.load().await.unwrap().1, exported);
+    server.stop().await;
+}
