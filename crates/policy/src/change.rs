@@ -354,8 +354,41 @@ pub struct Affected {
 }
 
 /// For each of `names` (policies of `estate`), the data sources whose bindings name it (as a
-/// subscription, a row filter or a mask candidate of some column): one pass over the bindings.
+/// subscription, a row filter or a mask candidate of some column).
 fn reach(estate: &Estate, names: &[&str]) -> HashMap<String, Vec<crate::DataSourceId>> {
+    if names.len() <= TARGETED_REACH {
+        reach_by_target(estate, names)
+    } else {
+        reach_by_bindings(estate, names)
+    }
+}
+
+/// [`reach`] for a few policies (a single edit): only the data sources a policy's target
+/// reaches can bind it, and a target is quicker to check than every binding.
+fn reach_by_target(estate: &Estate, names: &[&str]) -> HashMap<String, Vec<crate::DataSourceId>> {
+    names
+        .iter()
+        .map(|&name| {
+            let id = estate
+                .policies
+                .iter()
+                .position(|policy| policy.name == name);
+            let reached = id.map_or_else(Vec::new, |id| {
+                let target = &estate.policies[id].target;
+                (0..estate.data_sources.len())
+                    .filter(|&source| {
+                        crate::targets_data_source(target, &estate.data_sources[source])
+                            && estate.bindings[source].names(id)
+                    })
+                    .collect()
+            });
+            (name.to_owned(), reached)
+        })
+        .collect()
+}
+
+/// [`reach`] for many policies: one pass over every binding.
+fn reach_by_bindings(estate: &Estate, names: &[&str]) -> HashMap<String, Vec<crate::DataSourceId>> {
     let mut slots = vec![None; estate.policies.len()];
     for (slot, name) in names.iter().enumerate() {
         if let Some(id) = estate
@@ -393,6 +426,10 @@ fn reach(estate: &Estate, names: &[&str]) -> HashMap<String, Vec<crate::DataSour
         .zip(reach)
         .collect()
 }
+
+/// Up to this many changed policies, [`reach`] checks each one's target against every data
+/// source rather than scanning every binding (about 3 ms a pass at 10,000 data sources).
+const TARGETED_REACH: usize = 8;
 
 /// Which data sources and users `changes` (from `old` to `new`) can affect.
 pub fn affected(old: &Estate, new: &Estate, changes: &[EntityChange]) -> Affected {
@@ -452,4 +489,49 @@ pub fn affected(old: &Estate, new: &Estate, changes: &[EntityChange]) -> Affecte
         };
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reach_by_target_is_reach_by_bindings() {
+        let estate = Estate::from_yaml(
+            r#"
+data_sources:
+  - {name: s.a, table: c.s.a, tags: [Finance], columns: [{name: id, type: bigint}, {name: mail, type: varchar, tags: [PII.Email]}]}
+  - {name: s.b, table: c.s.b, columns: [{name: id, type: bigint}, {name: phone, type: varchar, tags: [PII]}]}
+  - {name: t.c, table: c.t.c, tags: [Finance.Ledger], columns: [{name: total, type: double}]}
+users: [{name: ana, groups: [g]}]
+policies:
+  - {name: by-tag, kind: subscription, on: {tags: [Finance]}, allow: {groups: [g]}}
+  - {name: by-glob, kind: subscription, on: {data_sources: ['s.*']}, allow: everyone}
+  - {name: pii, kind: mask, on: {column_tags: [PII]}, method: nullify}
+  - {name: mail-only, kind: mask, on: {data_sources: ['s.*'], column_tags: [PII.Email]}, method: hash}
+  - {name: phones, kind: mask, on: {data_sources: ['*'], columns: [phone]}, method: nullify}
+  - {name: named, kind: mask, on: {data_sources: [s.b], columns: [phone]}, method: nullify}
+  - {name: rows, kind: row_filter, on: {data_sources: [s.a, t.c]}, where: "id > 0"}
+"#,
+        )
+        .unwrap_or_else(|errors| panic!("{errors}"));
+        let names: Vec<&str> = estate
+            .policies
+            .iter()
+            .map(|policy| policy.name.as_str())
+            .collect();
+        let scanned = reach_by_bindings(&estate, &names);
+        for name in &names {
+            assert_eq!(
+                reach_by_target(&estate, &[name]),
+                HashMap::from([(name.to_string(), scanned[*name].clone())]),
+                "{name}"
+            );
+        }
+        // Both see what the bindings hold: a mask reaches the tables of the columns it masks,
+        // not every table its target names.
+        assert_eq!(scanned["pii"], [0, 1]);
+        assert_eq!(scanned["phones"], [1]);
+        assert_eq!(scanned["by-tag"], [0, 2]);
+    }
 }
