@@ -344,6 +344,14 @@ pub(crate) async fn writes_at_scale(
         quantile(&edits, 0.99),
         edits[edits.len() - 1]
     );
+    let memory = |after: &str| {
+        println!(
+            "  server RSS after {after}: {} (peak {})",
+            resident_memory(pid),
+            peak_memory(pid)
+        )
+    };
+    memory("the single user edits");
     let (policies, data_sources) =
         entity_edits(&channels[0], &channels[0], &requests[0], 120).await?;
     for (what, times) in [("policy", &policies), ("data source", &data_sources)] {
@@ -356,6 +364,7 @@ pub(crate) async fn writes_at_scale(
             times[times.len() - 1]
         );
     }
+    memory("the policy and data-source edits");
     let burst = burst(channels, requests, 10_000).await?;
     println!(
         "burst: 10,000 new users as single PutEntity calls over {} connections in {:.1} s \

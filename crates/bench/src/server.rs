@@ -75,13 +75,21 @@ pub(crate) async fn start_server(
 
 /// `VmHWM` of a running process, as `/proc` reports it.
 pub(crate) fn peak_memory(pid: u32) -> String {
+    status_line(pid, "VmHWM:")
+}
+
+/// `VmRSS` of a running process: what it holds now.
+pub(crate) fn resident_memory(pid: u32) -> String {
+    status_line(pid, "VmRSS:")
+}
+
+fn status_line(pid: u32, name: &str) -> String {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|status| {
-            status.lines().find_map(|line| {
-                line.strip_prefix("VmHWM:")
-                    .map(|value| value.trim().to_owned())
-            })
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix(name).map(|value| value.trim().to_owned()))
         })
         .unwrap_or_default()
 }
