@@ -535,3 +535,51 @@ policies:
         assert_eq!(scanned["by-tag"], [0, 2]);
     }
 }
+
+#[cfg(test)]
+mod entity_reads {
+    use crate::{EntityKind, Estate};
+
+    #[test]
+    fn an_estate_reads_one_entity_as_its_exported_bundle_does() {
+        let estate = Estate::from_yaml(
+            r#"
+data_sources:
+  - {name: s.a, table: C.S.A, tags: [Finance], columns: [{name: id, type: BIGINT}, {name: mail, type: varchar(20), tags: [PII]}]}
+  - {name: s.b, table: c.s.b, columns: [{name: id, type: bigint}]}
+users:
+  - {name: ana, groups: [g], attributes: {region: [EU]}}
+  - {name: "o'brien"}
+groups: [{name: g, description: declared}]
+purposes: [{name: audit}]
+projects: [{name: p, purposes: [audit], members: [ana]}]
+policies:
+  - {name: sub, kind: subscription, on: {tags: [Finance]}, allow: {groups: [g]}}
+settings: {mask_key: next}
+"#,
+        )
+        .unwrap_or_else(|errors| panic!("{errors}"));
+        let file = estate.to_file();
+        for kind in EntityKind::ALL {
+            assert_eq!(estate.names(kind), file.names(kind), "{kind:?}");
+            for name in file
+                .names(kind)
+                .iter()
+                .map(String::as_str)
+                .chain(["nobody", ""])
+            {
+                assert_eq!(
+                    estate.get(kind, name),
+                    file.get(kind, name),
+                    "{kind:?} {name}"
+                );
+            }
+        }
+        assert!(
+            estate
+                .get(EntityKind::DataSource, "s.a")
+                .unwrap()
+                .contains("bigint")
+        );
+    }
+}

@@ -201,8 +201,11 @@ impl PolicyAdmin for AdminService {
         require_read(&caller(&request)?)?;
         let request = request.into_inner();
         let kind = convert::entity_kind(request.kind)?;
-        let file = self.state.current().compiler.estate().to_file();
-        let yaml = file
+        let yaml = self
+            .state
+            .current()
+            .compiler
+            .estate()
             .get(kind, &request.name)
             .ok_or_else(|| Status::not_found(format!("no {} `{}`", kind.name(), request.name)))?;
         Ok(Response::new(GetEntityResponse { yaml }))
@@ -214,7 +217,7 @@ impl PolicyAdmin for AdminService {
     ) -> Result<Response<ListEntitiesResponse>, Status> {
         require_read(&caller(&request)?)?;
         let kind = convert::entity_kind(request.into_inner().kind)?;
-        let names = self.state.current().compiler.estate().to_file().names(kind);
+        let names = self.state.current().compiler.estate().names(kind);
         Ok(Response::new(ListEntitiesResponse { names }))
     }
 
