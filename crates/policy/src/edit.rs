@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use crate::binding::{Contribution, bind, contribution};
+use crate::binding::{Bindings, Contribution, bind, contribution};
 use crate::bundle::{DataSourceSpec, GroupSpec, PolicySpec};
 use crate::estate::referenced_users;
 use crate::model::{DataSource, DataSourceId, MaskMethod, PolicyId, RowPredicate, Rule};
@@ -266,16 +266,7 @@ impl Estate {
             }
             bindings[data_source_id] = Arc::new(edited);
         }
-        Some(Edited {
-            estate: Estate {
-                file: Arc::new(file),
-                referenced_users: Arc::new(referenced_users(&self.projects, &policies)),
-                policies: Arc::new(policies),
-                bindings: Arc::new(bindings),
-                ..self.clone()
-            },
-            touched: Touched::PolicyPut { id, bound },
-        })
+        Some(self.with_policies(file, policies, bindings, Touched::PolicyPut { id, bound }))
     }
 
     /// Removes one policy. Nothing refers to a policy, so the rest stays valid.
@@ -303,7 +294,18 @@ impl Estate {
                 }
             })
             .collect();
-        Ok(Edited {
+        Ok(self.with_policies(file, policies, bindings, Touched::PolicyRemoved { id }))
+    }
+
+    /// This estate with other policies (and the bundle and bindings that go with them).
+    fn with_policies(
+        &self,
+        file: Bundle,
+        policies: Vec<Policy>,
+        bindings: Vec<Arc<Bindings>>,
+        touched: Touched,
+    ) -> Edited {
+        Edited {
             estate: Estate {
                 file: Arc::new(file),
                 referenced_users: Arc::new(referenced_users(&self.projects, &policies)),
@@ -311,8 +313,8 @@ impl Estate {
                 bindings: Arc::new(bindings),
                 ..self.clone()
             },
-            touched: Touched::PolicyRemoved { id },
-        })
+            touched,
+        }
     }
 
     fn data_source_by_name(&self, name: &str) -> Option<DataSourceId> {
