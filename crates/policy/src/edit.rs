@@ -19,6 +19,15 @@ use crate::{
     targets_data_source,
 };
 
+/// What a data-source edit rebuilds: the data sources, their bindings, the indexes, the tag
+/// counts.
+type DataSourceParts = (
+    Vec<Arc<DataSource>>,
+    Vec<Arc<Bindings>>,
+    crate::estate::Indexes,
+    crate::estate::TagCounts,
+);
+
 /// One change to one entity, as `PutEntity` and `DeleteEntity` make it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Edit {
@@ -353,16 +362,8 @@ impl Estate {
             }
         };
         indexes.insert(id, &new);
-        Some(Edited {
-            estate: Estate {
-                data_sources: Arc::new(data_sources),
-                bindings: Arc::new(bindings),
-                indexes: Arc::new(indexes),
-                tags: Arc::new(tags),
-                ..self.clone()
-            },
-            touched: Touched::DataSourcePut { id },
-        })
+        let parts = (data_sources, bindings, indexes, tags);
+        Some(self.with_data_sources(parts, Touched::DataSourcePut { id }))
     }
 
     /// Removes one data source; `Ok(None)` when a policy might then not validate.
@@ -386,7 +387,21 @@ impl Estate {
         let mut indexes = self.indexes.as_ref().clone();
         indexes.remove(id, &removed);
         indexes.close_gap(id);
-        Ok(Some(Edited {
+        let parts = (data_sources, bindings, indexes, tags);
+        Ok(Some(self.with_data_sources(
+            parts,
+            Touched::DataSourceRemoved { id },
+        )))
+    }
+
+    /// This estate with other data sources, and the bindings, indexes and tag counts that go
+    /// with them.
+    fn with_data_sources(
+        &self,
+        (data_sources, bindings, indexes, tags): DataSourceParts,
+        touched: Touched,
+    ) -> Edited {
+        Edited {
             estate: Estate {
                 data_sources: Arc::new(data_sources),
                 bindings: Arc::new(bindings),
@@ -394,8 +409,8 @@ impl Estate {
                 tags: Arc::new(tags),
                 ..self.clone()
             },
-            touched: Touched::DataSourceRemoved { id },
-        }))
+            touched,
+        }
     }
 
     /// Whether every policy still validates once data source `old` (an id of this estate) is
