@@ -149,15 +149,39 @@ pub(super) fn run(
     }
     let mut totals = Totals::default();
     let mut failures = Vec::new();
+    // Regressions one at a time: a reproducer's tables may be named like a seed's.
     for (name, estate) in estates {
-        runner.check_estate(&name, &estate, &mut totals, &mut failures)?;
+        let ready = runner.ready(name, estate)?;
+        runner.check(ready, &mut totals, &mut failures)?;
     }
+    // Random estates in a pipeline: the next one's tables are created, read and modelled while
+    // the current one is queried (each estate's tables are named by its seed).
     let mut seed = options.seed;
     let random_start = totals.cases;
-    while totals.cases - random_start < options.cases {
-        let estate = runner.generate(seed)?;
-        runner.check_estate(&format!("seed {seed}"), &estate, &mut totals, &mut failures)?;
+    let mut next = match options.cases {
+        0 => None,
+        _ => Some(runner.ready_seed(seed)?),
+    };
+    while let Some(current) = next.take() {
         seed += 1;
+        let more = totals.cases - random_start + current.queries.len() < options.cases;
+        let (checked, prepared) = thread::scope(|scope| {
+            let prepared = more.then(|| scope.spawn(|| runner.ready_seed(seed)));
+            let checked = runner.check(current, &mut totals, &mut failures);
+            (checked, prepared.map(|thread| thread.join()))
+        });
+        let prepared = prepared
+            .transpose()
+            .map_err(|_| anyhow::anyhow!("an estate thread panicked"))?
+            .transpose();
+        // The next estate's tables exist even when this one failed: drop them before failing.
+        if let Err(error) = checked {
+            if let Ok(Some(ready)) = prepared {
+                runner.drop_tables(&ready, &mut totals.timings)?;
+            }
+            return Err(error);
+        }
+        next = prepared?;
         if totals.estates % 50 == 0 {
             println!(
                 "        … {} cases in {} estates, {} mismatched, {:.0?}",
@@ -183,7 +207,7 @@ pub(super) fn run(
     );
     let timings = &totals.timings;
     println!(
-        "        time in tables {:.0?}, applying bundles {:.0?}, the model {:.0?}, queries {:.0?}",
+        "        time in tables {:.0?}, applying bundles {:.0?}, the model {:.0?}, queries {:.0?} (tables and the model overlap the queries)",
         timings.tables, timings.apply, timings.model, timings.queries
     );
     if failures.is_empty() {
@@ -218,6 +242,15 @@ struct Timings {
     apply: Duration,
     model: Duration,
     queries: Duration,
+}
+
+impl Timings {
+    fn add(&mut self, other: &Timings) {
+        self.tables += other.tables;
+        self.apply += other.apply;
+        self.model += other.model;
+        self.queries += other.queries;
+    }
 }
 
 /// What one way in (or the model) answered for a case.
@@ -293,6 +326,50 @@ impl Answers {
     }
 }
 
+/// An estate made ready to compare: its tables created in both Trinos, their rows read as the
+/// run-as user, and the model's answer to each of its queries.
+struct Ready {
+    name: String,
+    estate: Value,
+    tables: Tables,
+    raw: RawTables,
+    queries: Vec<Value>,
+    expected: Vec<Outcome>,
+    timings: Timings,
+}
+
+fn queries(estate: &Value) -> Result<Vec<Value>> {
+    Ok(estate["queries"]
+        .as_array()
+        .context("an estate without queries")?
+        .clone())
+}
+
+/// Each query with its three answers.
+fn answers(
+    queries: &[Value],
+    expected: Vec<Outcome>,
+    governed: Vec<Outcome>,
+    native: Vec<Outcome>,
+) -> Vec<(Value, Answers)> {
+    queries
+        .iter()
+        .cloned()
+        .zip(expected)
+        .zip(governed.into_iter().zip(native))
+        .map(|((query, expected), (governed, native))| {
+            (
+                query,
+                Answers {
+                    expected,
+                    governed,
+                    native,
+                },
+            )
+        })
+        .collect()
+}
+
 struct Runner<'a> {
     governed: &'a Trino,
     native: &'a Trino,
@@ -323,93 +400,131 @@ impl Runner<'_> {
         serde_json::from_slice(&output.stdout).context("generate.py printed no estate")
     }
 
-    /// Installs an estate, compares every case, shrinks and writes each mismatch, and removes
-    /// the estate's tables again.
-    fn check_estate(
-        &self,
-        name: &str,
-        estate: &Value,
-        totals: &mut Totals,
-        failures: &mut Vec<String>,
-    ) -> Result<()> {
-        let tables = Tables::of(estate)?;
-        let started = Instant::now();
-        both(self.governed, self.native, |trino| tables.create(trino))?;
-        let raw = tables.read(self.native)?;
-        totals.timings.tables += started.elapsed();
-        let outcome = self.compare_all(estate, &raw, &mut totals.timings);
-        let started = Instant::now();
-        both(self.governed, self.native, |trino| tables.drop(trino))?;
-        totals.timings.tables += started.elapsed();
-        let results = outcome.with_context(|| format!("estate {name}"))?;
-        totals.estates += 1;
-        for (query, answers) in results {
-            totals.cases += 1;
-            match answers.expected {
-                Outcome::Rows(_) => totals.rows += 1,
-                Outcome::Absent => totals.absent += 1,
-                Outcome::Refused => totals.refused += 1,
-                Outcome::Failed(_) => {}
-            }
-            if answers.agree() {
-                continue;
-            }
-            let id = query["id"].as_str().unwrap_or("case").to_owned();
-            let shrink = failures.len() < SHRUNK_PER_RUN;
-            let reproducer = self.reproduce(estate, &query, &raw, shrink)?;
-            failures.push(format!(
-                "{name}, case {id}: {} (reproducer {})",
-                answers.difference(),
-                reproducer.display()
-            ));
-        }
-        Ok(())
+    /// The estate of `seed`, made ready.
+    fn ready_seed(&self, seed: u64) -> Result<Ready> {
+        let estate = self.generate(seed)?;
+        self.ready(format!("seed {seed}"), estate)
     }
 
-    /// Applies the estate's bundle and answers every one of its queries three ways.
+    /// Creates the estate's tables in both Trinos, reads their rows and asks the model; the
+    /// tables are dropped again when the model fails.
+    fn ready(&self, name: String, estate: Value) -> Result<Ready> {
+        let mut timings = Timings::default();
+        let tables = Tables::of(&estate)?;
+        let started = Instant::now();
+        both(self.governed, self.native, |trino| tables.create(trino))
+            .with_context(|| format!("creating the tables of estate {name}"))?;
+        let raw = tables.read(self.native);
+        timings.tables += started.elapsed();
+        let started = Instant::now();
+        let expected = raw.and_then(|raw| {
+            let queries = queries(&estate)?;
+            let expected = self.model(&estate, &queries, &raw)?;
+            Ok((raw, queries, expected))
+        });
+        timings.model += started.elapsed();
+        let ready = match expected {
+            Ok((raw, queries, expected)) => Ready {
+                name,
+                estate,
+                tables,
+                raw,
+                queries,
+                expected,
+                timings,
+            },
+            Err(error) => {
+                both(self.governed, self.native, |trino| tables.drop(trino))?;
+                return Err(error.context(format!("estate {name}")));
+            }
+        };
+        Ok(ready)
+    }
+
+    /// Compares every case of a ready estate, shrinks and writes each mismatch, and drops the
+    /// estate's tables.
+    fn check(&self, ready: Ready, totals: &mut Totals, failures: &mut Vec<String>) -> Result<()> {
+        let observed = self.observe_both(&ready.estate, &ready.queries, &mut totals.timings);
+        let outcome = observed.and_then(|(governed, native)| {
+            let results = answers(&ready.queries, ready.expected.clone(), governed, native);
+            totals.estates += 1;
+            for (query, answers) in results {
+                totals.cases += 1;
+                match answers.expected {
+                    Outcome::Rows(_) => totals.rows += 1,
+                    Outcome::Absent => totals.absent += 1,
+                    Outcome::Refused => totals.refused += 1,
+                    Outcome::Failed(_) => {}
+                }
+                if answers.agree() {
+                    continue;
+                }
+                let id = query["id"].as_str().unwrap_or("case").to_owned();
+                let shrink = failures.len() < SHRUNK_PER_RUN;
+                // Shrinking queries the estate's tables: they are dropped only after it.
+                let reproducer = self.reproduce(&ready.estate, &query, &ready.raw, shrink)?;
+                failures.push(format!(
+                    "{}, case {id}: {} (reproducer {})",
+                    ready.name,
+                    answers.difference(),
+                    reproducer.display()
+                ));
+            }
+            Ok(())
+        });
+        let dropped = self.drop_tables(&ready, &mut totals.timings);
+        totals.timings.add(&ready.timings);
+        outcome
+            .with_context(|| format!("estate {}", ready.name))
+            .and(dropped)
+    }
+
+    fn drop_tables(&self, ready: &Ready, timings: &mut Timings) -> Result<()> {
+        let started = Instant::now();
+        let dropped = both(self.governed, self.native, |trino| ready.tables.drop(trino));
+        timings.tables += started.elapsed();
+        dropped
+    }
+
+    /// Applies the estate's bundle and answers every one of its queries three ways (for
+    /// shrinking: the model runs on every candidate).
     fn compare_all(
         &self,
         estate: &Value,
         raw: &RawTables,
         timings: &mut Timings,
     ) -> Result<Vec<(Value, Answers)>> {
-        let started = Instant::now();
-        self.apply(&estate["bundle"])?;
-        timings.apply += started.elapsed();
-        let queries = estate["queries"]
-            .as_array()
-            .context("an estate without queries")?
-            .clone();
+        let queries = queries(estate)?;
         let started = Instant::now();
         let expected = self.model(estate, &queries, raw)?;
         timings.model += started.elapsed();
+        let (governed, native) = self.observe_both(estate, &queries, timings)?;
+        Ok(answers(&queries, expected, governed, native))
+    }
+
+    /// Applies the estate's bundle and runs every query through both Trinos at once.
+    fn observe_both(
+        &self,
+        estate: &Value,
+        queries: &[Value],
+        timings: &mut Timings,
+    ) -> Result<(Vec<Outcome>, Vec<Outcome>)> {
+        let started = Instant::now();
+        self.apply(&estate["bundle"])?;
+        timings.apply += started.elapsed();
         let data_sources = DataSources::of(&estate["bundle"])?;
         let started = Instant::now();
         let (governed, native) = thread::scope(|scope| {
             let governed = scope.spawn(|| {
-                self.observe_all(self.governed, Way::GovernedCatalog, &queries, &data_sources)
+                self.observe_all(self.governed, Way::GovernedCatalog, queries, &data_sources)
             });
-            let native = self.observe_all(self.native, Way::Native, &queries, &data_sources);
+            let native = self.observe_all(self.native, Way::Native, queries, &data_sources);
             (governed.join(), native)
         });
         let governed = governed.map_err(|_| anyhow::anyhow!("a query thread panicked"))??;
         let native = native?;
         timings.queries += started.elapsed();
-        Ok(queries
-            .into_iter()
-            .zip(expected)
-            .zip(governed.into_iter().zip(native))
-            .map(|((query, expected), (governed, native))| {
-                (
-                    query,
-                    Answers {
-                        expected,
-                        governed,
-                        native,
-                    },
-                )
-            })
-            .collect())
+        Ok((governed, native))
     }
 
     fn apply(&self, bundle: &Value) -> Result<()> {
