@@ -14,7 +14,8 @@ time window's boundary are moved at least three days away from it, so the outcom
 the exact second the harness runs.
 
 Values are in the JSON representation the model uses: bigint/integer/double as numbers, decimal
-as a string with exactly its scale, date as "YYYY-MM-DD", boolean as true/false, varchar as a string.
+as a string with exactly its scale, date as "YYYY-MM-DD", timestamp(3) as "YYYY-MM-DD HH:MM:SS.fff",
+boolean as true/false, varchar as a string.
 """
 
 import argparse
@@ -26,6 +27,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import model  # noqa: E402  (which data sources and columns a mask reaches)
 import sql  # noqa: E402  (the model's own parser: every generated predicate must parse)
 
 # ----------------------------------------------------------------------------------------------
@@ -35,7 +37,7 @@ COLUMN_NAMES = ["id", "name", "email", "phone", "amount", "score", "born", "acti
                 "city", "code", "price", "qty", "o'brien", 'a"b', "first name", "ünï"]
 COLUMN_TYPES = ["bigint", "integer", "double", "decimal(10,2)", "decimal(5,2)", "decimal(12,4)",
                 "decimal(18,0)", "varchar", "varchar(1)", "varchar(3)", "varchar(5)", "varchar(12)",
-                "varchar(25)", "varchar(80)", "date", "boolean"]
+                "varchar(25)", "varchar(80)", "date", "boolean", "timestamp(3)"]
 COLUMN_TAGS = ["PII", "PII.Email", "PII.Phone", "PII.Phone.Mobile", "Finance", "Finance.Salary",
                "PIIX", "Public"]
 DATA_SOURCE_TAGS = ["Finance", "Finance.Payroll", "Ops", "HR", "Sales"]
@@ -43,7 +45,15 @@ USER_BASE_NAMES = ["alice", "bob", "carol", "dave", "o'neil", "x' OR 1=1 --"]
 GROUPS = ["analysts", "hr", "ops", "auditors", "g'quote"]
 ATTRIBUTE_KEYS = ["region", "segment", "code"]
 HOSTILE_STRINGS = ["x' OR 1=1 --", "a''b", "\\'", "'", "''", "--", "", "o'brien", 'say "hi"',
-                   "ünïcödé", "日本語", "Straße", "🙂 smile", "  padded  ", "NULL", "null"]
+                   "ünïcödé", "日本語", "Straße", "🙂 smile", "  padded  ", "NULL", "null", "tab\there",
+                   'back\\slash "q"']
+# Shapes of formatted text (d digit, l lowercase, L uppercase, anything else kept), for
+# format_preserving: long enough classes are encrypted, a short class makes the value NULL.
+FORMATS = ["dd-ddd-ddd-dddd", "dddddd", "dddd", "LLLLL-dddddd", "lllll lllll", "Lll ddddddd", "ddd.ddd.ddd",
+           "lllllLLLLLdddddd", "ll-dddddd", "+dd (ddd) ddd-dddd", "ünï-dddddd"]
+# Category values of randomized_response: hostile text, and text YAML 1.1 would read as something else.
+CATEGORIES = ["x' OR 1=1 --", "a''b", "\\'", "", "--", "REDACTED", "1_0", "🙂", 'say "hi"', "NULL", "no",
+              "ünï", "tab\there", "A", "b"]
 WORDS = ["alpha", "Bravo", "charlie", "delta9", "Echo-7", "foxtrot", "golf", "HOTEL", "india",
          "juliet", "kilo", "lima", "mike", "x1y2z3", "abc", "ABC", "a", "zz"]
 PURPOSE_NAMES = ["fraud-investigation", "research"]
@@ -79,7 +89,9 @@ TPCH_SAMPLES = {
 }
 
 DATE_UNITS = ["year", "quarter", "month", "week", "day"]
-METHODS = ["hash", "nullify", "constant", "regex", "round", "partial", "expression"]
+PRIVACY_METHODS = ["reversible", "format_preserving", "randomized_response", "k_anonymize"]
+METHODS = ["hash", "nullify", "constant", "regex", "round", "partial", "expression"] + PRIVACY_METHODS
+MASK_KEYS = ["default", "next"]  # the ids the harness's Trinos hold keys for
 
 
 def quote_identifier(name):
@@ -156,8 +168,10 @@ class Generator:
                 text = rng.choice(WORDS)
                 if rng.random() < 0.3:
                     text += str(rng.randint(0, 999))
-            elif choice < 0.9:
+            elif choice < 0.85:
                 text = "".join(rng.choice(WORDS) for _ in range(rng.randint(5, 15)))
+            elif choice < 0.93:
+                text = self.formatted_text()
             else:
                 text = rng.choice(WORDS) + " " + rng.choice(HOSTILE_STRINGS)
             if params:
@@ -172,9 +186,20 @@ class Generator:
             else:
                 day = self.today + datetime.timedelta(days=rng.randint(1, 30))
             return day.isoformat()
+        if base == "timestamp":
+            day = datetime.date.fromisoformat(self.random_value("date", allow_null=False))
+            moment = datetime.datetime.combine(day, datetime.time()) + datetime.timedelta(
+                milliseconds=rng.choice([0, rng.randint(0, 86_399_999), rng.randint(0, 86_399) * 1000]))
+            return sql.timestamp_text(moment)
         if base == "boolean":
             return rng.random() < 0.5
         raise ValueError(type_text)
+
+    def formatted_text(self):
+        """Text of one of FORMATS, its classes filled at random."""
+        rng = self.rng
+        fill = {"d": "0123456789", "l": "abcdefghijklmnopqrstuvwxyz", "L": "ABCDEFGHIJKLMNOPQRSTUVWXYZ"}
+        return "".join(rng.choice(fill[char]) if char in fill else char for char in rng.choice(FORMATS))
 
     # -- tables and data sources -------------------------------------------------------------
 
@@ -182,7 +207,12 @@ class Generator:
         rng = self.rng
         names = rng.sample(COLUMN_NAMES, rng.randint(2, 7))
         columns = [{"name": name, "type": rng.choice(COLUMN_TYPES)} for name in names]
-        rows = [[self.random_value(column["type"]) for column in columns]
+        # Some columns take few values, so that rows share quasi-identifiers (k_anonymize keeps
+        # some groups and suppresses others) and rows repeat (equal rows, equal random draws).
+        pools = [[self.random_value(column["type"], allow_null=False) for _ in range(rng.randint(1, 3))]
+                 if rng.random() < 0.35 else None for column in columns]
+        rows = [[self.random_value(column["type"]) if pool is None or rng.random() < 0.1 else rng.choice(pool)
+                 for column, pool in zip(columns, pools)]
                 for _ in range(rng.randint(0, 30))]
         return {"catalog": "memory", "schema": "diff", "name": "e%d_t%d" % (self.seed, index),
                 "columns": columns, "rows": rows}
@@ -266,6 +296,8 @@ class Generator:
             return policy_literal(value)
         if base == "date":
             return "DATE " + quote_literal(value)
+        if base == "timestamp":
+            return "TIMESTAMP " + quote_literal(value)
         if base == "boolean":
             return "TRUE" if value else "FALSE"
         raise ValueError(type_text)
@@ -325,14 +357,18 @@ class Generator:
     def fitting_methods(self, type_text):
         base = base_of(type_text)
         if base == "varchar":
-            return ["hash", "nullify", "constant", "regex", "partial", "expression"]
+            methods = ["hash", "nullify", "constant", "regex", "partial", "expression",
+                       "format_preserving", "randomized_response", "k_anonymize"]
+            if varchar_length(type_text) is None:
+                methods += ["reversible", "reversible"]  # a token needs a varchar without a length
+            return methods
         if base == "bigint":
-            return ["hash", "nullify", "constant", "round", "expression"]
-        if base in ("integer", "double", "decimal"):
-            return ["nullify", "constant", "round", "expression"]
-        if base == "date":
-            return ["nullify", "constant", "round", "expression"]
-        return ["nullify", "constant", "expression"]
+            return ["hash", "nullify", "constant", "round", "expression", "randomized_response", "k_anonymize"]
+        if base in ("integer", "double", "date", "timestamp"):
+            return ["nullify", "constant", "round", "expression", "randomized_response", "k_anonymize"]
+        if base == "decimal":
+            return ["nullify", "constant", "round", "expression", "k_anonymize"]
+        return ["nullify", "constant", "expression", "k_anonymize"]
 
     def constant_value(self, type_text, must_cast):
         """A constant for a column of `type_text`; one that must cast fits a varchar(n)."""
@@ -351,6 +387,8 @@ class Generator:
             return rng.choice(["0", "1.5", "-3.25"])
         if base == "date":
             return rng.choice(["2000-01-01", "1970-01-01"])
+        if base == "timestamp":
+            return rng.choice(["2000-01-01 00:00:00.000", "1970-01-01 12:34:56.789"])
         return rng.choice(["true", "false"])
 
     def expression_sql(self, column, columns):
@@ -370,6 +408,8 @@ class Generator:
             return rng.choice(["%s + 1" % name, "coalesce(%s, 0)" % name])
         if base == "date":
             return "coalesce(%s, DATE '2000-01-01')" % name
+        if base == "timestamp":
+            return "coalesce(%s, TIMESTAMP '2000-01-01 00:00:00.000')" % name
         return rng.choice(["NOT %s" % name, "coalesce(%s, FALSE)" % name])
 
     def mask_policy(self, index, data_source, samples, masked_before):
@@ -386,6 +426,10 @@ class Generator:
             method = rng.choice(self.fitting_methods(column["type"]))
         else:
             method = rng.choice(METHODS)  # possibly a misfit: the product must nullify instead
+        # randomized_response answers text with categories and numbers with noise (and now and
+        # then the other way round: a misfit).
+        categories = method == "randomized_response" and (
+            sql.is_string_type(column["type"]) != (rng.random() < 0.1))
         exact = True
         if by_tag:
             tag = rng.choice(column["tags"])
@@ -404,7 +448,9 @@ class Generator:
                 method = "nullify"  # an expression names columns: only for one data source by name
         else:
             target_choice = rng.random()
-            generic = method not in ("constant", "expression")
+            # A constant or a category that does not cast to a column named by `columns:` is an
+            # error, so those name the columns of one data source only.
+            generic = method not in ("constant", "expression") and not categories
             if generic and target_choice < 0.15:
                 target = {"data_sources": [data_source["name"].split(".")[0] + ".*"], "columns": [column["name"]]}
                 exact = False
@@ -425,7 +471,9 @@ class Generator:
             policy["pattern"] = rng.choice(["[0-9]", "[aeiou]", "[^a-z]", ".", "x", "'"])
             policy["replacement"] = rng.choice(["#", "*", "", "**", "'"])
         elif method == "round":
-            if base == "date" or (base not in ("bigint", "integer", "double", "decimal") and rng.random() < 0.5):
+            if base == "timestamp":
+                policy["unit"] = rng.choice(DATE_UNITS + ["hour", "minute"])
+            elif base == "date" or (base not in ("bigint", "integer", "double", "decimal") and rng.random() < 0.5):
                 # Now and then `hour` on a date: Trino's date_trunc refuses it for a date, and the
                 # model expects the misfit fallback (nullify); see model.method_fits.
                 policy["unit"] = rng.choice(DATE_UNITS + ["hour"]) if rng.random() < 0.1 else rng.choice(DATE_UNITS)
@@ -440,6 +488,13 @@ class Generator:
                 policy["mask_char"] = rng.choice(["*", "#", "x", "'"])
         elif method == "expression":
             policy["sql"] = self.expression_sql(column, columns)
+        elif method == "reversible":
+            if rng.random() < 0.3:
+                policy["reveal"] = self.condition()  # who may reveal: no effect on what is read
+        elif method == "randomized_response":
+            self.randomized_options(policy, column, samples, categories)
+        elif method == "k_anonymize":
+            self.k_anonymity_options(policy, column, data_source)
         if rng.random() < 0.4:
             policy["for"] = self.condition()
         if rng.random() < 0.25:
@@ -447,6 +502,51 @@ class Generator:
         if exact and rng.random() < 0.25:
             policy["when"] = self.predicate(columns, samples)
         return policy
+
+    def randomized_options(self, policy, column, samples, categories):
+        """`probability`, and `values` (hostile ones, and some of the column's own) or `noise`."""
+        rng = self.rng
+        policy["probability"] = rng.choice([0, 0.1, 0.25, 0.5, 0.5, 0.75, 0.9, 1])
+        if not categories:
+            policy["noise"] = rng.choice([1, 2, 2.5, 7, 30, 100, 1000])
+            return
+        own = [value for value in samples[column["name"]] if isinstance(value, str)]
+        pool = sorted(set(own[:6] + rng.sample(CATEGORIES, 5)))
+        values = rng.sample(pool, rng.randint(2, min(5, len(pool))))
+        length = varchar_length(column["type"])
+        if length is not None and "columns" in policy["on"]:
+            # Named by `columns:`, every value must cast to varchar(n): a longer one is an error.
+            values = [value for value in values if len(value) <= length]
+            for filler in ["x", "y", "z", "0", "1"]:
+                if len(set(values)) < 2 and filler not in values:
+                    values.append(filler)
+        if rng.random() < 0.1:
+            values.append(rng.choice(values))  # a value twice
+        if rng.random() < 0.05:
+            values.append(7)  # a number: the text of its literal
+        policy["values"] = values
+
+    def k_anonymity_options(self, policy, column, data_source):
+        """`k` and one to four quasi-identifiers: columns of this data source (the masked one
+        among them now and then), and sometimes a column only another data source the policy
+        reaches has (on this one the policy's columns then nullify)."""
+        rng = self.rng
+        policy["k"] = rng.choice([2, 2, 3, 4, 5])
+        names = [item["name"] for item in data_source["columns"]]
+        chosen = rng.sample(names, rng.randint(1, min(2, len(names))))
+        if column["name"] not in chosen and rng.random() < 0.3:
+            chosen.append(column["name"])
+        elsewhere = sorted({item["name"] for other in self.reached_data_sources(policy) if other is not data_source
+                            for item in other["columns"] if item["name"] not in names})
+        if elsewhere and rng.random() < 0.5:
+            chosen.insert(rng.randrange(len(chosen) + 1), rng.choice(elsewhere))
+        policy["quasi_identifiers"] = chosen
+
+    def reached_data_sources(self, policy):
+        """The data sources a mask reaches: selected by its `on`, with a column it reaches."""
+        return [data_source for data_source in self.data_sources
+                if model.targets_data_source(policy, data_source)
+                and any(model.mask_reach(policy, item) is not None for item in data_source["columns"])]
 
     # -- row filters ---------------------------------------------------------------------------
 
@@ -494,6 +594,7 @@ class Generator:
             data_source = self.data_source_for(index, table)
             data_sources.append(data_source)
             samples[data_source["name"]] = self.samples_for(data_source, table)
+        self.data_sources = data_sources
 
         # Attribute values: hostile strings and the text of real column values, so that
         # `match` and user_attribute_contains hit.
@@ -554,7 +655,7 @@ class Generator:
         if projects:
             bundle["projects"] = projects
         if rng.random() < 0.5:
-            bundle["settings"] = {"mask_key": "default"}
+            bundle["settings"] = {"mask_key": rng.choice(MASK_KEYS)}
         bundle["policies"] = policies
 
         self.move_dates_off_boundaries(tables, data_sources, policies)
@@ -709,6 +810,10 @@ def value_problem(value, type_text):
             return "bad varchar %r" % (value,)
     elif base == "date":
         datetime.date.fromisoformat(value)
+    elif base == "timestamp":
+        moment = sql.parse_timestamp(value) if isinstance(value, str) else None
+        if moment is None or sql.timestamp_text(moment) != value:
+            return "bad timestamp %r" % (value,)
     elif base == "boolean":
         if not isinstance(value, bool):
             return "bad boolean %r" % (value,)
@@ -752,6 +857,7 @@ def policy_problems(policy, by_name, user_names, purposes, tables, today):
             check_sql(policy["when"])
         if policy["method"] == "expression":
             check_sql(policy["sql"])
+        problems += privacy_problems(policy, by_name)
     elif policy["kind"] == "row_filter":
         if "where" in policy:
             check_sql(policy["where"])
@@ -770,6 +876,44 @@ def policy_problems(policy, by_name, user_names, purposes, tables, today):
     elif policy["kind"] == "subscription":
         if "allow" not in policy:
             problems.append("%s: a subscription without allow" % policy["name"])
+    return problems
+
+
+def privacy_problems(policy, by_name):
+    """What the product refuses in a privacy mask's options (see `veil check`)."""
+    problems = []
+    name, method = policy["name"], policy["method"]
+    reached = [data_source for data_source in by_name.values() if model.targets_data_source(policy, data_source)
+               and any(model.mask_reach(policy, column) is not None for column in data_source["columns"])]
+    if "reveal" in policy and method != "reversible":
+        problems.append("%s: `reveal` on a %s mask" % (name, method))
+    if method == "randomized_response":
+        if not 0 <= policy.get("probability", -1) <= 1:
+            problems.append("%s: probability outside [0, 1]" % name)
+        if ("values" in policy) == ("noise" in policy):
+            problems.append("%s: needs exactly one of values and noise" % name)
+        if "noise" in policy and not policy["noise"] > 0:
+            problems.append("%s: noise is not positive" % name)
+        if "values" in policy:
+            if len({model.constant_text(value) for value in policy["values"]}) < 2:
+                problems.append("%s: fewer than two different values" % name)
+            if "columns" in policy["on"]:
+                for data_source in reached:
+                    for column in data_source["columns"]:
+                        if column["name"] in policy["on"]["columns"] and sql.is_string_type(column["type"]):
+                            try:
+                                for value in policy["values"]:
+                                    sql.constant_value(model.constant_text(value), column["type"])
+                            except sql.CastError:
+                                problems.append("%s: a value does not cast to a named column" % name)
+    if method == "k_anonymize":
+        if not isinstance(policy.get("k"), int) or policy["k"] < 2:
+            problems.append("%s: k below 2" % name)
+        if not policy.get("quasi_identifiers"):
+            problems.append("%s: no quasi-identifier" % name)
+        for column in policy.get("quasi_identifiers") or []:
+            if not any(column in [item["name"] for item in data_source["columns"]] for data_source in reached):
+                problems.append("%s: quasi-identifier %r is in no data source it reaches" % (name, column))
     return problems
 
 

@@ -1,10 +1,11 @@
 """An independent reference model of Veil's policy semantics, for differential testing.
 
-Written from the product documentation only (the policy model and the policy language), not
-from the product's code. Given a policy bundle, the mask keys, the current time and, per case,
-the full ungoverned contents of a data source's backing table, it computes what the querying
-user must get: the governed rows, or that the data source is absent for them, or that the
-request is refused (a project the user is not a member of).
+Written from the product documentation only (the policy model, the policy language, the keyed
+functions of docs/deploying-on-trino.md and the byte contracts in the Javadoc of the plugin's mask
+functions), not from the product's code. Given a policy bundle, the mask keys, the current time
+and, per case, the full ungoverned contents of a data source's backing table, it computes what
+the querying user must get: the governed rows, or that the data source is absent for them, or
+that the request is refused (a project the user is not a member of).
 
 CLI:  python3 tests/differential/model.py < input.json > output.jsonl
 
@@ -20,11 +21,14 @@ Output (one JSON line per case):
 Points where the documentation is silent or ambiguous are marked `# ASSUMPTION:`.
 """
 
+import base64
 import datetime
 import decimal
+import functools
 import hashlib
 import hmac
 import json
+import math
 import os
 import re
 import sys
@@ -112,6 +116,251 @@ def round_half_up(number):
 
 
 # ----------------------------------------------------------------------------------------------
+# The keyed functions of the Trino plugin, from their documented byte contracts: HKDF-SHA256
+# subkeys (RFC 5869), FF1 (NIST SP 800-38G) over AES, AES-256-GCM-SIV (RFC 8452) tokens and the
+# keyed uniform draw. AES itself comes from the `cryptography` package (Python has no AES).
+
+
+def aes():
+    """The `cryptography` package's AES pieces, imported only where a keyed method needs them."""
+    try:
+        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCMSIV
+    except ImportError as error:  # pragma: no cover - depends on the machine
+        raise SystemExit("the reference model needs AES for the reversible and format_preserving "
+                         "masks: pip install cryptography (%s)" % error)
+    return Cipher, algorithms, modes, AESGCMSIV
+
+
+def hkdf_sha256(ikm, info, length=32, salt=None):
+    """HKDF-SHA256 (RFC 5869): extract with `salt` (none: 32 zero bytes), expand with `info`."""
+    prk = hmac.new(salt if salt else bytes(32), ikm, hashlib.sha256).digest()
+    okm, block, counter = b"", b"", 1
+    while len(okm) < length:
+        block = hmac.new(prk, block + info + bytes([counter]), hashlib.sha256).digest()
+        okm += block
+        counter += 1
+    return okm[:length]
+
+
+@functools.lru_cache(maxsize=64)
+def subkey(key, purpose):
+    """A mask key's per-purpose subkey: HKDF-SHA256, no salt, info the purpose, 32 bytes."""
+    return hkdf_sha256(key, purpose.encode("ascii"), 32)
+
+
+@functools.lru_cache(maxsize=64)
+def aes_block_encryptor(key):
+    """A function encrypting one 16-byte block with AES under `key` (ECB, the bare cipher)."""
+    Cipher, algorithms, modes, _ = aes()
+    encryptor = Cipher(algorithms.AES(key), modes.ECB()).encryptor()
+    return encryptor.update
+
+
+def ff1_numeral_value(numerals, radix):
+    """NUM_radix(X): the number the numeral string denotes, most significant numeral first."""
+    value = 0
+    for numeral in numerals:
+        value = value * radix + numeral
+    return value
+
+
+def ff1_numerals(value, radix, length):
+    """STR^length_radix(x): `length` numerals, most significant first."""
+    numerals = [0] * length
+    for position in range(length - 1, -1, -1):
+        value, numerals[position] = divmod(value, radix)
+    return numerals
+
+
+def ff1_round_number(cipher, radix, tweak, u, n, b, d, i, numerals):
+    """Steps 6.i-6.iv of FF1: y = NUM(S) for round i over the half `numerals`."""
+    t = len(tweak)
+    p = bytes([1, 2, 1]) + radix.to_bytes(3, "big") + bytes([10, u % 256]) + n.to_bytes(4, "big") + t.to_bytes(4, "big")
+    q = tweak + bytes((-t - b - 1) % 16) + bytes([i]) + ff1_numeral_value(numerals, radix).to_bytes(b, "big")
+    # PRF: CBC-MAC with AES, a zero IV, over P || Q (a multiple of 16 bytes).
+    r = bytes(16)
+    message = p + q
+    for start in range(0, len(message), 16):
+        r = cipher(bytes(x ^ y for x, y in zip(r, message[start:start + 16])))
+    s = r
+    for j in range(1, (d + 15) // 16):
+        s += cipher(bytes(x ^ y for x, y in zip(r, j.to_bytes(16, "big"))))
+    return int.from_bytes(s[:d], "big")
+
+
+def ff1(key, radix, tweak, numerals, encrypt=True):
+    """FF1 (NIST SP 800-38G, Algorithms 7 and 8) over AES under `key`: the numeral string
+    `numerals` (a list of ints in [0, radix)) encrypted, or decrypted, with the byte tweak."""
+    cipher = aes_block_encryptor(key)
+    n = len(numerals)
+    u = n // 2
+    v = n - u
+    a, b_half = list(numerals[:u]), list(numerals[u:])
+    # b = ceil(ceil(v * log2(radix)) / 8), with ceil(v * log2(radix)) computed exactly.
+    b = ((radix ** v - 1).bit_length() + 7) // 8
+    d = 4 * ((b + 3) // 4) + 4
+    rounds = range(10) if encrypt else range(9, -1, -1)
+    for i in rounds:
+        m = u if i % 2 == 0 else v
+        if encrypt:
+            y = ff1_round_number(cipher, radix, tweak, u, n, b, d, i, b_half)
+            c = (ff1_numeral_value(a, radix) + y) % radix ** m
+            a, b_half = b_half, ff1_numerals(c, radix, m)
+        else:
+            y = ff1_round_number(cipher, radix, tweak, u, n, b, d, i, a)
+            c = (ff1_numeral_value(b_half, radix) - y) % radix ** m
+            a, b_half = ff1_numerals(c, radix, m), a
+    return a + b_half
+
+
+FPE_CLASSES = (("0", 10, b"digits"), ("a", 26, b"lower"), ("A", 26, b"upper"))
+FPE_MAX_CLASS_LENGTH = 4096
+
+
+def fpe_class(char):
+    """The FF1 class of a character (its first character, radix and tweak), or None: kept."""
+    if "0" <= char <= "9":
+        return FPE_CLASSES[0]
+    if "a" <= char <= "z":
+        return FPE_CLASSES[1]
+    if "A" <= char <= "Z":
+        return FPE_CLASSES[2]
+    return None
+
+
+def fpe_min_length(radix):
+    """The shortest numeral string FF1 allows: the least n with radix^n >= 1,000,000."""
+    length = 0
+    while radix ** length < 1_000_000:
+        length += 1
+    return length
+
+
+def fpe_value(key, text):
+    """The plugin's fpe(key_id, text): each ASCII class (digits, lowercase, uppercase) FF1-encrypted
+    as one numeral string under the `veil/fpe/v1` subkey, every other character kept; NULL when a
+    class present is too short or too long, or the text has no ASCII letter or digit."""
+    if text is None:
+        return None
+    ff1_key = subkey(key, "veil/fpe/v1")
+    chars = list(text)
+    present = {}
+    for position, char in enumerate(chars):
+        found = fpe_class(char)
+        if found is not None:
+            present.setdefault(found, []).append(position)
+    if not present:
+        return None
+    for (first, radix, _), positions in present.items():
+        if not fpe_min_length(radix) <= len(positions) <= FPE_MAX_CLASS_LENGTH:
+            return None
+    for (first, radix, tweak), positions in present.items():
+        numerals = [ord(chars[position]) - ord(first) for position in positions]
+        for position, numeral in zip(positions, ff1(ff1_key, radix, tweak, numerals)):
+            chars[position] = chr(ord(first) + numeral)
+    return "".join(chars)
+
+
+def reversible_token(key, key_id, policy_name, text):
+    """The plugin's encrypt(key_id, policy, text): `v1:<key_id>:<base64url without padding>` of
+    AES-256-GCM-SIV under the `veil/reversible/v1` subkey, a zero nonce and associated data
+    `veil/reversible/v1:<key_id>:<policy>` (ciphertext then the 16-byte tag)."""
+    if text is None:
+        return None
+    _, _, _, AESGCMSIV = aes()
+    associated = ("veil/reversible/v1:%s:%s" % (key_id, policy_name)).encode("utf-8")
+    sealed = AESGCMSIV(subkey(key, "veil/reversible/v1")).encrypt(bytes(12), text.encode("utf-8"), associated)
+    return "v1:%s:%s" % (key_id, base64.urlsafe_b64encode(sealed).decode("ascii").rstrip("="))
+
+
+def uniform(key, seed):
+    """The plugin's uniform(key_id, seed): the first 8 bytes of HMAC-SHA256(`veil/uniform/v1`
+    subkey, UTF-8 seed), unsigned big-endian, shifted right by 11, divided by 2^53."""
+    mac = hmac.new(subkey(key, "veil/uniform/v1"), seed.encode("utf-8"), hashlib.sha256).digest()
+    return (int.from_bytes(mac[:8], "big") >> 11) / float(2 ** 53)
+
+
+# ----------------------------------------------------------------------------------------------
+# The seed of a randomized draw: the row's columns as text, as Trino's json_format writes them
+
+
+def trino_double_text(number):
+    """CAST(double AS varchar) as Trino 476 writes it: always scientific, `d.dddE<n>` with at least
+    one fraction digit (`1.5E0`, `1.0E2`, `-2.5E10`, `1.0E-5`), zero as `0E0` or `-0E0`, `NaN`,
+    `Infinity`, `-Infinity`."""
+    # ASSUMPTION: the digits are the shortest that read back as the double (Python's repr). Trino
+    # formats with java.text.DecimalFormat("0.0###############E0"), whose digits come from the JDK's
+    # older FloatingDecimal conversion; the two agree on the doubles the generator makes (checked
+    # against the JDK on 90,000 of the generator's kinds and 30,000 uniform in +-10^6) but not
+    # always above 10^16 (DecimalFormat writes 1e23 as 9.999999999999999E22), so the generator
+    # keeps doubles well below that.
+    if number != number:
+        return "NaN"
+    if number in (float("inf"), float("-inf")):
+        return "Infinity" if number > 0 else "-Infinity"
+    if number == 0:
+        return "-0E0" if math.copysign(1.0, number) < 0 else "0E0"
+    shortest = decimal.Decimal(repr(abs(number))).normalize()
+    digits = "".join(str(digit) for digit in shortest.as_tuple().digits)
+    return "%s%s.%sE%d" % ("-" if number < 0 else "", digits[0], digits[1:] or "0", shortest.adjusted())
+
+
+def cast_to_varchar_text(value, column_type):
+    """CAST(value AS varchar) as Trino writes it, for every column type the generator makes."""
+    if value is None:
+        return None
+    if sql.parse_type(column_type)[0] == "double":
+        return trino_double_text(value)
+    return sql.text_of(value, column_type)
+
+
+JACKSON_SHORT_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
+
+
+def jackson_string(text):
+    """A JSON string as Trino's Jackson (2.19, UTF-8 generator, default features) writes it: `"`
+    and `\\` escaped, control characters as \\b \\t \\n \\f \\r or \\u00XX, a character beyond
+    the BMP as its two UTF-16 surrogates \\uD83D\\uDE42 (upper-case hex), the rest as is."""
+    out = []
+    for char in text:
+        code = ord(char)
+        if char in JACKSON_SHORT_ESCAPES:
+            out.append(JACKSON_SHORT_ESCAPES[char])
+        elif code < 0x20:
+            out.append("\\u%04X" % code)
+        elif code > 0xFFFF:
+            # ASSUMPTION: Trino 476's Jackson (jackson-core 2.19.0) escapes each surrogate of a
+            # character beyond the BMP rather than writing its UTF-8 bytes; found by running that
+            # jar's generator, and confirmed by the runs against Trino.
+            code -= 0x10000
+            out.append("\\u%04X\\u%04X" % (0xD800 + (code >> 10), 0xDC00 + (code & 0x3FF)))
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
+
+
+def json_format_texts(texts):
+    """json_format(CAST(ARRAY[...] AS JSON)) of an array of varchar (NULL as null): no spaces."""
+    return "[" + ",".join("null" if text is None else jackson_string(text) for text in texts) + "]"
+
+
+SEEDLESS_TYPES = ("varbinary", "json", "array", "map", "row")
+
+
+def randomized_seed(policy, column, columns, row):
+    """The seed text of a row's randomized draw for one policy and column."""
+    # ASSUMPTION: `concat('<policy>/<column>/', json_format(CAST(ARRAY[CAST(c AS varchar), ...]
+    # AS JSON)))` over every data-source column in the data source's order (each one's unmasked
+    # value; NULL as JSON null), but those of types that do not cast to text (varbinary, json,
+    # containers). The documentation says only "seeded by the row's every column that casts to
+    # text"; the exact text was settled by experiment against Trino.
+    texts = [cast_to_varchar_text(row[item["name"]], item["type"]) for item in columns
+             if sql.parse_type(item["type"])[0] not in SEEDLESS_TYPES]
+    return "%s/%s/%s" % (policy["name"], column["name"], json_format_texts(texts))
+
+
+# ----------------------------------------------------------------------------------------------
 # Values: JSON representation <-> Python values used by sql.py
 
 
@@ -125,6 +374,8 @@ def from_json_value(value, type_text):
         return decimal.Decimal(str(value))
     if base == "date":
         return datetime.date.fromisoformat(value)
+    if base == "timestamp":
+        return sql.parse_timestamp(value)
     if base in sql.INTEGER_RANGES:
         return int(value)
     return value
@@ -138,6 +389,8 @@ def to_json_value(value, type_text):
         return sql.decimal_text(value, params[1] if len(params) > 1 else 0)
     if base == "date":
         return value.isoformat()
+    if base == "timestamp":
+        return sql.timestamp_text(value, params[0] if params else 3)
     return value
 
 
@@ -231,7 +484,13 @@ def targets_data_source(policy, data_source):
 # ----------------------------------------------------------------------------------------------
 # Masks
 
-METHOD_RANK = {"nullify": 0, "constant": 1, "hash": 2, "partial": 3, "regex": 4, "round": 5, "expression": 6}
+# The conflict order, most restrictive first (policy-language.md, "Conflicts").
+METHOD_ORDER = ["nullify", "constant", "hash", "reversible", "format_preserving", "partial", "regex", "round",
+                "randomized_response", "k_anonymize", "expression"]
+METHOD_RANK = {method: rank for rank, method in enumerate(METHOD_ORDER)}
+NOISE_TYPES = ("tinyint", "smallint", "integer", "bigint", "real", "double", "date", "timestamp")
+CONTAINER_TYPES = ("array", "map", "row")
+KEYED_METHODS = ("hash", "reversible", "format_preserving", "randomized_response")
 DATE_UNITS = ("year", "quarter", "month", "week", "day")
 
 
@@ -252,10 +511,11 @@ def mask_reach(policy, column):
     return None
 
 
-def method_fits(policy, column_type):
-    """Does the mask's method fit the column's type? A misfit falls back to nullify."""
+def method_fits(policy, column_type, column_names=()):
+    """Does the mask's method fit the column's type (and, for k_anonymize, the data source,
+    whose column names are `column_names`)? A misfit falls back to nullify."""
     method = policy["method"]
-    base = sql.parse_type(column_type)[0]
+    base, params = sql.parse_type(column_type)
     if method == "nullify":
         return True
     if method == "hash":
@@ -278,7 +538,27 @@ def method_fits(policy, column_type):
         return sql.is_numeric_type(column_type)
     if method == "expression":
         return True
-    # Methods the model does not know (reversible, format_preserving, ...) are never generated.
+    if method == "reversible":
+        # A token is longer than its value: only a varchar without a length holds it.
+        return base == "varchar" and not params
+    if method == "format_preserving":
+        return sql.is_string_type(column_type)
+    if method == "randomized_response":
+        # ASSUMPTION: categories on a column that is no string nullify (even one named by
+        # `columns:`: the product does not refuse them), and so does noise on a string.
+        if "noise" in policy:
+            return base in NOISE_TYPES
+        if not sql.is_string_type(column_type):
+            return False
+        try:
+            for value in policy["values"]:
+                sql.constant_value(constant_text(value), column_type)
+        except sql.CastError:
+            return False
+        return True
+    if method == "k_anonymize":
+        # A data source that lacks a quasi-identifier nullifies the policy's columns.
+        return base not in CONTAINER_TYPES and all(name in column_names for name in policy["quasi_identifiers"])
     raise ValueError("method %s is not modelled" % method)
 
 
@@ -334,7 +614,13 @@ def round_integer(number, digits):
 
 
 def truncate_date(value, unit):
-    """date_trunc(unit, date)."""
+    """date_trunc(unit, date or timestamp); weeks start on Monday."""
+    if isinstance(value, datetime.datetime):
+        if unit == "minute":
+            return value.replace(second=0, microsecond=0)
+        if unit == "hour":
+            return value.replace(minute=0, second=0, microsecond=0)
+        return datetime.datetime.combine(truncate_date(value.date(), unit), datetime.time())
     if unit == "year":
         return value.replace(month=1, day=1)
     if unit == "quarter":
@@ -369,12 +655,93 @@ def regex_replace(text, pattern, replacement):
     return re.sub(pattern, lambda _match: replacement, text)
 
 
-def apply_method(policy, method, value, column, context, key):
-    """The masked value of one cell under one method (the mask's own, or nullify)."""
+def randomized_category(policy, value, column_type, draw):
+    """randomized_response with `values`: with probability p another of the values, uniformly."""
+    # ASSUMPTION: replaced when draw < p; then, with n values, a value that is not one of them
+    # becomes value number 1 + floor(draw / p * n), and the value at (1-based) position `pos` (its
+    # first, when `values` lists it twice) becomes number 1 + o when 1 + o < pos, else 2 + o, where
+    # o = floor(draw / p * (n - 1)): one draw decides both whether and what. A NULL stays NULL.
+    # (With a value listed twice a row can so be answered by its own value: the product accepts
+    # such lists and behaves this way.)
+    probability = float(policy["probability"])
+    if value is None or not draw < probability:
+        return value
+    values = [sql.constant_value(constant_text(item), column_type) for item in policy["values"]]
+    if value in values:
+        position = values.index(value) + 1
+        other = math.floor(draw / probability * (len(values) - 1))
+        index = 1 + other if 1 + other < position else 2 + other
+    else:
+        index = 1 + math.floor(draw / probability * len(values))
+    return values[index - 1]
+
+
+def randomized_noise(policy, value, column_type, draw):
+    """randomized_response with `noise`: with probability p the value moved by up to `noise`."""
+    # ASSUMPTION: replaced when draw < p, moved by shift = (2 * draw / p - 1) * noise (uniform in
+    # [-noise, noise)); whole numbers by CAST(truncate(shift) AS bigint) steps, cast back to the
+    # column type, dates by truncate(shift) days, timestamps by truncate(shift * 86400000)
+    # milliseconds, doubles by shift itself. A NULL stays NULL.
+    probability = float(policy["probability"])
+    if value is None or not draw < probability:
+        return value
+    shift = (2 * draw / probability - 1) * float(policy["noise"])
+    base = sql.parse_type(column_type)[0]
+    if base in sql.INTEGER_RANGES:
+        return sql.cast_value(value + math.trunc(shift), "bigint", column_type)
+    if base == "date":
+        return value + datetime.timedelta(days=math.trunc(shift))
+    if base == "timestamp":
+        return value + datetime.timedelta(milliseconds=math.trunc(shift * 86400000))
+    return value + shift
+
+
+def k_anonymous_value(policy, value, row, counts):
+    """k_anonymize: the value when at least k of the rows the user may see share the row's
+    quasi-identifiers; NULL otherwise, and NULL when a quasi-identifier is NULL."""
+    group = tuple(row[name] for name in policy["quasi_identifiers"])
+    if any(item is None for item in group) or counts.get(group, 0) < int(policy["k"]):
+        return None
+    return value
+
+
+def k_anonymity_counts(policy, rows):
+    """How many of `rows` (the rows the user may see) share each quasi-identifier combination."""
+    # ASSUMPTION: the rows counted are those of the backing table that pass every row filter
+    # applying to this user (the documented "rows the user may see"), whatever the mask's `when`;
+    # values compare as SQL equality of the unmasked values, and a NULL equals nothing.
+    counts = {}
+    for row in rows:
+        group = tuple(row[name] for name in policy["quasi_identifiers"])
+        if all(item is not None for item in group):
+            counts[group] = counts.get(group, 0) + 1
+    return counts
+
+
+def apply_method(policy, method, value, column, context, keyring):
+    """The masked value of one cell under one method (the mask's own, or nullify).
+
+    `keyring` holds what the keyed and the row-dependent methods need: the mask key (`key`) and
+    its id (`key_id`), the data source's columns (`columns`) and the k-anonymity counts per
+    policy name (`counts`)."""
     column_type = column["type"]
     base = sql.parse_type(column_type)[0]
+    key = keyring["key"]
     if method == "nullify":
         return None
+    if method == "reversible":
+        return reversible_token(key, keyring["key_id"], policy["name"], value)
+    if method == "format_preserving":
+        return sql.cast_value(fpe_value(key, sql.text_of(value, column_type)), "varchar", column_type)
+    if method == "randomized_response":
+        if value is None:
+            return None
+        draw = uniform(key, randomized_seed(policy, column, keyring["columns"], context.row))
+        if "noise" in policy:
+            return randomized_noise(policy, value, column_type, draw)
+        return randomized_category(policy, value, column_type, draw)
+    if method == "k_anonymize":
+        return k_anonymous_value(policy, value, context.row, keyring["counts"][policy["name"]])
     if method == "constant":
         # ASSUMPTION: a constant replaces every value, NULL included (it is a literal, not a
         # function of the column).
@@ -527,12 +894,14 @@ def decide(estate, case, keys, now, trust_trino_groups=False):
     row_filters = [policy for policy in targeting if policy["kind"] == "row_filter"]
     masks = [policy for policy in targeting if policy["kind"] == "mask"]
     chosen = {column["name"]: choose_mask(column, masks) for column in columns}
-    key = bytes.fromhex(keys[estate.mask_key_id]) if any(
-        policy is not None and policy["method"] == "hash" for policy in chosen.values()) else b""
+    column_names = [column["name"] for column in columns]
+    keyed = any(policy is not None and policy["method"] in KEYED_METHODS for policy in chosen.values())
+    keyring = {"key": bytes.fromhex(keys[estate.mask_key_id]) if keyed else b"", "key_id": estate.mask_key_id,
+               "columns": columns, "counts": {}}
 
     raw_columns = case["raw"]["columns"]
     raw_index = {name: position for position, name in enumerate(raw_columns)}
-    output_rows = []
+    visible = []
     for raw_row in case["raw"]["rows"]:
         # Row filters, `when` and `sql` all see the row's unmasked values.
         # ASSUMPTION: predicates and expressions are evaluated on the backing values, never on
@@ -541,11 +910,18 @@ def decide(estate, case, keys, now, trust_trino_groups=False):
                for column in columns}
         context = sql.Context(row, column_types, identity.name, identity.groups, identity.purposes,
                               identity.attributes)
-        if not all(row_filter_keeps(policy, context, column_types, now) for policy in row_filters):
-            continue
+        if all(row_filter_keeps(policy, context, column_types, now) for policy in row_filters):
+            visible.append(context)
+    for policy in chosen.values():
+        if policy is not None and policy["method"] == "k_anonymize" and policy["name"] not in keyring["counts"]:
+            if all(name in column_names for name in policy["quasi_identifiers"]):
+                keyring["counts"][policy["name"]] = k_anonymity_counts(policy, [item.row for item in visible])
+
+    output_rows = []
+    for context in visible:
         output = []
         for column in columns:
-            value = row[column["name"]]
+            value = context.row[column["name"]]
             policy = chosen[column["name"]]
             if policy is not None:
                 masked_here = True
@@ -557,8 +933,9 @@ def decide(estate, case, keys, now, trust_trino_groups=False):
                 if masked_here:
                     # ASSUMPTION: a misfit's nullify fallback keeps the policy's `when` (only the
                     # rows where it holds become NULL).
-                    method = policy["method"] if method_fits(policy, column["type"]) else "nullify"
-                    value = apply_method(policy, method, value, column, context, key)
+                    fits = method_fits(policy, column["type"], column_names)
+                    method = policy["method"] if fits else "nullify"
+                    value = apply_method(policy, method, value, column, context, keyring)
             output.append(to_json_value(value, column["type"]))
         output_rows.append(output)
     result["outcome"] = "rows"

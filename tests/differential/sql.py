@@ -4,6 +4,7 @@ It understands only the small predicate/expression grammar that generate.py prod
 (and that Veil's policy files use in `where`, `when` and `sql`):
 
     literals      123  -4  12.50  'text' (with '' for a quote)  DATE 'YYYY-MM-DD'  TRUE FALSE NULL
+                  TIMESTAMP 'YYYY-MM-DD HH:MM:SS.fff'
     identifiers   col  "quoted col" (with "" for a double quote)
     operators     = <> != < <= > >=  + -  ||  AND OR NOT  IS [NOT] NULL  [NOT] IN (...)
     functions     length lower upper substr concat coalesce
@@ -15,7 +16,8 @@ Evaluation follows SQL three-valued logic: a comparison with NULL is NULL, AND/O
 Kleene logic, `CASE WHEN p` takes a branch only when p is TRUE.
 
 Values are Python values: int (bigint, integer), float (double), decimal.Decimal (decimal),
-str (varchar), datetime.date (date), bool (boolean) and None (NULL). Every evaluated value is
+str (varchar), datetime.date (date), datetime.datetime (timestamp(p), milliseconds at most),
+bool (boolean) and None (NULL). Every evaluated value is
 paired with its SQL type string, which CAST to varchar needs (the text of a decimal has its scale).
 """
 
@@ -93,7 +95,35 @@ def text_of(value, type_text):
         return decimal_text(value, params[1] if len(params) > 1 else 0)
     if base == "date":
         return value.isoformat()
+    if base == "timestamp":
+        return timestamp_text(value, params[0] if params else 3)
     raise CastError("no text form for type %s in this model" % type_text)
+
+
+TIMESTAMP_PATTERN = re.compile(
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2})(?: ([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.([0-9]{1,3}))?)?)?")
+
+
+def timestamp_text(value, precision=3):
+    """The text of a timestamp(p) as Trino writes it: `YYYY-MM-DD HH:MM:SS` and p fraction digits
+    (the model keeps milliseconds: p <= 3)."""
+    text = value.strftime("%Y-%m-%d %H:%M:%S")
+    if precision:
+        text += "." + ("%03d" % (value.microsecond // 1000))[:precision]
+    return text
+
+
+def parse_timestamp(text):
+    """A timestamp from `YYYY-MM-DD[ HH:MM[:SS[.fff]]]`, or None when the text is not one."""
+    match = TIMESTAMP_PATTERN.fullmatch(text.strip())
+    if not match:
+        return None
+    day, hour, minute, second, fraction = match.groups()
+    try:
+        return datetime.datetime.combine(datetime.date.fromisoformat(day), datetime.time(
+            int(hour or 0), int(minute or 0), int(second or 0), int((fraction or "0").ljust(3, "0")) * 1000))
+    except ValueError:
+        return None
 
 
 def constant_value(text, to_type):
@@ -169,7 +199,20 @@ def cast_value(value, from_type, to_type):
         if integer_digits > precision - scale:
             raise CastError("decimal overflow: %s for %s" % (value, to_type))
         return result
+    if base == "timestamp":
+        if from_base == "timestamp":
+            return value
+        if from_base == "date":
+            return datetime.datetime.combine(value, datetime.time())
+        if from_base in ("varchar", "char"):
+            result = parse_timestamp(value)
+            if result is None:
+                raise CastError("not a timestamp: %r" % value)
+            return result
+        raise CastError("cannot cast %s to timestamp" % from_type)
     if base == "date":
+        if from_base == "timestamp":
+            return value.date()
         if from_base == "date":
             return value
         if from_base in ("varchar", "char"):
@@ -234,7 +277,7 @@ TOKEN_PATTERN = re.compile(
     re.VERBOSE,
 )
 
-KEYWORDS = {"and", "or", "not", "is", "null", "in", "true", "false", "cast", "as", "date",
+KEYWORDS = {"and", "or", "not", "is", "null", "in", "true", "false", "cast", "as", "date", "timestamp",
             "case", "when", "then", "else", "end"}
 
 
@@ -422,6 +465,10 @@ class Parser:
             if value == "date":
                 text = self.expect("string")[1]
                 return ("lit", datetime.date.fromisoformat(text), "date")
+            if value == "timestamp":
+                text = self.expect("string")[1]
+                fraction = text.split(".")[1] if "." in text else ""
+                return ("lit", parse_timestamp(text), "timestamp(%d)" % len(fraction))
             if value == "cast":
                 self.expect("op", "(")
                 operand = self.parse_or()

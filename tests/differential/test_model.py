@@ -5,11 +5,15 @@ The expected values are worked out by hand from the documented semantics (or are
 test vectors), not produced by the code under test.
 """
 
+import base64
 import datetime
+import decimal
 import hashlib
 import hmac
 import json
+import math
 import os
+import struct
 import subprocess
 import sys
 import unittest
@@ -273,6 +277,48 @@ class MaskTests(unittest.TestCase):
         self.assertEqual(run_case(bundle, [[1, "e", "p", "o"]])["rows"][0][2], "x' OR 1=1 --")
 
 
+class TimestampTests(unittest.TestCase):
+    COLUMNS = [{"name": "id", "type": "bigint"}, {"name": "at", "type": "timestamp(3)"}]
+
+    def masked(self, policy, value):
+        policy = dict(policy, name="m", kind="mask", on={"data_sources": ["s.t"], "columns": ["at"]})
+        bundle = {"data_sources": [data_source(columns=self.COLUMNS)], "users": [], "policies": [everyone_sees(), policy]}
+        return run_case(bundle, [[1, value]], key="00" * 32)["rows"][0][1]
+
+    def test_text_and_round(self):
+        at = "2026-08-19 13:47:05.123"
+        self.assertEqual(sql.text_of(sql.parse_timestamp(at), "timestamp(3)"), at)
+        self.assertEqual(self.masked({"method": "round", "unit": "hour"}, at), "2026-08-19 13:00:00.000")
+        self.assertEqual(self.masked({"method": "round", "unit": "minute"}, at), "2026-08-19 13:47:00.000")
+        self.assertEqual(self.masked({"method": "round", "unit": "week"}, at), "2026-08-17 00:00:00.000")
+        self.assertEqual(self.masked({"method": "constant", "value": "1970-01-01 12:34:56.789"}, at), "1970-01-01 12:34:56.789")
+        self.assertIsNone(self.masked({"method": "hash"}, at))  # a timestamp is no string: misfit
+        self.assertEqual(self.masked({"method": "expression", "sql": "coalesce(at, TIMESTAMP '2000-01-01 00:00:00.000')"}, None),
+                         "2000-01-01 00:00:00.000")
+
+    def test_noise_moves_milliseconds(self):
+        at = "2026-08-19 13:47:05.123"
+        got = self.masked({"method": "randomized_response", "probability": 1, "noise": 2.5}, at)
+        draw = model.uniform(bytes(32), 'm/at/["1","%s"]' % at)
+        shift = math.trunc((2 * draw - 1) * 2.5 * 86400000)
+        moved = sql.parse_timestamp(at) + datetime.timedelta(milliseconds=shift)
+        self.assertEqual(got, sql.timestamp_text(moved))
+        self.assertNotEqual(got, at)
+
+
+class SeedTests(unittest.TestCase):
+    def test_seed_text(self):
+        columns = [{"name": "o'brien", "type": "varchar"}, {"name": "d", "type": "double"},
+                   {"name": "m", "type": "decimal(5,2)"}, {"name": "b", "type": "boolean"},
+                   {"name": "day", "type": "date"}, {"name": "n", "type": "bigint"}]
+        row = {"o'brien": 'say "hi"\\', "d": 25000000000.0, "m": decimal.Decimal("-0.50"), "b": False,
+               "day": datetime.date(2026, 1, 2), "n": None}
+        self.assertEqual(model.randomized_seed({"name": "p-1"}, columns[0], columns, row),
+                         'p-1/o\'brien/["say \\"hi\\"\\\\","2.5E10","-0.50","false","2026-01-02",null]')
+        row["d"] = 1.5
+        self.assertIn('"1.5E0"', model.randomized_seed({"name": "p-1"}, columns[0], columns, row))
+
+
 class RowFilterTests(unittest.TestCase):
     COLUMNS = [{"name": "id", "type": "bigint"}, {"name": "o'brien", "type": "varchar"},
                {"name": "amount", "type": "decimal(5,2)"}, {"name": "day", "type": "date"}]
@@ -338,6 +384,252 @@ class RowFilterTests(unittest.TestCase):
         self.assertEqual(by_text, expected)
 
 
+class KeyedFunctionTests(unittest.TestCase):
+    """The keyed functions' building blocks against published known answers."""
+
+    NIST_KEYS = {128: "2B7E151628AED2A6ABF7158809CF4F3C",
+                 192: "2B7E151628AED2A6ABF7158809CF4F3CEF4359D8D580AA4F",
+                 256: "2B7E151628AED2A6ABF7158809CF4F3CEF4359D8D580AA4F7F036D6F04FC6A94"}
+    # NIST SP 800-38G FF1 samples 1-9 (the "FF1samples" examples): key size, radix, tweak,
+    # plaintext, ciphertext.
+    NIST_SAMPLES = [
+        (128, 10, "", "0123456789", "2433477484"),
+        (128, 10, "39383736353433323130", "0123456789", "6124200773"),
+        (128, 36, "3737373770717273373737", "0123456789abcdefghi", "a9tv40mll9kdu509eum"),
+        (192, 10, "", "0123456789", "2830668132"),
+        (192, 10, "39383736353433323130", "0123456789", "2496655549"),
+        (192, 36, "3737373770717273373737", "0123456789abcdefghi", "xbj3kv35jrawxv32ysr"),
+        (256, 10, "", "0123456789", "6657667009"),
+        (256, 10, "39383736353433323130", "0123456789", "1001623463"),
+        (256, 36, "3737373770717273373737", "0123456789abcdefghi", "xs8a0azh2avyalyzuwd"),
+    ]
+
+    def test_ff1_nist_samples(self):
+        alphabet = "0123456789abcdefghijklmnopqrstuvwxyz"
+        for number, (bits, radix, tweak, plain, cipher) in enumerate(self.NIST_SAMPLES, 1):
+            key = bytes.fromhex(self.NIST_KEYS[bits])
+            numerals = [alphabet.index(char) for char in plain]
+            encrypted = model.ff1(key, radix, bytes.fromhex(tweak), numerals)
+            self.assertEqual("".join(alphabet[n] for n in encrypted), cipher, "sample %d" % number)
+            self.assertEqual(model.ff1(key, radix, bytes.fromhex(tweak), encrypted, encrypt=False), numerals)
+
+    def test_hkdf_rfc5869(self):
+        ikm = bytes([0x0B] * 22)
+        # Test case 1: salt and info.
+        okm = model.hkdf_sha256(ikm, bytes.fromhex("f0f1f2f3f4f5f6f7f8f9"), 42, bytes.fromhex("000102030405060708090a0b0c"))
+        self.assertEqual(okm.hex(), "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865")
+        # Test case 3: no salt (HashLen zero bytes), no info.
+        self.assertEqual(model.hkdf_sha256(ikm, b"", 42).hex(),
+                         "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a96c8")
+
+    def test_aes_gcm_siv_rfc8452_and_tokens(self):
+        _, _, _, aes_gcm_siv = model.aes()
+        # RFC 8452 appendix C.2, the first AES-256-GCM-SIV vector (empty plaintext and AAD).
+        sealed = aes_gcm_siv(bytes.fromhex("01" + "00" * 31)).encrypt(bytes.fromhex("03" + "00" * 11), b"", b"")
+        self.assertEqual(sealed.hex(), "07f5f4169bbf55a8400cd47ea6fd400f")
+        key = bytes(range(32))
+        token = model.reversible_token(key, "k1", "tokenize-email", "Zoë 😀")
+        prefix, key_id, encoded = token.split(":")
+        self.assertEqual((prefix, key_id), ("v1", "k1"))
+        self.assertNotIn("=", encoded)
+        sealed = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+        self.assertEqual(len(sealed), len("Zoë 😀".encode()) + 16)
+        subkey = model.hkdf_sha256(key, b"veil/reversible/v1", 32)
+        opened = aes_gcm_siv(subkey).decrypt(bytes(12), sealed, b"veil/reversible/v1:k1:tokenize-email")
+        self.assertEqual(opened.decode(), "Zoë 😀")
+        with self.assertRaises(Exception):  # bound to its policy
+            aes_gcm_siv(subkey).decrypt(bytes(12), sealed, b"veil/reversible/v1:k1:other")
+        self.assertEqual(token, model.reversible_token(key, "k1", "tokenize-email", "Zoë 😀"))  # deterministic
+        self.assertNotEqual(token, model.reversible_token(key, "k1", "other", "Zoë 😀"))
+
+    def test_fpe(self):
+        key = bytes(range(32))
+        # The example of docs/deploying-on-trino.md (under the key 00 01 ... 1f).
+        self.assertEqual(model.fpe_value(key, "25-989-741-2988"), "61-590-285-2610")
+        masked = model.fpe_value(key, "AbCdEfGhIj üß—é 123456")
+        self.assertEqual([model.fpe_class(c) for c in masked], [model.fpe_class(c) for c in "AbCdEfGhIj üß—é 123456"])
+        self.assertEqual(masked[10:16], " üß—é ")
+        subkey = model.hkdf_sha256(key, b"veil/fpe/v1", 32)
+        digits = [int(c) for c in "123456"]
+        self.assertEqual(masked[-6:], "".join(str(n) for n in model.ff1(subkey, 10, b"digits", digits)))
+        for short in ("12345", "abcd EFGH 123456", "Hello World 2026-05-12", "", "--", "ünï"):
+            self.assertIsNone(model.fpe_value(key, short), short)
+        self.assertIsNotNone(model.fpe_value(key, "abcde"))
+
+    def test_uniform(self):
+        key = bytes(range(32))
+        subkey = model.hkdf_sha256(key, b"veil/uniform/v1", 32)
+        mac = hmac.new(subkey, "p/c/[\"1\"]".encode(), hashlib.sha256).digest()
+        expected = math.ldexp(struct.unpack(">Q", mac[:8])[0] >> 11, -53)
+        self.assertEqual(model.uniform(key, "p/c/[\"1\"]"), expected)
+        draws = [model.uniform(key, str(i)) for i in range(2000)]
+        self.assertTrue(all(0 <= draw < 1 for draw in draws))
+        self.assertTrue(0.45 < sum(draws) / len(draws) < 0.55)
+
+    def test_trino_double_text(self):
+        # What Trino 476 answered for SELECT CAST(x AS varchar).
+        cases = [(0.0, "0E0"), (-0.0, "-0E0"), (100.0, "1.0E2"), (0.001, "1.0E-3"), (1e7, "1.0E7"),
+                 (123.456, "1.23456E2"), (-2.5, "-2.5E0"), (9999999.0, "9.999999E6"), (0.1, "1.0E-1"),
+                 (1.7976931348623157e308, "1.7976931348623157E308"), (25000000000.0, "2.5E10"),
+                 (12345678.9, "1.23456789E7"), (1e-300, "1.0E-300"), (2.2250738585072014e-308, "2.2250738585072014E-308"),
+                 (12345.675, "1.2345675E4"), (float("nan"), "NaN"), (float("inf"), "Infinity")]
+        for number, text in cases:
+            self.assertEqual(model.trino_double_text(number), text, repr(number))
+
+    def test_json_format_texts(self):
+        self.assertEqual(model.json_format_texts(['a"b', "x\\y", None, "t\tb\n", "\x01", "ünï 🙂", "/"]),
+                         '["a\\"b","x\\\\y",null,"t\\tb\\n","\\u0001","ünï \\uD83D\\uDE42","/"]')
+        self.assertEqual(model.json_format_texts([]), "[]")
+
+
+class PrivacyMaskTests(unittest.TestCase):
+    KEY = "00" * 32
+    COLUMNS = [{"name": "id", "type": "bigint"}, {"name": "v", "type": "varchar"},
+               {"name": "short", "type": "varchar(5)"}, {"name": "n", "type": "integer"},
+               {"name": "day", "type": "date"}, {"name": "dbl", "type": "double"},
+               {"name": "dec", "type": "decimal(10,2)"}, {"name": "o'brien", "type": "varchar", "tags": ["PII"]}]
+
+    def run_masks(self, masks, rows, filters=(), user="alice", mask_key=None):
+        bundle = {"data_sources": [data_source(columns=self.COLUMNS)], "users": [{"name": "alice"}],
+                  "policies": [everyone_sees()] + [dict(m, kind="mask") for m in masks]
+                  + [dict(f, kind="row_filter", on={"data_sources": ["s.t"]}) for f in filters]}
+        if mask_key:
+            bundle["settings"] = {"mask_key": mask_key}
+        document = {"bundle": bundle, "now": NOW, "keys": {"default": self.KEY, "next": JEFE},
+                    "cases": [{"id": "c", "user": user, "trino_groups": [], "project": None, "data_source": "s.t",
+                               "raw": {"columns": [c["name"] for c in self.COLUMNS], "rows": rows}}]}
+        return model.run(document)[0]["rows"]
+
+    def row(self, **values):
+        base = {"id": 1, "v": "alice", "short": "abcde", "n": 10, "day": "2026-01-10", "dbl": 1.5, "dec": "3.50",
+                "o'brien": "x' OR 1=1 --"}
+        base.update(values)
+        return [base[c["name"]] for c in self.COLUMNS]
+
+    def on(self, column):
+        return {"data_sources": ["s.t"], "columns": [column]}
+
+    def draw(self, policy, column, row):
+        raw = dict(zip([c["name"] for c in self.COLUMNS], row))
+        values = [model.from_json_value(raw[c["name"]], c["type"]) for c in self.COLUMNS]
+        texts = [model.cast_to_varchar_text(value, c["type"]) for value, c in zip(values, self.COLUMNS)]
+        seed = "%s/%s/%s" % (policy, column, model.json_format_texts(texts))
+        return model.uniform(bytes.fromhex(self.KEY), seed)
+
+    def test_reversible_and_its_misfits(self):
+        key = bytes.fromhex(self.KEY)
+        masks = [{"name": "r", "on": self.on("v"), "method": "reversible"},
+                 {"name": "r2", "on": self.on("short"), "method": "reversible"},
+                 {"name": "r3", "on": self.on("id"), "method": "reversible"}]
+        rows = self.run_masks(masks, [self.row(), self.row(v=None)])
+        self.assertEqual(rows[0][1], model.reversible_token(key, "default", "r", "alice"))
+        self.assertEqual(rows[0][2], None)   # varchar(5) cannot hold a token: nullify
+        self.assertEqual(rows[0][0], None)   # a bigint is no varchar: nullify
+        self.assertEqual(rows[1][1], None)   # NULL stays NULL
+        rows = self.run_masks(masks[:1], [self.row()], mask_key="next")
+        self.assertTrue(rows[0][1].startswith("v1:next:"))
+
+    def test_format_preserving(self):
+        key = bytes.fromhex(self.KEY)
+        masks = [{"name": "f", "on": self.on("v"), "method": "format_preserving"},
+                 {"name": "f2", "on": self.on("short"), "method": "format_preserving"},
+                 {"name": "f3", "on": self.on("n"), "method": "format_preserving"}]
+        rows = self.run_masks(masks, [self.row(v="12-345-678", short="ab12"), self.row(v="abc", short="abcde")])
+        self.assertEqual(rows[0][1], model.fpe_value(key, "12-345-678"))
+        self.assertEqual(len(rows[0][1]), 10)
+        self.assertEqual(rows[0][2], None)  # two letters, two digits: too short
+        self.assertEqual(rows[0][3], None)  # an integer: misfit
+        self.assertEqual(rows[1][1], None)
+        self.assertEqual(rows[1][2], model.fpe_value(key, "abcde"))
+
+    def test_randomized_categories(self):
+        values = ["a", "b", "c", "d"]
+        policy = {"name": "rr", "on": self.on("v"), "method": "randomized_response", "probability": 0.5, "values": values}
+        rows = [self.row(id=i, v=values[i % 4] if i % 5 else "zz") for i in range(200)]
+        out = self.run_masks([policy], rows)
+        replaced = 0
+        for row, got in zip(rows, out):
+            draw = self.draw("rr", "v", row)
+            if draw >= 0.5:
+                self.assertEqual(got[1], row[1])
+                continue
+            replaced += 1
+            self.assertIn(got[1], values)
+            self.assertNotEqual(got[1], row[1])  # always another value
+            if row[1] == "zz":
+                self.assertEqual(got[1], values[int(draw / 0.5 * 4)])
+            else:
+                others = [value for value in values if value != row[1]]
+                self.assertEqual(got[1], others[int(draw / 0.5 * 3)])
+        self.assertTrue(60 < replaced < 140)
+        # probability 0 keeps every value, 1 replaces every one; NULL stays NULL.
+        self.assertEqual([r[1] for r in self.run_masks([dict(policy, probability=0)], rows)], [r[1] for r in rows])
+        self.assertTrue(all(a[1] != b[1] for a, b in zip(self.run_masks([dict(policy, probability=1)], rows), rows)))
+        self.assertEqual(self.run_masks([dict(policy, probability=1)], [self.row(v=None)])[0][1], None)
+        # A value that does not fit varchar(5) (reached by tag) nullifies; a bigint column too.
+        long = dict(policy, on={"column_tags": ["PII"]}, values=["a", "toolong"])
+        self.assertEqual(self.run_masks([dict(long, on=self.on("short"))], [self.row()])[0][2], None)
+        self.assertEqual(self.run_masks([dict(policy, on=self.on("id"))], [self.row()])[0][0], None)
+
+    def test_randomized_noise(self):
+        policy = {"name": "nz", "method": "randomized_response", "probability": 0.75, "noise": 10}
+        rows = [self.row(id=i, n=1000 + i, day="2026-01-10", dbl=2.5) for i in range(100)]
+        masks = [dict(policy, name="nz-%s" % c, on=self.on(c)) for c in ("n", "day", "dbl", "dec", "v")]
+        out = self.run_masks(masks, rows)
+        moved = 0
+        for row, got in zip(rows, out):
+            draw = self.draw("nz-n", "n", row)
+            shift = (2 * draw / 0.75 - 1) * 10
+            self.assertEqual(got[3], row[3] + (math.trunc(shift) if draw < 0.75 else 0))
+            moved += draw < 0.75
+            draw = self.draw("nz-day", "day", row)
+            days = math.trunc((2 * draw / 0.75 - 1) * 10) if draw < 0.75 else 0
+            self.assertEqual(got[4], (datetime.date(2026, 1, 10) + datetime.timedelta(days=days)).isoformat())
+            draw = self.draw("nz-dbl", "dbl", row)
+            self.assertAlmostEqual(got[5], 2.5 + ((2 * draw / 0.75 - 1) * 10 if draw < 0.75 else 0))
+            self.assertEqual((got[6], got[1]), (None, None))  # decimal and varchar: misfits
+        self.assertTrue(50 < moved < 95)
+        self.assertEqual(self.run_masks(masks, [self.row(n=None)])[0][3], None)
+
+    def test_k_anonymize(self):
+        policy = {"name": "k", "on": self.on("v"), "method": "k_anonymize", "k": 2, "quasi_identifiers": ["n", "o'brien"]}
+        rows = [self.row(id=1, n=1, v="a"), self.row(id=2, n=1, v="b"), self.row(id=3, n=2, v="c"),
+                self.row(id=4, n=None, v="d"), self.row(id=5, n=None, v="e"), self.row(id=6, n=2, v="f")]
+        out = {row[0]: row[1] for row in self.run_masks([policy], rows)}
+        self.assertEqual(out, {1: "a", 2: "b", 3: "c", 4: None, 5: None, 6: "f"})
+        # Counted among the rows the user may see: a row filter splits the pair 3/6.
+        out = {row[0]: row[1] for row in self.run_masks([policy], rows, filters=[{"name": "f", "where": "id <> 6"}])}
+        self.assertEqual(out, {1: "a", 2: "b", 3: None, 4: None, 5: None})
+        # A row filter that does not apply to the user does not count.
+        out = self.run_masks([policy], rows, filters=[{"name": "f", "where": "id <> 6", "for": {"users": ["bob"]}}])
+        self.assertEqual(len(out), 6)
+        # A quasi-identifier the data source lacks nullifies the policy's columns.
+        out = self.run_masks([dict(policy, quasi_identifiers=["n", "missing"])], rows)
+        self.assertEqual({row[1] for row in out}, {None})
+
+    def test_conflict_order_of_all_methods(self):
+        options = {"nullify": {}, "constant": {"value": "C"}, "hash": {}, "reversible": {}, "format_preserving": {},
+                   "partial": {"keep_last": 1}, "regex": {"pattern": "[a-z]", "replacement": "#"}, "round": {"digits": 0},
+                   "randomized_response": {"probability": 0, "values": ["x", "y"]},
+                   "k_anonymize": {"k": 2, "quasi_identifiers": ["id"]}, "expression": {"sql": "upper(v)"}}
+        key = bytes.fromhex(self.KEY)
+        expected = {"nullify": None, "constant": "C", "hash": hmac.new(key, b"abc123", hashlib.sha256).hexdigest(),
+                    "reversible": model.reversible_token(key, "default", "reversible", "abc123"),
+                    "format_preserving": None, "partial": "*****3", "regex": "###123", "round": None,
+                    "randomized_response": "abc123", "k_anonymize": None, "expression": "ABC123"}
+        self.assertEqual(model.METHOD_ORDER, list(options))
+        for position, winner in enumerate(model.METHOD_ORDER):
+            masks = [dict(options[method], name=method, on=self.on("v"), method=method)
+                     for method in model.METHOD_ORDER[position:]]
+            # Names sorted against the order, so the name tie-break cannot choose the winner.
+            for index, mask in enumerate(masks):
+                mask["name"] = "%02d-%s" % (len(masks) - index, mask["name"])
+            if winner == "reversible":
+                expected[winner] = model.reversible_token(key, "default", masks[0]["name"], "abc123")
+            got = self.run_masks(masks, [self.row(v="abc123")])[0][1]
+            self.assertEqual(got, expected[winner], winner)
+
+
 class HashFunctionTests(unittest.TestCase):
     def test_xxh64_vectors(self):
         self.assertEqual(model.xxh64(b""), 0xEF46DB3751D8E999)
@@ -401,7 +693,7 @@ class GeneratorTests(unittest.TestCase):
                 table = tables[[d for d in estate["bundle"]["data_sources"] if d["name"] == query["data_source"]][0]["table"]]
                 rows = table["rows"] if table["rows"] is not None else []
                 cases.append(dict(query, trino_groups=[], raw={"columns": [c["name"] for c in table["columns"]], "rows": rows}))
-            results = model.run({"bundle": estate["bundle"], "now": "2026-12-01 12:00:00", "keys": {"default": "ab" * 32},
+            results = model.run({"bundle": estate["bundle"], "now": "2026-12-01 12:00:00", "keys": {"default": "ab" * 32, "next": "cd" * 32},
                                  "cases": cases})
             self.assertEqual(len(results), len(cases))
 
@@ -416,10 +708,21 @@ class GeneratorTests(unittest.TestCase):
 
     def test_coverage_over_seeds(self):
         methods, filter_kinds, names, subscription_counts = set(), set(), set(), set()
+        privacy_features = set()
         for seed in range(80):
             bundle = generate.generate(seed, self.TODAY)["bundle"]
+            privacy_features.add((bundle.get("settings") or {}).get("mask_key"))
+            for policy in bundle["policies"]:
+                privacy_features.update(key for key in ("values", "noise", "reveal") if key in policy)
+                if len(set(map(str, policy.get("values", [])))) < len(policy.get("values", [])):
+                    privacy_features.add("value twice")
+                if policy.get("method") == "k_anonymize" and any(
+                        q not in [c["name"] for c in d["columns"]] for d in bundle["data_sources"]
+                        if model.targets_data_source(policy, d) for q in policy["quasi_identifiers"]):
+                    privacy_features.add("missing quasi-identifier")
             for data_source in bundle["data_sources"]:
                 names.update(c["name"] for c in data_source["columns"])
+                privacy_features.update(c["type"] for c in data_source["columns"])
                 subscription_counts.add(sum(1 for p in bundle["policies"] if p["kind"] == "subscription"
                                             and model.targets_data_source(p, data_source)))
             for policy in bundle["policies"]:
@@ -428,6 +731,8 @@ class GeneratorTests(unittest.TestCase):
                 if policy["kind"] == "row_filter":
                     filter_kinds.update(k for k in ("where", "match", "time_window", "sample") if k in policy)
         self.assertEqual(methods, set(generate.METHODS))
+        self.assertTrue({"values", "noise", "reveal", "missing quasi-identifier", "next", "timestamp(3)",
+                         "value twice"} <= privacy_features, privacy_features)
         self.assertEqual(filter_kinds, {"where", "match", "time_window", "sample"})
         self.assertTrue({"o'brien", 'a"b', "first name", "ünï"} <= names)
         self.assertTrue({0, 1, 2} <= subscription_counts)
