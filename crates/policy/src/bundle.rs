@@ -319,10 +319,37 @@ pub fn parse_yaml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, YamlE
     // YAML 1.2 booleans only, as serde_norway writes them: `n`, `no`, `off` stay strings, so a
     // constant `n` exported plain reads back as `n`, not `false`.
     options.strict_booleans = true;
-    serde_saphyr::from_str_with_options(text, options).map_err(|error| YamlError {
-        line: error.location().map(|location| location.line() as usize),
-        message: error.without_snippet().to_string(),
+    serde_saphyr::from_str_with_options(text, options).map_err(|error| {
+        let location = error.location();
+        let mut message = error.without_snippet().to_string();
+        // A value of the wrong type names the type it wanted, not the option: the key does.
+        if message.starts_with("invalid")
+            && let Some(key) = location.and_then(|location| {
+                key_before(text, location.line() as usize, location.column() as usize)
+            })
+        {
+            message = format!("`{key}`: {message}");
+        }
+        YamlError {
+            line: location.map(|location| location.line() as usize),
+            message,
+        }
     })
+}
+
+/// The key whose value starts at `line`, `column` (both from 1) in a `key: value` pair.
+fn key_before(text: &str, line: usize, column: usize) -> Option<String> {
+    let source = text.lines().nth(line.checked_sub(1)?)?;
+    let before: String = source.chars().take(column.checked_sub(1)?).collect();
+    let before = before.trim_end().strip_suffix(':')?;
+    let start = before
+        .char_indices()
+        .rev()
+        .take_while(|(_, c)| c.is_alphanumeric() || *c == '_')
+        .last()
+        .map_or(before.len(), |(index, _)| index);
+    let key = &before[start..];
+    (!key.is_empty()).then(|| key.to_owned())
 }
 
 impl Bundle {

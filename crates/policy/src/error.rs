@@ -146,6 +146,8 @@ pub enum LoadProblem {
     ValuesNotScalar,
     #[error("`values` needs at least two different values")]
     TooFewValues,
+    #[error("`values` lists `{value}` twice: a replaced value must be another of them")]
+    RepeatedValue { value: String },
     #[error("`noise` must be a positive number, not {noise}")]
     NoiseNotPositive { noise: f64 },
     #[error("`k` must be at least 2, not {k}")]

@@ -372,7 +372,7 @@ fn check_method(
 }
 
 /// `randomized_response`: a `probability` in [0, 1] and exactly one of `values` (at least two
-/// different scalars) and `noise` (positive).
+/// scalars, none twice) and `noise` (positive).
 fn check_randomized_response(
     spec: &PolicySpec,
     problems: &mut Vec<LoadProblem>,
@@ -407,7 +407,13 @@ fn check_randomized_response(
             }
             let mut distinct = texts.clone();
             distinct.sort();
-            distinct.dedup();
+            if let Some(pair) = distinct.windows(2).find(|pair| pair[0] == pair[1]) {
+                // A value listed twice could answer a row with its own value.
+                problems.push(LoadProblem::RepeatedValue {
+                    value: pair[0].clone(),
+                });
+                return None;
+            }
             if distinct.len() < 2 {
                 problems.push(LoadProblem::TooFewValues);
                 return None;
