@@ -520,8 +520,6 @@ class Generator:
             for filler in ["x", "y", "z", "0", "1"]:
                 if len(set(values)) < 2 and filler not in values:
                     values.append(filler)
-        if rng.random() < 0.1:
-            values.append(rng.choice(values))  # a value twice
         if rng.random() < 0.05:
             values.append(7)  # a number: the text of its literal
         policy["values"] = values
