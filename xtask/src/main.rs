@@ -51,7 +51,12 @@ fn test() -> anyhow::Result<()> {
         .env("VEIL_PROMTOOL", &promtool))?;
     drop(postgres);
     // The reference model of the differential run has tests of its own.
-    run(Command::new("python3").args(["-m", "unittest", "discover", "-s", "tests/differential"]))?;
+    run(Command::new(tools::model_python(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("xtask lives in the workspace"),
+    )?)
+    .args(["-m", "unittest", "discover", "-s", "tests/differential"]))?;
     helm::check()?;
     e2e::run(&[])
 }

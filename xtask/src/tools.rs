@@ -31,6 +31,51 @@ pub fn promtool() -> Result<PathBuf> {
     Ok(promtool)
 }
 
+/// The Python the reference model runs with: a virtual environment under `<cache>/model-venv`
+/// with `tests/differential/requirements.txt` installed, made once per requirements.
+pub fn model_python(root: &Path) -> Result<PathBuf> {
+    let requirements = root.join("tests/differential/requirements.txt");
+    let wanted = fs::read_to_string(&requirements)
+        .with_context(|| format!("reading {}", requirements.display()))?;
+    let venv = cache_dir()?.join("model-venv");
+    let python = venv.join("bin/python");
+    let marker = venv.join("veil-requirements.txt");
+    if fs::read_to_string(&marker).ok().as_deref() == Some(wanted.as_str()) {
+        return Ok(python);
+    }
+    eprintln!(
+        "xtask: installing the reference model's packages into {} (once)",
+        venv.display()
+    );
+    let run = |command: &mut Command| -> Result<()> {
+        let output = command
+            .output()
+            .with_context(|| format!("running {command:?}"))?;
+        ensure!(
+            output.status.success(),
+            "{command:?} failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Ok(())
+    };
+    run(Command::new("python3")
+        .args(["-m", "venv", "--clear"])
+        .arg(&venv))?;
+    run(Command::new(&python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+        ])
+        .arg(&requirements))?;
+    fs::write(&marker, wanted)?;
+    Ok(python)
+}
+
 /// `go install MODULE@VERSION` into `<cache>/go-bin`, expecting `binary` there afterwards.
 ///
 /// Go's module and build caches for these tools come to several GB (helm pulls in much of

@@ -120,6 +120,7 @@ pub(super) fn run(
         native,
         pdp,
         root,
+        python: crate::tools::model_python(root)?,
         work: super::install::target_dir(root).join("differential"),
         today: today(native)?,
     };
@@ -375,6 +376,8 @@ struct Runner<'a> {
     native: &'a Trino,
     pdp: &'a PdpLauncher,
     root: &'a Path,
+    /// The Python with the reference model's packages.
+    python: PathBuf,
     work: PathBuf,
     today: String,
 }
@@ -387,7 +390,7 @@ impl Runner<'_> {
     }
 
     fn generate(&self, seed: u64) -> Result<Value> {
-        let output = Command::new("python3")
+        let output = Command::new(&self.python)
             .arg(self.root.join("tests/differential/generate.py"))
             .args(["--seed", &seed.to_string(), "--today", &self.today])
             .output()
@@ -576,7 +579,7 @@ impl Runner<'_> {
             "trust_trino_groups": true,
             "cases": cases,
         });
-        let mut child = Command::new("python3")
+        let mut child = Command::new(&self.python)
             .arg(self.root.join("tests/differential/model.py"))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
