@@ -520,8 +520,8 @@ class Generator:
             for filler in ["x", "y", "z", "0", "1"]:
                 if len(set(values)) < 2 and filler not in values:
                     values.append(filler)
-        if rng.random() < 0.05:
-            values.append(7)  # a number: the text of its literal
+        if rng.random() < 0.05 and "7" not in values:
+            values.append(7)  # a number: the text of its literal (each value listed once)
         policy["values"] = values
 
     def k_anonymity_options(self, policy, column, data_source):

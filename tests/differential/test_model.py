@@ -714,8 +714,6 @@ class GeneratorTests(unittest.TestCase):
             privacy_features.add((bundle.get("settings") or {}).get("mask_key"))
             for policy in bundle["policies"]:
                 privacy_features.update(key for key in ("values", "noise", "reveal") if key in policy)
-                if len(set(map(str, policy.get("values", [])))) < len(policy.get("values", [])):
-                    privacy_features.add("value twice")
                 if policy.get("method") == "k_anonymize" and any(
                         q not in [c["name"] for c in d["columns"]] for d in bundle["data_sources"]
                         if model.targets_data_source(policy, d) for q in policy["quasi_identifiers"]):
@@ -731,8 +729,8 @@ class GeneratorTests(unittest.TestCase):
                 if policy["kind"] == "row_filter":
                     filter_kinds.update(k for k in ("where", "match", "time_window", "sample") if k in policy)
         self.assertEqual(methods, set(generate.METHODS))
-        self.assertTrue({"values", "noise", "reveal", "missing quasi-identifier", "next", "timestamp(3)",
-                         "value twice"} <= privacy_features, privacy_features)
+        self.assertTrue({"values", "noise", "reveal", "missing quasi-identifier", "next", "timestamp(3)"}
+                        <= privacy_features, privacy_features)
         self.assertEqual(filter_kinds, {"where", "match", "time_window", "sample"})
         self.assertTrue({"o'brien", 'a"b', "first name", "ünï"} <= names)
         self.assertTrue({0, 1, 2} <= subscription_counts)
