@@ -12,16 +12,14 @@
 
 use std::fmt;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::pdp::PdpLauncher;
 use super::report::Report;
@@ -31,18 +29,17 @@ use super::{ADMIN, ADMIN_TOKEN};
 
 /// The cases the e2e run (and so CI) compares, beyond the regressions.
 mod observe; // one case through one Trino, read as an outcome
+mod reference; // the Python side: the generator's estates and the model's answers
+mod shrink; // a mismatch shrunk to a smaller estate, written as a reproducer
 mod tables; // the estate's data sources and tables, and their raw rows
 
 use observe::*;
+use shrink::SHRUNK_PER_RUN;
 use tables::*;
 
 const E2E_CASES: usize = 200;
 /// Queries in flight at once against each Trino.
 const CONCURRENCY: usize = 6;
-/// Mismatches shrunk per run (the others are written as they are), and the time each may take.
-const SHRUNK_PER_RUN: usize = 5;
-const SHRINK_BUDGET: Duration = Duration::from_secs(120);
-
 pub(super) struct Options {
     cases: usize,
     seed: u64,
@@ -178,7 +175,7 @@ pub(super) fn run(
         // The next estate's tables exist even when this one failed: drop them before failing.
         if let Err(error) = checked {
             if let Ok(Some(ready)) = prepared {
-                runner.drop_tables(&ready, &mut totals.timings)?;
+                runner.drop_tables(&ready.tables, &mut totals.timings)?;
             }
             return Err(error);
         }
@@ -389,20 +386,6 @@ impl Runner<'_> {
         Ok(())
     }
 
-    fn generate(&self, seed: u64) -> Result<Value> {
-        let output = Command::new(&self.python)
-            .arg(self.root.join("tests/differential/generate.py"))
-            .args(["--seed", &seed.to_string(), "--today", &self.today])
-            .output()
-            .context("running python3 tests/differential/generate.py")?;
-        ensure!(
-            output.status.success(),
-            "generate.py --seed {seed} failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        serde_json::from_slice(&output.stdout).context("generate.py printed no estate")
-    }
-
     /// The estate of `seed`, made ready.
     fn ready_seed(&self, seed: u64) -> Result<Ready> {
         let estate = self.generate(seed)?;
@@ -426,8 +409,8 @@ impl Runner<'_> {
             Ok((raw, queries, expected))
         });
         timings.model += started.elapsed();
-        let ready = match expected {
-            Ok((raw, queries, expected)) => Ready {
+        match expected {
+            Ok((raw, queries, expected)) => Ok(Ready {
                 name,
                 estate,
                 tables,
@@ -435,21 +418,29 @@ impl Runner<'_> {
                 queries,
                 expected,
                 timings,
-            },
+            }),
             Err(error) => {
                 both(self.governed, self.native, |trino| tables.drop(trino))?;
-                return Err(error.context(format!("estate {name}")));
+                Err(error.context(format!("estate {name}")))
             }
-        };
-        Ok(ready)
+        }
     }
 
     /// Compares every case of a ready estate, shrinks and writes each mismatch, and drops the
     /// estate's tables.
     fn check(&self, ready: Ready, totals: &mut Totals, failures: &mut Vec<String>) -> Result<()> {
-        let observed = self.observe_both(&ready.estate, &ready.queries, &mut totals.timings);
+        let Ready {
+            name,
+            estate,
+            tables,
+            raw,
+            queries,
+            expected,
+            timings,
+        } = ready;
+        let observed = self.observe_both(&estate, &queries, &mut totals.timings);
         let outcome = observed.and_then(|(governed, native)| {
-            let results = answers(&ready.queries, ready.expected.clone(), governed, native);
+            let results = answers(&queries, expected, governed, native);
             totals.estates += 1;
             for (query, answers) in results {
                 totals.cases += 1;
@@ -465,26 +456,25 @@ impl Runner<'_> {
                 let id = query["id"].as_str().unwrap_or("case").to_owned();
                 let shrink = failures.len() < SHRUNK_PER_RUN;
                 // Shrinking queries the estate's tables: they are dropped only after it.
-                let reproducer = self.reproduce(&ready.estate, &query, &ready.raw, shrink)?;
+                let reproducer = self.reproduce(&estate, &query, &raw, shrink)?;
                 failures.push(format!(
-                    "{}, case {id}: {} (reproducer {})",
-                    ready.name,
+                    "{name}, case {id}: {} (reproducer {})",
                     answers.difference(),
                     reproducer.display()
                 ));
             }
             Ok(())
         });
-        let dropped = self.drop_tables(&ready, &mut totals.timings);
-        totals.timings.add(&ready.timings);
+        let dropped = self.drop_tables(&tables, &mut totals.timings);
+        totals.timings.add(&timings);
         outcome
-            .with_context(|| format!("estate {}", ready.name))
+            .with_context(|| format!("estate {name}"))
             .and(dropped)
     }
 
-    fn drop_tables(&self, ready: &Ready, timings: &mut Timings) -> Result<()> {
+    fn drop_tables(&self, tables: &Tables, timings: &mut Timings) -> Result<()> {
         let started = Instant::now();
-        let dropped = both(self.governed, self.native, |trino| ready.tables.drop(trino));
+        let dropped = both(self.governed, self.native, |trino| tables.drop(trino));
         timings.tables += started.elapsed();
         dropped
     }
@@ -550,87 +540,6 @@ impl Runner<'_> {
         Ok(())
     }
 
-    /// The model's answer to every query, in order.
-    fn model(&self, estate: &Value, queries: &[Value], raw: &RawTables) -> Result<Vec<Outcome>> {
-        let data_sources = DataSources::of(&estate["bundle"])?;
-        let cases: Vec<Value> = queries
-            .iter()
-            .map(|query| {
-                let name = query["data_source"].as_str().unwrap_or_default();
-                let table = data_sources
-                    .backing(name)
-                    .and_then(|backing| raw.0.get(backing))
-                    .cloned()
-                    .unwrap_or_else(|| json!({"columns": [], "rows": []}));
-                json!({
-                    "id": query["id"],
-                    "user": query["user"],
-                    "trino_groups": [],
-                    "project": query["project"],
-                    "data_source": name,
-                    "raw": table,
-                })
-            })
-            .collect();
-        let input = json!({
-            "bundle": estate["bundle"],
-            "now": format!("{} 12:00:00", self.today),
-            "keys": {"default": MASK_KEY, "next": NEXT_MASK_KEY},
-            "trust_trino_groups": true,
-            "cases": cases,
-        });
-        let mut child = Command::new(&self.python)
-            .arg(self.root.join("tests/differential/model.py"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .context("running python3 tests/differential/model.py")?;
-        child
-            .stdin
-            .take()
-            .context("the model's stdin")?
-            .write_all(serde_json::to_string(&input)?.as_bytes())?;
-        let output = child.wait_with_output()?;
-        ensure!(
-            output.status.success(),
-            "model.py failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let answers: Vec<Value> = String::from_utf8(output.stdout)?
-            .lines()
-            .map(serde_json::from_str)
-            .collect::<Result<_, _>>()
-            .context("model.py printed a line that is not JSON")?;
-        ensure!(
-            answers.len() == queries.len(),
-            "the model answered {} of {} cases",
-            answers.len(),
-            queries.len()
-        );
-        answers
-            .iter()
-            .zip(queries)
-            .map(|(answer, query)| {
-                let name = query["data_source"].as_str().unwrap_or_default();
-                Ok(match answer["outcome"].as_str() {
-                    Some("rows") => {
-                        let columns = strings(&answer["columns"]);
-                        let rows = answer["rows"].as_array().cloned().unwrap_or_default();
-                        let rows: Vec<Vec<Value>> = rows
-                            .iter()
-                            .map(|row| row.as_array().cloned().unwrap_or_default())
-                            .collect();
-                        rows_outcome(&columns, &columns, &rows, data_sources.types(name))?
-                    }
-                    Some("absent") => Outcome::Absent,
-                    Some("refused") => Outcome::Refused,
-                    other => bail!("the model answered {other:?} for {query}"),
-                })
-            })
-            .collect()
-    }
-
     /// Every query through one Trino, [`CONCURRENCY`] at a time.
     fn observe_all(
         &self,
@@ -665,91 +574,4 @@ impl Runner<'_> {
             .map(|result| result.context("a query was never run")?)
             .collect()
     }
-
-    /// Shrinks the estate to a smaller one whose case still mismatches, and writes it (with the
-    /// three answers) as a reproducer; returns its path.
-    fn reproduce(
-        &self,
-        estate: &Value,
-        query: &Value,
-        raw: &RawTables,
-        shrink: bool,
-    ) -> Result<PathBuf> {
-        let started = Instant::now();
-        let mut smallest = estate.clone();
-        smallest["queries"] = json!([query]);
-        let mut improved = shrink;
-        while improved && started.elapsed() < SHRINK_BUDGET {
-            improved = false;
-            for candidate in smaller(&smallest, query) {
-                // A candidate the PDP refuses (a policy naming a removed column) is no reproducer.
-                if let Ok(results) = self.compare_all(&candidate, raw, &mut Timings::default())
-                    && results.iter().any(|(_, answers)| !answers.agree())
-                {
-                    smallest = candidate;
-                    improved = true;
-                    break;
-                }
-            }
-        }
-        let answers = self.compare_all(&smallest, raw, &mut Timings::default())?;
-        let id = query["id"].as_str().unwrap_or("case").replace('/', "_");
-        let file = self.work.join(format!("mismatch-{id}.json"));
-        let mut reproducer = smallest.clone();
-        if let Some((_, answers)) = answers.first() {
-            reproducer["observed"] = json!({
-                "model": answers.expected.to_string(),
-                "governed_catalog": answers.governed.to_string(),
-                "native": answers.native.to_string(),
-            });
-        }
-        fs::write(&file, serde_json::to_string_pretty(&reproducer)?)?;
-        Ok(file)
-    }
-}
-
-/// Candidate estates one step smaller than `estate`, for shrinking: without one policy, one
-/// other data source, one other user, or one project or purpose. The tables stay as they are
-/// (a candidate runs on the estate's tables and raw rows): dropping a row or a column would
-/// change what the model reads but not what Trino does.
-fn smaller(estate: &Value, query: &Value) -> Vec<Value> {
-    let mut candidates = Vec::new();
-    let without = |path: &[&str], index: usize| {
-        let mut candidate = estate.clone();
-        let mut target = &mut candidate;
-        for key in path {
-            target = &mut target[*key];
-        }
-        if let Some(items) = target.as_array_mut() {
-            items.remove(index);
-        }
-        candidate
-    };
-    let count = |value: &Value| value.as_array().map_or(0, Vec::len);
-    let bundle = &estate["bundle"];
-    for index in 0..count(&bundle["policies"]) {
-        candidates.push(without(&["bundle", "policies"], index));
-    }
-    let case_source = query["data_source"].as_str().unwrap_or_default();
-    for (index, data_source) in bundle["data_sources"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
-        if data_source["name"].as_str() != Some(case_source) {
-            candidates.push(without(&["bundle", "data_sources"], index));
-        }
-    }
-    for (index, user) in bundle["users"].as_array().into_iter().flatten().enumerate() {
-        if user["name"] != query["user"] {
-            candidates.push(without(&["bundle", "users"], index));
-        }
-    }
-    for key in ["projects", "purposes"] {
-        for index in 0..count(&bundle[key]) {
-            candidates.push(without(&["bundle", key], index));
-        }
-    }
-    candidates
 }

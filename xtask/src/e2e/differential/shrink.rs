@@ -1,0 +1,104 @@
+//! Shrinking a mismatch: the estate made smaller while its case still mismatches, then written
+//! with the three answers as a reproducer that `--replay` runs again.
+
+use std::fs;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use serde_json::{Value, json};
+
+use super::*;
+
+/// Mismatches shrunk per run (the others are written as they are), and the time each may take.
+pub(super) const SHRUNK_PER_RUN: usize = 5;
+const SHRINK_BUDGET: Duration = Duration::from_secs(120);
+
+impl Runner<'_> {
+    /// Shrinks the estate to a smaller one whose case still mismatches, and writes it (with the
+    /// three answers) as a reproducer; returns its path.
+    pub(super) fn reproduce(
+        &self,
+        estate: &Value,
+        query: &Value,
+        raw: &RawTables,
+        shrink: bool,
+    ) -> Result<PathBuf> {
+        let started = Instant::now();
+        let mut smallest = estate.clone();
+        smallest["queries"] = json!([query]);
+        let mut improved = shrink;
+        while improved && started.elapsed() < SHRINK_BUDGET {
+            improved = false;
+            for candidate in smaller(&smallest, query) {
+                // A candidate the PDP refuses (a policy naming a removed column) is no reproducer.
+                if let Ok(results) = self.compare_all(&candidate, raw, &mut Timings::default())
+                    && results.iter().any(|(_, answers)| !answers.agree())
+                {
+                    smallest = candidate;
+                    improved = true;
+                    break;
+                }
+            }
+        }
+        let answers = self.compare_all(&smallest, raw, &mut Timings::default())?;
+        let id = query["id"].as_str().unwrap_or("case").replace('/', "_");
+        let file = self.work.join(format!("mismatch-{id}.json"));
+        let mut reproducer = smallest.clone();
+        if let Some((_, answers)) = answers.first() {
+            reproducer["observed"] = json!({
+                "model": answers.expected.to_string(),
+                "governed_catalog": answers.governed.to_string(),
+                "native": answers.native.to_string(),
+            });
+        }
+        fs::write(&file, serde_json::to_string_pretty(&reproducer)?)?;
+        Ok(file)
+    }
+}
+
+/// Candidate estates one step smaller than `estate`, for shrinking: without one policy, one
+/// other data source, one other user, or one project or purpose. The tables stay as they are
+/// (a candidate runs on the estate's tables and raw rows): dropping a row or a column would
+/// change what the model reads but not what Trino does.
+fn smaller(estate: &Value, query: &Value) -> Vec<Value> {
+    let mut candidates = Vec::new();
+    let without = |path: &[&str], index: usize| {
+        let mut candidate = estate.clone();
+        let mut target = &mut candidate;
+        for key in path {
+            target = &mut target[*key];
+        }
+        if let Some(items) = target.as_array_mut() {
+            items.remove(index);
+        }
+        candidate
+    };
+    let count = |value: &Value| value.as_array().map_or(0, Vec::len);
+    let bundle = &estate["bundle"];
+    for index in 0..count(&bundle["policies"]) {
+        candidates.push(without(&["bundle", "policies"], index));
+    }
+    let case_source = query["data_source"].as_str().unwrap_or_default();
+    for (index, data_source) in bundle["data_sources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        if data_source["name"].as_str() != Some(case_source) {
+            candidates.push(without(&["bundle", "data_sources"], index));
+        }
+    }
+    for (index, user) in bundle["users"].as_array().into_iter().flatten().enumerate() {
+        if user["name"] != query["user"] {
+            candidates.push(without(&["bundle", "users"], index));
+        }
+    }
+    for key in ["projects", "purposes"] {
+        for index in 0..count(&bundle[key]) {
+            candidates.push(without(&["bundle", key], index));
+        }
+    }
+    candidates
+}
