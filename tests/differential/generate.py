@@ -41,7 +41,8 @@ COLUMN_TYPES = ["bigint", "integer", "double", "decimal(10,2)", "decimal(5,2)", 
 COLUMN_TAGS = ["PII", "PII.Email", "PII.Phone", "PII.Phone.Mobile", "Finance", "Finance.Salary",
                "PIIX", "Public"]
 DATA_SOURCE_TAGS = ["Finance", "Finance.Payroll", "Ops", "HR", "Sales"]
-USER_BASE_NAMES = ["alice", "bob", "carol", "dave", "o'neil", "x' OR 1=1 --"]
+USER_BASE_NAMES = ["alice", "bob", "carol", "dave", "o'neil", "x' OR 1=1 --", "erin", "frank", "grace",
+                   "heidi", "mallory", "ivan", "judy", 'say "hi"']
 GROUPS = ["analysts", "hr", "ops", "auditors", "g'quote"]
 ATTRIBUTE_KEYS = ["region", "segment", "code"]
 HOSTILE_STRINGS = ["x' OR 1=1 --", "a''b", "\\'", "'", "''", "--", "", "o'brien", 'say "hi"',
@@ -605,7 +606,9 @@ class Generator:
         self.attribute_pool = sorted(text_pool)
 
         users = []
-        for base_name in rng.sample(USER_BASE_NAMES, rng.randint(3, 5)):
+        # Many users per estate: each adds a query of every data source, while the estate's tables
+        # (the costly part of a case in Trino) are created once.
+        for base_name in rng.sample(USER_BASE_NAMES, rng.randint(6, 12)):
             user = {"name": "u%d_%s" % (self.seed, base_name)}
             groups = rng.sample(GROUPS, rng.randint(0, 2))
             if groups or rng.random() < 0.5:
