@@ -289,9 +289,16 @@ pub fn push_mask(
                 TypeFamily::Date => {
                     format!("date_add('day', CAST(truncate({shift}) AS bigint), {quoted})")
                 }
-                TypeFamily::Timestamp => format!(
-                    "date_add('millisecond', CAST(truncate({shift} * 86400000) AS bigint), {quoted})"
-                ),
+                // Trino's date_add adds at most 2^31 - 1 of a unit (24.8 days of milliseconds):
+                // whole minutes first, then the milliseconds left, which sum exactly (a minute is
+                // the same time in every zone, where a day need not be).
+                TypeFamily::Timestamp => {
+                    let millis = format!("CAST(truncate({shift} * 86400000) AS bigint)");
+                    format!(
+                        "date_add('millisecond', {millis} % 60000, \
+                         date_add('minute', {millis} / 60000, {quoted}))"
+                    )
+                }
                 _ => format!("CAST({quoted} + {shift} AS {data_type})"),
             };
             out.push_str(&format!(

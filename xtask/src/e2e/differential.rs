@@ -34,7 +34,7 @@ mod shrink; // a mismatch shrunk to a smaller estate, written as a reproducer
 mod tables; // the estate's data sources and tables, and their raw rows
 
 use observe::*;
-use shrink::SHRUNK_PER_RUN;
+use shrink::{SETTLE, SHRUNK_PER_RUN};
 use tables::*;
 
 const E2E_CASES: usize = 200;
@@ -147,10 +147,11 @@ pub(super) fn run(
     }
     let mut totals = Totals::default();
     let mut failures = Vec::new();
-    // Regressions one at a time: a reproducer's tables may be named like a seed's.
+    // Regressions one at a time: a reproducer's tables may be named like a seed's, and its users
+    // like another reproducer's, whose answers the plugins may still cache right after the apply.
     for (name, estate) in estates {
         let ready = runner.ready(name, estate)?;
-        runner.check(ready, &mut totals, &mut failures)?;
+        runner.check(ready, SETTLE, &mut totals, &mut failures)?;
     }
     // Random estates in a pipeline: the next one's tables are created, read and modelled while
     // the current one is queried (each estate's tables are named by its seed).
@@ -165,7 +166,7 @@ pub(super) fn run(
         let more = totals.cases - random_start + current.queries.len() < options.cases;
         let (checked, prepared) = thread::scope(|scope| {
             let prepared = more.then(|| scope.spawn(|| runner.ready_seed(seed)));
-            let checked = runner.check(current, &mut totals, &mut failures);
+            let checked = runner.check(current, Duration::ZERO, &mut totals, &mut failures);
             (checked, prepared.map(|thread| thread.join()))
         });
         let prepared = prepared
@@ -426,9 +427,15 @@ impl Runner<'_> {
         }
     }
 
-    /// Compares every case of a ready estate, shrinks and writes each mismatch, and drops the
-    /// estate's tables.
-    fn check(&self, ready: Ready, totals: &mut Totals, failures: &mut Vec<String>) -> Result<()> {
+    /// Compares every case of a ready estate (`settle` after applying its bundle), shrinks and
+    /// writes each mismatch, and drops the estate's tables.
+    fn check(
+        &self,
+        ready: Ready,
+        settle: Duration,
+        totals: &mut Totals,
+        failures: &mut Vec<String>,
+    ) -> Result<()> {
         let Ready {
             name,
             estate,
@@ -438,7 +445,7 @@ impl Runner<'_> {
             expected,
             timings,
         } = ready;
-        let observed = self.observe_both(&estate, &queries, &mut totals.timings);
+        let observed = self.observe_both(&estate, &queries, settle, &mut totals.timings);
         let outcome = observed.and_then(|(governed, native)| {
             let results = answers(&queries, expected, governed, native);
             totals.estates += 1;
@@ -491,20 +498,23 @@ impl Runner<'_> {
         let started = Instant::now();
         let expected = self.model(estate, &queries, raw)?;
         timings.model += started.elapsed();
-        let (governed, native) = self.observe_both(estate, &queries, timings)?;
+        let (governed, native) = self.observe_both(estate, &queries, Duration::ZERO, timings)?;
         Ok(answers(&queries, expected, governed, native))
     }
 
-    /// Applies the estate's bundle and runs every query through both Trinos at once.
+    /// Applies the estate's bundle, waits `settle`, and runs every query through both Trinos at
+    /// once.
     fn observe_both(
         &self,
         estate: &Value,
         queries: &[Value],
+        settle: Duration,
         timings: &mut Timings,
     ) -> Result<(Vec<Outcome>, Vec<Outcome>)> {
         let started = Instant::now();
         self.apply(&estate["bundle"])?;
         timings.apply += started.elapsed();
+        thread::sleep(settle);
         let data_sources = DataSources::of(&estate["bundle"])?;
         let started = Instant::now();
         let (governed, native) = thread::scope(|scope| {
