@@ -486,19 +486,20 @@ impl Runner<'_> {
         dropped
     }
 
-    /// Applies the estate's bundle and answers every one of its queries three ways (for
-    /// shrinking: the model runs on every candidate).
+    /// Applies the estate's bundle, waits `settle`, and answers every one of its queries three
+    /// ways (for shrinking: the model runs on every candidate).
     fn compare_all(
         &self,
         estate: &Value,
         raw: &RawTables,
+        settle: Duration,
         timings: &mut Timings,
     ) -> Result<Vec<(Value, Answers)>> {
         let queries = queries(estate)?;
         let started = Instant::now();
         let expected = self.model(estate, &queries, raw)?;
         timings.model += started.elapsed();
-        let (governed, native) = self.observe_both(estate, &queries, Duration::ZERO, timings)?;
+        let (governed, native) = self.observe_both(estate, &queries, settle, timings)?;
         Ok(answers(&queries, expected, governed, native))
     }
 

@@ -3,7 +3,6 @@
 
 use std::fs;
 use std::path::PathBuf;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -34,15 +33,13 @@ impl Runner<'_> {
         let mut original = estate.clone();
         original["queries"] = json!([query]);
         // A candidate the PDP refuses (a policy naming a removed column) is no reproducer.
-        let mismatches = |candidate: &Value| {
-            self.compare_all(candidate, raw, &mut Timings::default())
+        let mismatches = |candidate: &Value, settle: Duration| {
+            self.compare_all(candidate, raw, settle, &mut Timings::default())
                 .is_ok_and(|results| results.iter().any(|(_, answers)| !answers.agree()))
         };
+        // Looked at right after its apply, then (applied again) once its changes have settled.
         let settled = |candidate: &Value| {
-            mismatches(candidate) && {
-                thread::sleep(SETTLE);
-                mismatches(candidate)
-            }
+            mismatches(candidate, Duration::ZERO) && mismatches(candidate, SETTLE)
         };
         let mut smallest = original.clone();
         let mut improved = shrink;
@@ -56,13 +53,11 @@ impl Runner<'_> {
                 }
             }
         }
-        thread::sleep(SETTLE);
-        let mut answers = self.compare_all(&smallest, raw, &mut Timings::default())?;
+        let mut answers = self.compare_all(&smallest, raw, SETTLE, &mut Timings::default())?;
         // Should the shrunk estate agree after all, the reproducer is the estate as it was.
         if smallest != original && answers.iter().all(|(_, answers)| answers.agree()) {
             smallest = original;
-            thread::sleep(SETTLE);
-            answers = self.compare_all(&smallest, raw, &mut Timings::default())?;
+            answers = self.compare_all(&smallest, raw, SETTLE, &mut Timings::default())?;
         }
         let id = query["id"].as_str().unwrap_or("case").replace('/', "_");
         let file = self.work.join(format!("mismatch-{id}.json"));
