@@ -5,7 +5,6 @@
 use std::collections::BTreeSet;
 use std::env;
 use std::fs;
-use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -304,15 +303,20 @@ pub(super) fn layout(
             ),
         ));
     }
-    render(&config, &etc.join("config.properties"), &config_overrides)?;
     // Trino keeps a finished query and its tasks 15 minutes by default and goes over all of them
     // every second: seven minutes into a differential run (20 queries a second) that was a fifth
     // of each Trino's samples, and growing; 3% with 30 seconds, the least Trino allows, which is
-    // still long enough for every test.
-    let mut config_file = fs::OpenOptions::new()
-        .append(true)
-        .open(etc.join("config.properties"))?;
-    config_file.write_all(b"query.min-expire-age=30s\ntask.info.max-age=30s\n")?;
+    // still long enough for every test. A test setting, so not in `deploy/trino/`.
+    let test_settings = [
+        ("query.min-expire-age", "30s".to_owned()),
+        ("task.info.max-age", "30s".to_owned()),
+    ];
+    render_adding(
+        &config,
+        &etc.join("config.properties"),
+        &config_overrides,
+        &test_settings,
+    )?;
     render(
         &deploy.join("node.properties"),
         &etc.join("node.properties"),
@@ -407,6 +411,16 @@ pub(super) fn layout(
 /// Copies a properties file, replacing the values of the given keys. Every key must be present,
 /// so the e2e run and `deploy/trino/` cannot drift apart silently.
 fn render(source: &Path, target: &Path, overrides: &[(&str, String)]) -> Result<()> {
+    render_adding(source, target, overrides, &[])
+}
+
+/// [`render`], then the `added` settings, each of which the source must not have.
+fn render_adding(
+    source: &Path,
+    target: &Path,
+    overrides: &[(&str, String)],
+    added: &[(&str, String)],
+) -> Result<()> {
     let text =
         fs::read_to_string(source).with_context(|| format!("reading {}", source.display()))?;
     let mut replaced = BTreeSet::new();
@@ -433,6 +447,16 @@ fn render(source: &Path, target: &Path, overrides: &[(&str, String)]) -> Result<
             "{} has no `{name}` to set",
             source.display()
         );
+    }
+    for (name, value) in added {
+        ensure!(
+            !text.lines().any(|line| line
+                .split_once('=')
+                .is_some_and(|(key, _)| key.trim() == *name)),
+            "{} already sets `{name}`",
+            source.display()
+        );
+        output.push_str(&format!("{name}={value}\n"));
     }
     fs::write(target, output).with_context(|| format!("writing {}", target.display()))
 }
